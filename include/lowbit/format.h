@@ -1,0 +1,79 @@
+// The format table: one row per storage format (GGUF block types and lowbit's own), with
+// its geometry, bits per weight, reference quantizer, decoder and test tolerances.
+// Not kernels (dot products come later) and not quantization methods (GPTQ etc. write
+// into these formats).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace lowbit {
+
+enum class FormatKind {
+  kFloat,         // f32, f16, bf16
+  kLegacy,        // ggml q4_0 .. q8_0: blocks of 32, one scale (and min)
+  kKQuant,        // ggml q2_k .. q6_k: super-blocks of 256 with quantized sub-scales
+  kNonLinear,     // iq4_nl, iq4_xs: a fixed non-uniform 16-level grid
+  kTernary,       // tq1_0, tq2_0: {-1, 0, 1} times a scale
+  kNormalFloat,   // nf4, fp4 (bitsandbytes): absmax blocks, 16-value code book
+  kAffineInt,     // intN group-wise affine (GPTQ/AWQ layout)
+  kFp8,           // fp8 e4m3 / e5m2 with one fp32 scale per row
+  kMicroscaling,  // mxfp4: OCP MX, e8m0 scale per 32
+};
+std::string_view format_kind_name(FormatKind k);
+
+inline constexpr int kNotGguf = -1;
+inline constexpr int64_t kPerRow = 0;  // block_size of formats with one group per row
+
+// Round-trip tolerances, relative RMSE = rms(x - deq(q(x))) / rms(x), measured on rows
+// of 4096 elements; `outlier` bounds the relative error on a lone large element.
+struct Tolerance {
+  double gaussian;
+  double heavy_tailed;
+  double outlier;
+};
+
+// x: (rows, cols) fp32 row-major; importance: (cols) or nullptr; out: tensor_bytes(rows, cols).
+using QuantizeFn = void (*)(const float* x, int64_t rows, int64_t cols, const float* importance,
+                            uint8_t* out);
+// Decodes rows [row_begin, row_end) of a (rows, cols) tensor into out: (row_end-row_begin, cols).
+using DequantizeFn = void (*)(const uint8_t* data, int64_t rows, int64_t cols, int64_t row_begin,
+                              int64_t row_end, float* out);
+using TensorBytesFn = uint64_t (*)(int64_t rows, int64_t cols);
+
+struct Format {
+  std::string_view name;       // lower-case, as on the command line: "q4_k", "int4_g128_asym"
+  int gguf_type;               // ggml type id, never renumbered; kNotGguf if none
+  FormatKind kind;
+  int64_t block_size;          // elements per block along a row; kPerRow = whole row
+  int64_t block_bytes;         // bytes per block (kPerRow: bytes of the per-row header)
+  double bits_per_weight;      // of a 4096 x 4096 tensor
+  bool uses_importance;        // quantize reads per-column importance weights
+  bool row_local;              // row r's bytes are [r*row_bytes, (r+1)*row_bytes)
+  Tolerance tolerance;
+  std::string_view description;
+  TensorBytesFn tensor_bytes;
+  QuantizeFn quantize;  // reference quantizer (deterministic; the bytes that go in files)
+  DequantizeFn dequantize;
+};
+
+const std::vector<Format>& format_table();
+const Format* find_format(std::string_view name);  // nullptr if unknown
+const Format& format_by_name(std::string_view name);  // throws Error listing known names
+const Format* find_format_by_gguf_type(int gguf_type);
+
+// Whether a row of `cols` elements can be stored in f (cols a multiple of the block).
+bool format_fits(const Format& f, int64_t cols);
+// Bytes of one row for row-local formats.
+uint64_t format_row_bytes(const Format& f, int64_t cols);
+
+// Checked entry points: shapes must fit, inputs must be finite (an Error names the row,
+// column and value otherwise), importance (if given) has cols finite non-negative values.
+std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, int64_t rows,
+                                     int64_t cols, const float* importance = nullptr);
+std::vector<float> dequantize_tensor(const Format& f, std::span<const uint8_t> data, int64_t rows,
+                                     int64_t cols);
+
+}  // namespace lowbit

@@ -1,0 +1,72 @@
+// AtomicFile: temp file + fsync + rename(2), so readers never see a partial file.
+#include "lowbit/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "lowbit/error.h"
+
+namespace lowbit {
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+  std::string templ = path + ".tmp.XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  fd_ = ::mkostemp(buf.data(), O_CLOEXEC);
+  if (fd_ < 0) {
+    throw Error(std::string("cannot create temporary file: ") + std::strerror(errno),
+                {.file = path});
+  }
+  temp_path_.assign(buf.data());
+  ::fchmod(fd_, 0644);  // mkostemp creates 0600; a model file is meant to be shared
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd_, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(std::string("write failed: ") + std::strerror(errno), {.file = path_});
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+    written_ += static_cast<uint64_t>(n);
+  }
+}
+
+void AtomicFile::write(std::span<const uint8_t> bytes) { write(bytes.data(), bytes.size()); }
+
+void AtomicFile::write_zeros(size_t count) {
+  static const uint8_t zeros[4096] = {};
+  while (count > 0) {
+    const size_t n = count < sizeof(zeros) ? count : sizeof(zeros);
+    write(zeros, n);
+    count -= n;
+  }
+}
+
+void AtomicFile::commit() {
+  if (::fsync(fd_) != 0) {
+    throw Error(std::string("fsync failed: ") + std::strerror(errno), {.file = path_});
+  }
+  ::close(fd_);
+  fd_ = -1;
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    throw Error(std::string("rename failed: ") + std::strerror(errno), {.file = path_});
+  }
+  committed_ = true;
+}
+
+}  // namespace lowbit

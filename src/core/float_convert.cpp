@@ -1,0 +1,121 @@
+// fp32 <-> fp16/bf16/fp8 scalar conversions with round-to-nearest-even, written once as a
+// generic "round an fp32 to E exponent bits and M mantissa bits" on the bit pattern.
+#include "lowbit/float_convert.h"
+
+#include <bit>
+#include <cmath>
+
+namespace lowbit {
+namespace {
+
+struct NarrowFloat {
+  int exp_bits;
+  int man_bits;
+  int bias;
+};
+
+constexpr NarrowFloat kFp16{5, 10, 15};
+constexpr NarrowFloat kE4M3{4, 3, 7};
+constexpr NarrowFloat kE5M2{5, 2, 15};
+
+// x >> shift, rounded to nearest, ties to even.
+uint64_t shift_right_rne(uint64_t x, int shift) {
+  if (shift <= 0) return x << -shift;
+  if (shift > 62) return 0;
+  const uint64_t q = x >> shift;
+  const uint64_t rem = x & ((uint64_t{1} << shift) - 1);
+  const uint64_t half = uint64_t{1} << (shift - 1);
+  return (rem > half || (rem == half && (q & 1))) ? q + 1 : q;
+}
+
+// Magnitude code (no sign bit) of the finite, non-NaN |f| in format t, rounded to nearest
+// even. May exceed the largest finite code; the caller decides overflow behaviour.
+uint32_t round_magnitude(uint32_t abs_bits, NarrowFloat t) {
+  const int e32 = static_cast<int>(abs_bits >> 23);
+  uint64_t mant = abs_bits & 0x7FFFFF;
+  int e = e32 - 127;
+  if (e32 == 0) {
+    e = -126;  // fp32 subnormal: no implicit bit
+  } else {
+    mant |= 0x800000;
+  }
+  if (mant == 0) return 0;
+  if (e + t.bias >= 1) {
+    // Normal in the target: drop 23 - M mantissa bits; a carry moves into the exponent.
+    const uint64_t full = (static_cast<uint64_t>(e + t.bias) << 23) | (mant & 0x7FFFFF);
+    return static_cast<uint32_t>(shift_right_rne(full, 23 - t.man_bits));
+  }
+  // Subnormal in the target: units of 2^(1 - bias - M).
+  const int shift = (1 - t.bias - e) + (23 - t.man_bits);
+  return static_cast<uint32_t>(shift_right_rne(mant, shift));
+}
+
+float decode_narrow(uint32_t code, NarrowFloat t, bool has_inf) {
+  const uint32_t sign = code >> (t.exp_bits + t.man_bits);
+  const uint32_t exp = (code >> t.man_bits) & ((1u << t.exp_bits) - 1);
+  const uint32_t man = code & ((1u << t.man_bits) - 1);
+  const float s = sign ? -1.0f : 1.0f;
+  const uint32_t exp_max = (1u << t.exp_bits) - 1;
+  if (has_inf && exp == exp_max) {
+    return man == 0 ? s * INFINITY : std::copysign(NAN, s);
+  }
+  if (exp == 0) return s * std::ldexp(static_cast<float>(man), 1 - t.bias - t.man_bits);
+  return s * std::ldexp(static_cast<float>(man | (1u << t.man_bits)),
+                        static_cast<int>(exp) - t.bias - t.man_bits);
+}
+
+}  // namespace
+
+float fp16_to_fp32(uint16_t h) { return decode_narrow(h, kFp16, true); }
+
+uint16_t fp32_to_fp16(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000);
+  const uint32_t a = u & 0x7FFFFFFF;
+  if (a > 0x7F800000) return sign | 0x7E00 | static_cast<uint16_t>((a >> 13) & 0x1FF);  // NaN
+  if (a == 0x7F800000) return sign | 0x7C00;
+  const uint32_t m = round_magnitude(a, kFp16);
+  return sign | static_cast<uint16_t>(m >= 0x7C00 ? 0x7C00 : m);
+}
+
+float bf16_to_fp32(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+uint16_t fp32_to_bf16(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  if ((u & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((u >> 16) | 64);  // quiet NaN
+  return static_cast<uint16_t>((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+float fp8_e4m3_to_fp32(uint8_t v) {
+  if ((v & 0x7F) == 0x7F) return std::copysign(NAN, (v & 0x80) ? -1.0f : 1.0f);
+  return decode_narrow(v, kE4M3, false);
+}
+
+uint8_t fp32_to_fp8_e4m3(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80);
+  const uint32_t a = u & 0x7FFFFFFF;
+  if (a > 0x7F800000) return sign | 0x7F;
+  if (a == 0x7F800000) return sign | 0x7E;  // saturate
+  const uint32_t m = round_magnitude(a, kE4M3);
+  return sign | static_cast<uint8_t>(m > 0x7E ? 0x7E : m);
+}
+
+float fp8_e5m2_to_fp32(uint8_t v) { return decode_narrow(v, kE5M2, true); }
+
+uint8_t fp32_to_fp8_e5m2(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80);
+  const uint32_t a = u & 0x7FFFFFFF;
+  if (a > 0x7F800000) return sign | 0x7E;
+  if (a == 0x7F800000) return sign | 0x7C;
+  const uint32_t m = round_magnitude(a, kE5M2);
+  return sign | static_cast<uint8_t>(m >= 0x7C ? 0x7C : m);
+}
+
+float e8m0_to_fp32(uint8_t e) {
+  if (e == 0xFF) return NAN;
+  return std::ldexp(1.0f, static_cast<int>(e) - 127);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,64 @@
+// iq4_nl (ggml type 20): blocks of 32, fp16 scale, 4-bit indices into a fixed non-linear
+// grid (kIq4Grid). Value = d * grid[q].
+#include "formats/format_impl.h"
+#include "formats/formats.h"
+#include "formats/iq4_search.h"
+#include "formats/scale_search.h"
+
+namespace lowbit::formats {
+namespace {
+
+constexpr int kBlock = 32;
+
+struct BlockIq4Nl {
+  uint16_t d;               // fp16 scale
+  uint8_t qs[kBlock / 2];   // byte j: index of element j (low), element j+16 (high)
+};
+static_assert(sizeof(BlockIq4Nl) == 18, "iq4_nl block is 18 bytes (4.5 bpw)");
+
+void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
+  for (int64_t ib = 0; ib < n / kBlock; ++ib) {
+    const float* xb = x + ib * kBlock;
+    float sigma2 = 0;
+    for (int j = 0; j < kBlock; ++j) sigma2 += xb[j] * xb[j];
+    sigma2 *= 2.f / kBlock;
+    float w[kBlock];
+    for (int j = 0; j < kBlock; ++j) {
+      w[j] = importance ? importance[ib * kBlock + j] * std::sqrt(sigma2 + xb[j] * xb[j])
+                        : xb[j] * xb[j];
+    }
+    uint8_t L[kBlock];
+    const float d = iq4_block_scale(kBlock, xb, w, 3, L);
+    BlockIq4Nl b{};
+    b.d = f2h(d);
+    if (d != 0) {
+      // Re-assign indices with the final scale.
+      const float id = 1 / d;
+      for (int j = 0; j < kBlock; ++j) L[j] = static_cast<uint8_t>(nearest_grid_index(kIq4Grid, id * xb[j]));
+    }
+    for (int j = 0; j < kBlock / 2; ++j) b.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+    store_block(b, out + ib * sizeof(BlockIq4Nl));
+  }
+}
+
+void dequantize_row(const uint8_t* in, int64_t n, float* out) {
+  for (int64_t ib = 0; ib < n / kBlock; ++ib) {
+    const auto b = load_block<BlockIq4Nl>(in + ib * sizeof(BlockIq4Nl));
+    const float d = h2f(b.d);
+    float* y = out + ib * kBlock;
+    for (int j = 0; j < kBlock / 2; ++j) {
+      y[j] = d * kIq4Grid[b.qs[j] & 0xF];
+      y[j + 16] = d * kIq4Grid[b.qs[j] >> 4];
+    }
+  }
+}
+
+}  // namespace
+
+Format iq4_nl_format() {
+  return block_format<BlockIq4Nl, kBlock, quantize_row, dequantize_row>(
+      "iq4_nl", 20, FormatKind::kNonLinear, true, {0.11, 0.15, 0.05},
+      "ggml IQ4_NL: 32-blocks, fp16 scale, 4-bit indices into a non-linear grid");
+}
+
+}  // namespace lowbit::formats

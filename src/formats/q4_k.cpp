@@ -1,0 +1,65 @@
+// q4_k (ggml type 12): super-blocks of 256 = 8 sub-blocks of 32; 4-bit levels with 6-bit
+// sub-scales and sub-mins, fp16 super-scales d and dmin.
+#include "formats/format_impl.h"
+#include "formats/formats.h"
+#include "formats/kquant_affine.h"
+#include "formats/kquant_scales.h"
+
+namespace lowbit::formats {
+namespace {
+
+constexpr int kSuper = 256;
+
+struct BlockQ4_K {
+  uint16_t d;               // fp16 super-scale of the sub-scales
+  uint16_t dmin;            // fp16 super-scale of the sub-mins
+  uint8_t scales[12];       // 8 six-bit scales and 8 six-bit mins (kquant_scales.h)
+  uint8_t qs[kSuper / 2];   // per 64 elements: byte l = element l (low) | element l+32 (high)
+};
+static_assert(sizeof(BlockQ4_K) == 144, "q4_k block is 144 bytes (4.5 bpw)");
+// value = d * sc * q - dmin * m
+
+void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const auto s = quantize_affine_superblock(x + i * kSuper,
+                                              importance ? importance + i * kSuper : nullptr, 15);
+    BlockQ4_K b{};
+    b.d = s.d;
+    b.dmin = s.dmin;
+    std::memcpy(b.scales, s.scales, 12);
+    for (int j = 0; j < kSuper; j += 64) {
+      for (int l = 0; l < 32; ++l) {
+        b.qs[j / 2 + l] = static_cast<uint8_t>(s.L[j + l] | (s.L[j + l + 32] << 4));
+      }
+    }
+    store_block(b, out + i * sizeof(BlockQ4_K));
+  }
+}
+
+void dequantize_row(const uint8_t* in, int64_t n, float* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const auto b = load_block<BlockQ4_K>(in + i * sizeof(BlockQ4_K));
+    const float d = h2f(b.d), dmin = h2f(b.dmin);
+    float* y = out + i * kSuper;
+    for (int j = 0; j < kSuper / 64; ++j) {
+      uint8_t sc, m;
+      unpack_scale_min_k4(b.scales, 2 * j, &sc, &m);
+      const float d1 = d * sc, m1 = dmin * m;
+      unpack_scale_min_k4(b.scales, 2 * j + 1, &sc, &m);
+      const float d2 = d * sc, m2 = dmin * m;
+      const uint8_t* q = b.qs + 32 * j;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+    }
+  }
+}
+
+}  // namespace
+
+Format q4_k_format() {
+  return block_format<BlockQ4_K, kSuper, quantize_row, dequantize_row>(
+      "q4_k", 12, FormatKind::kKQuant, true, {0.11, 0.15, 0.05},
+      "ggml Q4_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 4-bit levels");
+}
+
+}  // namespace lowbit::formats

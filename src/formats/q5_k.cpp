@@ -1,0 +1,68 @@
+// q5_k (ggml type 13): super-blocks of 256 = 8 sub-blocks of 32; 5-bit levels (low 4 in
+// qs, the fifth in qh) with 6-bit sub-scales and sub-mins, fp16 super-scales.
+#include "formats/format_impl.h"
+#include "formats/formats.h"
+#include "formats/kquant_affine.h"
+#include "formats/kquant_scales.h"
+
+namespace lowbit::formats {
+namespace {
+
+constexpr int kSuper = 256;
+
+struct BlockQ5_K {
+  uint16_t d;               // fp16 super-scale of the sub-scales
+  uint16_t dmin;            // fp16 super-scale of the sub-mins
+  uint8_t scales[12];       // 8 six-bit scales and 8 six-bit mins (kquant_scales.h)
+  uint8_t qh[kSuper / 8];   // fifth bits: element 64c+l -> qh[l] bit 2c, 64c+32+l -> bit 2c+1
+  uint8_t qs[kSuper / 2];   // low nibbles, packed as in q4_k
+};
+static_assert(sizeof(BlockQ5_K) == 176, "q5_k block is 176 bytes (5.5 bpw)");
+
+void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const auto s = quantize_affine_superblock(x + i * kSuper,
+                                              importance ? importance + i * kSuper : nullptr, 31);
+    BlockQ5_K b{};
+    b.d = s.d;
+    b.dmin = s.dmin;
+    std::memcpy(b.scales, s.scales, 12);
+    for (int c = 0; c < kSuper / 64; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        const int l1 = s.L[64 * c + l], l2 = s.L[64 * c + 32 + l];
+        b.qs[32 * c + l] = static_cast<uint8_t>((l1 & 0xF) | ((l2 & 0xF) << 4));
+        b.qh[l] = static_cast<uint8_t>(b.qh[l] | ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1)));
+      }
+    }
+    store_block(b, out + i * sizeof(BlockQ5_K));
+  }
+}
+
+void dequantize_row(const uint8_t* in, int64_t n, float* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const auto b = load_block<BlockQ5_K>(in + i * sizeof(BlockQ5_K));
+    const float d = h2f(b.d), dmin = h2f(b.dmin);
+    float* y = out + i * kSuper;
+    for (int c = 0; c < kSuper / 64; ++c) {
+      uint8_t sc, m;
+      unpack_scale_min_k4(b.scales, 2 * c, &sc, &m);
+      const float d1 = d * sc, m1 = dmin * m;
+      unpack_scale_min_k4(b.scales, 2 * c + 1, &sc, &m);
+      const float d2 = d * sc, m2 = dmin * m;
+      const uint8_t* ql = b.qs + 32 * c;
+      const int u1 = 1 << (2 * c), u2 = 2 << (2 * c);
+      for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (b.qh[l] & u1 ? 16 : 0)) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (b.qh[l] & u2 ? 16 : 0)) - m2;
+    }
+  }
+}
+
+}  // namespace
+
+Format q5_k_format() {
+  return block_format<BlockQ5_K, kSuper, quantize_row, dequantize_row>(
+      "q5_k", 13, FormatKind::kKQuant, true, {0.055, 0.08, 0.05},
+      "ggml Q5_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 5-bit levels");
+}
+
+}  // namespace lowbit::formats

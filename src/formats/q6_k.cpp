@@ -1,0 +1,99 @@
+// q6_k (ggml type 14): super-blocks of 256 = 16 sub-blocks of 16; 6-bit levels (low 4 in
+// ql, high 2 in qh) with signed 8-bit sub-scales and one fp16 scale.
+#include "formats/format_impl.h"
+#include "formats/formats.h"
+#include "formats/scale_search.h"
+
+namespace lowbit::formats {
+namespace {
+
+constexpr int kSuper = 256;
+
+struct BlockQ6_K {
+  uint8_t ql[kSuper / 2];   // low 4 bits; per 128 elements: ql[l] = e[l] | e[l+64] << 4,
+                            // ql[l+32] = e[l+32] | e[l+96] << 4
+  uint8_t qh[kSuper / 4];   // high 2 bits; per 128: qh[l] = e[l] | e[l+32]<<2 | e[l+64]<<4 | e[l+96]<<6
+  int8_t scales[kSuper / 16];  // signed sub-scales
+  uint16_t d;               // fp16 super-scale; value = d * scale * (q - 32)
+};
+static_assert(sizeof(BlockQ6_K) == 210, "q6_k block is 210 bytes (6.5625 bpw)");
+
+void quantize_block(const float* x, const float* qw, BlockQ6_K& b) {
+  int8_t L[kSuper];
+  float scales[16];
+  float max_scale = 0, max_abs_scale = 0;
+  for (int ib = 0; ib < 16; ++ib) {
+    scales[ib] = symmetric_scale_search(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : nullptr);
+    if (std::fabs(scales[ib]) > max_abs_scale) {
+      max_abs_scale = std::fabs(scales[ib]);
+      max_scale = scales[ib];
+    }
+  }
+  b = BlockQ6_K{};
+  if (max_abs_scale < kGroupMaxEps) return;  // all zero: an all-zero block decodes to 0
+  const float iscale = -128.f / max_scale;
+  b.d = f2h(1 / iscale);
+  for (int ib = 0; ib < 16; ++ib) {
+    b.scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+  }
+  for (int j = 0; j < 16; ++j) {
+    const float d = h2f(b.d) * b.scales[j];
+    if (!d) continue;
+    for (int i = 0; i < 16; ++i) {
+      L[16 * j + i] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + i] / d), -32, 31) + 32);
+    }
+  }
+  for (int j = 0; j < kSuper; j += 128) {
+    uint8_t* ql = b.ql + j / 2;
+    uint8_t* qh = b.qh + j / 4;
+    for (int l = 0; l < 32; ++l) {
+      const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+      ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
+      ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
+      qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    }
+  }
+}
+
+void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    BlockQ6_K b;
+    quantize_block(x + i * kSuper, importance ? importance + i * kSuper : nullptr, b);
+    store_block(b, out + i * sizeof(BlockQ6_K));
+  }
+}
+
+void dequantize_row(const uint8_t* in, int64_t n, float* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const auto b = load_block<BlockQ6_K>(in + i * sizeof(BlockQ6_K));
+    const float d = h2f(b.d);
+    float* y = out + i * kSuper;
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = b.ql + 64 * half;
+      const uint8_t* qh = b.qh + 32 * half;
+      const int8_t* sc = b.scales + 8 * half;
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        y[l] = d * sc[is] * q1;
+        y[l + 32] = d * sc[is + 2] * q2;
+        y[l + 64] = d * sc[is + 4] * q3;
+        y[l + 96] = d * sc[is + 6] * q4;
+      }
+      y += 128;
+    }
+  }
+}
+
+}  // namespace
+
+Format q6_k_format() {
+  return block_format<BlockQ6_K, kSuper, quantize_row, dequantize_row>(
+      "q6_k", 14, FormatKind::kKQuant, true, {0.03, 0.04, 0.05},
+      "ggml Q6_K: 256-superblocks, 16x16 sub-blocks with int8 scales, 6-bit levels");
+}
+
+}  // namespace lowbit::formats

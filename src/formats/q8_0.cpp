@@ -1,0 +1,47 @@
+// q8_0 (ggml type 8): blocks of 32, fp16 scale amax/127, int8 levels. Matches ggml byte
+// for byte; importance weights do not change it (as in ggml).
+#include "formats/format_impl.h"
+#include "formats/formats.h"
+
+namespace lowbit::formats {
+namespace {
+
+constexpr int kBlock = 32;
+
+struct BlockQ8_0 {
+  uint16_t d;           // fp16 scale; value = q * d
+  int8_t qs[kBlock];    // levels -127..127
+};
+static_assert(sizeof(BlockQ8_0) == 34, "q8_0 block is 34 bytes (8.5 bpw)");
+
+void quantize_row(const float* x, const float* /*importance*/, int64_t n, uint8_t* out) {
+  for (int64_t ib = 0; ib < n / kBlock; ++ib) {
+    const float* xb = x + ib * kBlock;
+    float amax = 0;
+    for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127;
+    const float id = d ? 1.0f / d : 0.0f;
+    BlockQ8_0 b{};
+    b.d = f2h(d);
+    for (int j = 0; j < kBlock; ++j) b.qs[j] = static_cast<int8_t>(std::round(xb[j] * id));
+    store_block(b, out + ib * sizeof(BlockQ8_0));
+  }
+}
+
+void dequantize_row(const uint8_t* in, int64_t n, float* out) {
+  for (int64_t ib = 0; ib < n / kBlock; ++ib) {
+    const auto b = load_block<BlockQ8_0>(in + ib * sizeof(BlockQ8_0));
+    const float d = h2f(b.d);
+    for (int j = 0; j < kBlock; ++j) out[ib * kBlock + j] = b.qs[j] * d;
+  }
+}
+
+}  // namespace
+
+Format q8_0_format() {
+  return block_format<BlockQ8_0, kBlock, quantize_row, dequantize_row>(
+      "q8_0", 8, FormatKind::kLegacy, false, {0.0075, 0.012, 0.01},
+      "ggml Q8_0: 32-blocks, fp16 scale, int8 symmetric");
+}
+
+}  // namespace lowbit::formats

@@ -1,0 +1,58 @@
+// Test helpers: shared-data lookup, deterministic random rows, error metrics, temp dirs.
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+namespace lowbit::test {
+
+std::string shared_path(const std::string& relative) {
+  const std::string path = std::string(LOWBIT_SHARED_DIR) + "/" + relative;
+  if (!std::filesystem::exists(path)) {
+    ADD_FAILURE() << "shared test data missing: " << path
+                  << " (the ../shared folder must sit beside the checkout)";
+  }
+  return path;
+}
+
+std::vector<float> gaussian(size_t n, uint64_t seed, float sigma) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<float> student_t3(size_t n, uint64_t seed, float scale) {
+  std::mt19937_64 rng(seed);
+  std::student_t_distribution<float> dist(3.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = scale * dist(rng);
+  return v;
+}
+
+double relative_rmse(const std::vector<float>& a, const std::vector<float>& b) {
+  double se = 0, sa = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    se += d * d;
+    sa += static_cast<double>(a[i]) * a[i];
+  }
+  if (sa == 0) return se == 0 ? 0 : INFINITY;
+  return std::sqrt(se / sa);
+}
+
+std::string temp_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  auto dir = std::filesystem::temp_directory_path() /
+             (std::string("lowbit-") + info->test_suite_name() + "-" + info->name() + "-" +
+              std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace lowbit::test

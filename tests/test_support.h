@@ -1,0 +1,23 @@
+// Helpers shared by the tests: the shared-data path (tests fail, not skip, without it)
+// and random rows.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowbit::test {
+
+// Path under ../shared; fails the calling test (ADD_FAILURE) if the file is missing.
+std::string shared_path(const std::string& relative);
+
+std::vector<float> gaussian(size_t n, uint64_t seed, float sigma = 1.0f);
+std::vector<float> student_t3(size_t n, uint64_t seed, float scale = 1.0f);
+
+// Relative RMSE: rms(a - b) / rms(a), 0 when a is all zero and b equals it.
+double relative_rmse(const std::vector<float>& a, const std::vector<float>& b);
+
+// A fresh empty directory for the calling test.
+std::string temp_dir();
+
+}  // namespace lowbit::test

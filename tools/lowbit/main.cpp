@@ -1,0 +1,48 @@
+// lowbit: the command-line front end. Thin: parses arguments, calls the library, turns
+// lowbit::Error into a message on stderr and exit status 1.
+#include <omp.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "commands.h"
+#include "lowbit/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowbit: quantize LLMs, write GGUF/GPTQ/AWQ files, measure what it cost"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lowbit 0.1.0");
+  int threads = 0;
+  app.add_option("--threads,-t", threads, "worker threads (default: all cores)");
+
+  struct Entry {
+    CLI::App* sub;
+    lowbit::cli::Runner run;
+  };
+  std::vector<Entry> commands;
+  auto add = [&](lowbit::cli::Runner (*reg)(CLI::App&)) {
+    auto run = reg(app);
+    commands.push_back({app.get_subcommands({}).back(), std::move(run)});
+  };
+  add(lowbit::cli::register_formats);
+  add(lowbit::cli::register_probe);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (threads > 0) omp_set_num_threads(threads);
+  try {
+    for (auto& c : commands) {
+      if (c.sub->parsed()) return c.run();
+    }
+  } catch (const lowbit::Error& e) {
+    std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lowbit: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 1;
+}
