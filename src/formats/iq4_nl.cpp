@@ -28,7 +28,7 @@ void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* o
                         : xb[j] * xb[j];
     }
     uint8_t L[kBlock];
-    const float d = iq4_block_scale(kBlock, xb, w, 3, L);
+    const float d = iq4_block_scale(kBlock, xb, w, 7, L);
     BlockIq4Nl b{};
     b.d = f2h(d);
     if (d != 0) {
