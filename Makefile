@@ -29,7 +29,9 @@ demo: build
 	    --tensor model.layers.0.mlp.down_proj.weight
 
 bench: build
-	$(BUILD)/bench_formats --benchmark_min_time=0.2
+	$(BUILD)/bench_formats --benchmark_min_time=0.2 --benchmark_out=$(BUILD)/bench_formats.json \
+	    --benchmark_out_format=json
+	python3 bench/perf_table.py $(BUILD)/bench_formats.json
 
 clean:
 	rm -rf $(BUILD)

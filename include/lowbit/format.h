@@ -28,7 +28,8 @@ inline constexpr int kNotGguf = -1;
 inline constexpr int64_t kPerRow = 0;  // block_size of formats with one group per row
 
 // Round-trip tolerances, relative RMSE = rms(x - deq(q(x))) / rms(x), measured on rows
-// of 4096 elements; `outlier` bounds the relative error on a lone large element.
+// of 4096 elements; `outlier` bounds the relative error of a lone large element (and of a
+// constant row, which is one value rounded once).
 struct Tolerance {
   double gaussian;
   double heavy_tailed;

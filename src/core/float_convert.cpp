@@ -2,8 +2,10 @@
 // generic "round an fp32 to E exponent bits and M mantissa bits" on the bit pattern.
 #include "lowbit/float_convert.h"
 
+#include <array>
 #include <bit>
 #include <cmath>
+#include <vector>
 
 namespace lowbit {
 namespace {
@@ -64,9 +66,45 @@ float decode_narrow(uint32_t code, NarrowFloat t, bool has_inf) {
                         static_cast<int>(exp) - t.bias - t.man_bits);
 }
 
+float fp8_e4m3_decode_ref(uint8_t v) {
+  if ((v & 0x7F) == 0x7F) return std::copysign(NAN, (v & 0x80) ? -1.0f : 1.0f);
+  return decode_narrow(v, kE4M3, false);
+}
+
+// Decoding is a table lookup; the tables are filled once from decode_narrow, the reference.
+const float* fp16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(1 << 16);
+    for (uint32_t c = 0; c < t.size(); ++c) t[c] = decode_narrow(c, kFp16, true);
+    return t;
+  }();
+  return table.data();
+}
+
+const std::array<float, 256>& e4m3_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (uint32_t c = 0; c < 256; ++c) t[c] = fp8_e4m3_decode_ref(static_cast<uint8_t>(c));
+    return t;
+  }();
+  return table;
+}
+
+const std::array<float, 256>& e5m2_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (uint32_t c = 0; c < 256; ++c) t[c] = decode_narrow(c, kE5M2, true);
+    return t;
+  }();
+  return table;
+}
+
 }  // namespace
 
-float fp16_to_fp32(uint16_t h) { return decode_narrow(h, kFp16, true); }
+float fp16_to_fp32(uint16_t h) {
+  static const float* table = fp16_table();
+  return table[h];
+}
 
 uint16_t fp32_to_fp16(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);
@@ -86,10 +124,7 @@ uint16_t fp32_to_bf16(float f) {
   return static_cast<uint16_t>((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
 }
 
-float fp8_e4m3_to_fp32(uint8_t v) {
-  if ((v & 0x7F) == 0x7F) return std::copysign(NAN, (v & 0x80) ? -1.0f : 1.0f);
-  return decode_narrow(v, kE4M3, false);
-}
+float fp8_e4m3_to_fp32(uint8_t v) { return e4m3_table()[v]; }
 
 uint8_t fp32_to_fp8_e4m3(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);
@@ -101,7 +136,7 @@ uint8_t fp32_to_fp8_e4m3(float f) {
   return sign | static_cast<uint8_t>(m > 0x7E ? 0x7E : m);
 }
 
-float fp8_e5m2_to_fp32(uint8_t v) { return decode_narrow(v, kE5M2, true); }
+float fp8_e5m2_to_fp32(uint8_t v) { return e5m2_table()[v]; }
 
 uint8_t fp32_to_fp8_e5m2(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);

@@ -57,7 +57,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format iq4_nl_format() {
   return block_format<BlockIq4Nl, kBlock, quantize_row, dequantize_row>(
-      "iq4_nl", 20, FormatKind::kNonLinear, true, {0.11, 0.15, 0.05},
+      "iq4_nl", 20, FormatKind::kNonLinear, true, {0.098, 0.15, 0.05},
       "ggml IQ4_NL: 32-blocks, fp16 scale, 4-bit indices into a non-linear grid");
 }
 

@@ -88,7 +88,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format iq4_xs_format() {
   return block_format<BlockIq4Xs, kSuper, quantize_row, dequantize_row>(
-      "iq4_xs", 23, FormatKind::kNonLinear, true, {0.11, 0.15, 0.05},
+      "iq4_xs", 23, FormatKind::kNonLinear, true, {0.099, 0.15, 0.05},
       "ggml IQ4_XS: 256-superblocks, 8x32 blocks with 6-bit scales on the iq4 grid");
 }
 

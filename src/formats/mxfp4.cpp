@@ -66,7 +66,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format mxfp4_format() {
   return block_format<BlockMxfp4, kBlock, quantize_row, dequantize_row>(
-      "mxfp4", 39, FormatKind::kMicroscaling, false, {0.2, 0.25, 0.15},
+      "mxfp4", 39, FormatKind::kMicroscaling, false, {0.145, 0.21, 0.2},
       "OCP MXFP4: 32-blocks of E2M1 with a shared E8M0 scale (ggml MXFP4)");
 }
 

@@ -120,7 +120,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q2_k_format() {
   return block_format<BlockQ2_K, kSuper, quantize_row, dequantize_row>(
-      "q2_k", 10, FormatKind::kKQuant, true, {0.42, 0.5, 0.05},
+      "q2_k", 10, FormatKind::kKQuant, true, {0.38, 0.5, 0.05},
       "ggml Q2_K: 256-superblocks, 16x16 sub-blocks with 4-bit scale+min, 2-bit levels");
 }
 

@@ -138,7 +138,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q3_k_format() {
   return block_format<BlockQ3_K, kSuper, quantize_row, dequantize_row>(
-      "q3_k", 11, FormatKind::kKQuant, true, {0.22, 0.3, 0.05},
+      "q3_k", 11, FormatKind::kKQuant, true, {0.19, 0.27, 0.05},
       "ggml Q3_K: 256-superblocks, 16x16 sub-blocks with 6-bit scales, 3-bit levels");
 }
 

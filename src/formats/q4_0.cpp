@@ -71,7 +71,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q4_0_format() {
   return block_format<BlockQ4_0, kBlock, quantize_row, dequantize_row>(
-      "q4_0", 2, FormatKind::kLegacy, true, {0.125, 0.16, 0.01},
+      "q4_0", 2, FormatKind::kLegacy, true, {0.11, 0.18, 0.01},
       "ggml Q4_0: 32-blocks, fp16 scale, 4-bit symmetric");
 }
 

@@ -69,7 +69,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q4_1_format() {
   return block_format<BlockQ4_1, kBlock, quantize_row, dequantize_row>(
-      "q4_1", 3, FormatKind::kLegacy, true, {0.11, 0.16, 0.01},
+      "q4_1", 3, FormatKind::kLegacy, true, {0.10, 0.15, 0.01},
       "ggml Q4_1: 32-blocks, fp16 scale and min, 4-bit affine");
 }
 

@@ -58,7 +58,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q4_k_format() {
   return block_format<BlockQ4_K, kSuper, quantize_row, dequantize_row>(
-      "q4_k", 12, FormatKind::kKQuant, true, {0.11, 0.15, 0.05},
+      "q4_k", 12, FormatKind::kKQuant, true, {0.092, 0.135, 0.05},
       "ggml Q4_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 4-bit levels");
 }
 

@@ -83,7 +83,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q5_0_format() {
   return block_format<BlockQ5_0, kBlock, quantize_row, dequantize_row>(
-      "q5_0", 6, FormatKind::kLegacy, true, {0.062, 0.08, 0.01},
+      "q5_0", 6, FormatKind::kLegacy, true, {0.055, 0.095, 0.01},
       "ggml Q5_0: 32-blocks, fp16 scale, 5-bit symmetric");
 }
 

@@ -78,7 +78,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q5_1_format() {
   return block_format<BlockQ5_1, kBlock, quantize_row, dequantize_row>(
-      "q5_1", 7, FormatKind::kLegacy, true, {0.055, 0.08, 0.01},
+      "q5_1", 7, FormatKind::kLegacy, true, {0.05, 0.07, 0.01},
       "ggml Q5_1: 32-blocks, fp16 scale and min, 5-bit affine");
 }
 

@@ -61,7 +61,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q5_k_format() {
   return block_format<BlockQ5_K, kSuper, quantize_row, dequantize_row>(
-      "q5_k", 13, FormatKind::kKQuant, true, {0.055, 0.08, 0.05},
+      "q5_k", 13, FormatKind::kKQuant, true, {0.046, 0.07, 0.05},
       "ggml Q5_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 5-bit levels");
 }
 

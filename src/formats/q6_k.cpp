@@ -92,7 +92,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q6_k_format() {
   return block_format<BlockQ6_K, kSuper, quantize_row, dequantize_row>(
-      "q6_k", 14, FormatKind::kKQuant, true, {0.03, 0.04, 0.05},
+      "q6_k", 14, FormatKind::kKQuant, true, {0.023, 0.038, 0.05},
       "ggml Q6_K: 256-superblocks, 16x16 sub-blocks with int8 scales, 6-bit levels");
 }
 

@@ -40,7 +40,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format q8_0_format() {
   return block_format<BlockQ8_0, kBlock, quantize_row, dequantize_row>(
-      "q8_0", 8, FormatKind::kLegacy, false, {0.0075, 0.012, 0.01},
+      "q8_0", 8, FormatKind::kLegacy, false, {0.007, 0.013, 0.01},
       "ggml Q8_0: 32-blocks, fp16 scale, int8 symmetric");
 }
 

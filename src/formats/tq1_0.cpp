@@ -79,7 +79,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format tq1_0_format() {
   return block_format<BlockTq1_0, kSuper, quantize_row, dequantize_row>(
-      "tq1_0", 34, FormatKind::kTernary, false, {0.75, 0.9, 0.05},
+      "tq1_0", 34, FormatKind::kTernary, false, {0.85, 0.95, 0.05},
       "ggml TQ1_0: ternary 256-superblocks, base-3 packed (BitNet b1.58)");
 }
 

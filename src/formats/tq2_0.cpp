@@ -53,7 +53,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 
 Format tq2_0_format() {
   return block_format<BlockTq2_0, kSuper, quantize_row, dequantize_row>(
-      "tq2_0", 35, FormatKind::kTernary, false, {0.75, 0.9, 0.05},
+      "tq2_0", 35, FormatKind::kTernary, false, {0.85, 0.95, 0.05},
       "ggml TQ2_0: ternary 256-superblocks, 2 bits per element");
 }
 
