@@ -19,13 +19,11 @@ static_assert(sizeof(BlockIq4Nl) == 18, "iq4_nl block is 18 bytes (4.5 bpw)");
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   for (int64_t ib = 0; ib < n / kBlock; ++ib) {
     const float* xb = x + ib * kBlock;
-    float sigma2 = 0;
-    for (int j = 0; j < kBlock; ++j) sigma2 += xb[j] * xb[j];
-    sigma2 *= 2.f / kBlock;
     float w[kBlock];
-    for (int j = 0; j < kBlock; ++j) {
-      w[j] = importance ? importance[ib * kBlock + j] * std::sqrt(sigma2 + xb[j] * xb[j])
-                        : xb[j] * xb[j];
+    if (importance) {
+      importance_weights(xb, importance + ib * kBlock, 2 * mean_square(xb, kBlock), kBlock, w);
+    } else {
+      for (int j = 0; j < kBlock; ++j) w[j] = xb[j] * xb[j];
     }
     uint8_t L[kBlock];
     const float d = iq4_block_scale(kBlock, xb, w, 7, L);

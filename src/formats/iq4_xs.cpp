@@ -19,16 +19,16 @@ struct BlockIq4Xs {
 static_assert(sizeof(BlockIq4Xs) == 136, "iq4_xs block is 136 bytes (4.25 bpw)");
 
 void quantize_block(const float* x, const float* qw, BlockIq4Xs& b) {
-  float sigma2 = 0;
-  for (int j = 0; j < kSuper; ++j) sigma2 += x[j] * x[j];
-  sigma2 *= 2.f / kSuper;
+  const float sigma2 = 2 * mean_square(x, kSuper);
   float scales[8], w[32];
   uint8_t L[kSuper];
   float max_scale = 0, amax_scale = 0;
   for (int ib = 0; ib < 8; ++ib) {
     const float* xb = x + 32 * ib;
-    for (int j = 0; j < 32; ++j) {
-      w[j] = qw ? qw[32 * ib + j] * std::sqrt(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+    if (qw) {
+      importance_weights(xb, qw + 32 * ib, sigma2, 32, w);
+    } else {
+      for (int j = 0; j < 32; ++j) w[j] = xb[j] * xb[j];
     }
     scales[ib] = iq4_block_scale(32, xb, w, 7, L + 32 * ib);
     if (std::fabs(scales[ib]) > amax_scale) {

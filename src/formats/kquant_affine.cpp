@@ -14,15 +14,11 @@ AffineSuperBlock quantize_affine_superblock(const float* x, const float* importa
   AffineSuperBlock b{};
   float scales[8], mins[8], weights[32], sw[8];
   if (importance) {
-    float sum_x2 = 0;
-    for (int l = 0; l < 256; ++l) sum_x2 += x[l] * x[l];
-    const float sigma2 = 2 * sum_x2 / 256;
+    const float sigma2 = 2 * mean_square(x, 256);
     for (int j = 0; j < 8; ++j) {
+      importance_weights(x + 32 * j, importance + 32 * j, sigma2, 32, weights);
       sw[j] = 0;
-      for (int l = 0; l < 32; ++l) {
-        weights[l] = importance[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
-        sw[j] += weights[l];
-      }
+      for (int l = 0; l < 32; ++l) sw[j] += weights[l];
       scales[j] = affine_scale_search(32, nmax, x + 32 * j, weights, b.L + 32 * j, &mins[j], -0.9f,
                                       0.05f, 36, false);
     }

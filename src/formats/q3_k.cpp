@@ -87,15 +87,11 @@ void quantize_block_plain(const float* x, BlockQ3_K& b) {
 void quantize_block_weighted(const float* x, const float* qw, BlockQ3_K& b) {
   int8_t L[kSuper], Ls[16];
   float scales[16], sw[16], weights[16];
-  float sumx2 = 0;
-  for (int j = 0; j < kSuper; ++j) sumx2 += x[j] * x[j];
-  const float sigma2 = 2 * sumx2 / kSuper;
+  const float sigma2 = 2 * mean_square(x, kSuper);
   for (int j = 0; j < 16; ++j) {
+    importance_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weights);
     sw[j] = 0;
-    for (int l = 0; l < 16; ++l) {
-      weights[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      sw[j] += weights[l];
-    }
+    for (int l = 0; l < 16; ++l) sw[j] += weights[l];
     scales[j] = symmetric_scale_search(16, 4, x + 16 * j, L + 16 * j, weights);
   }
   b = BlockQ3_K{};

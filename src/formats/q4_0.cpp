@@ -2,6 +2,7 @@
 // ggml byte for byte; with importance weights it searches the scale (as ggml does).
 #include "formats/format_impl.h"
 #include "formats/formats.h"
+#include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
 
 namespace lowbit::formats {
@@ -15,42 +16,20 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18, "q4_0 block is 18 bytes (4.5 bpw)");
 
-void pack(const int8_t* L, BlockQ4_0& b) {
-  for (int j = 0; j < kBlock / 2; ++j) b.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
-}
-
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
-  float sigma2 = 0;
-  if (importance) {
-    for (int64_t j = 0; j < n; ++j) sigma2 += x[j] * x[j];
-    sigma2 /= n;
-  }
+  const float sigma2 = importance ? mean_square(x, n) : 0.0f;
   for (int64_t ib = 0; ib < n / kBlock; ++ib) {
     const float* xb = x + ib * kBlock;
     BlockQ4_0 b{};
-    int8_t L[kBlock];
+    uint8_t L[kBlock];
     if (importance) {
       float w[kBlock];
-      const float* qw = importance + ib * kBlock;
-      for (int j = 0; j < kBlock; ++j) w[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-      b.d = f2h(symmetric_scale_search(kBlock, 8, xb, L, w));
+      importance_weights(xb, importance + ib * kBlock, sigma2, kBlock, w);
+      b.d = f2h(symmetric_scale_search(kBlock, 8, xb, reinterpret_cast<int8_t*>(L), w));
     } else {
-      // d = max / -8 with max the signed value of largest magnitude.
-      float amax = 0, max = 0;
-      for (int j = 0; j < kBlock; ++j) {
-        if (amax < std::fabs(xb[j])) {
-          amax = std::fabs(xb[j]);
-          max = xb[j];
-        }
-      }
-      const float d = max / -8;
-      const float id = d ? 1.0f / d : 0.0f;
-      b.d = f2h(d);
-      for (int j = 0; j < kBlock; ++j) {
-        L[j] = static_cast<int8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(xb[j] * id + 8.5f))));
-      }
+      b.d = f2h(absmax_levels(xb, kBlock, 8, L));
     }
-    pack(L, b);
+    for (int j = 0; j < kBlock / 2; ++j) b.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
     store_block(b, out + ib * sizeof(BlockQ4_0));
   }
 }

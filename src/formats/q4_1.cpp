@@ -2,6 +2,7 @@
 // matches ggml byte for byte; with importance weights it searches scale and min.
 #include "formats/format_impl.h"
 #include "formats/formats.h"
+#include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
 
 namespace lowbit::formats {
@@ -17,37 +18,22 @@ struct BlockQ4_1 {
 static_assert(sizeof(BlockQ4_1) == 20, "q4_1 block is 20 bytes (5.0 bpw)");
 
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
-  float sigma2 = 0;
-  if (importance) {
-    for (int64_t j = 0; j < n; ++j) sigma2 += x[j] * x[j];
-    sigma2 /= n;
-  }
+  const float sigma2 = importance ? mean_square(x, n) : 0.0f;
   for (int64_t ib = 0; ib < n / kBlock; ++ib) {
     const float* xb = x + ib * kBlock;
     BlockQ4_1 b{};
     uint8_t L[kBlock];
+    float d, min;
     if (importance) {
       float w[kBlock];
-      const float* qw = importance + ib * kBlock;
-      for (int j = 0; j < kBlock; ++j) w[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-      float neg_min;
-      const float d = affine_scale_search(kBlock, 15, xb, w, L, &neg_min, -0.9f, 0.05f, 36, false);
-      b.d = f2h(d);
-      b.m = f2h(-neg_min);
+      importance_weights(xb, importance + ib * kBlock, sigma2, kBlock, w);
+      d = affine_scale_search(kBlock, 15, xb, w, L, &min, -0.9f, 0.05f, 36, false);
+      min = -min;  // the search returns the magnitude of a non-positive min
     } else {
-      float min = xb[0], max = xb[0];
-      for (int j = 1; j < kBlock; ++j) {
-        min = std::min(min, xb[j]);
-        max = std::max(max, xb[j]);
-      }
-      const float d = (max - min) / 15;
-      const float id = d ? 1.0f / d : 0.0f;
-      b.d = f2h(d);
-      b.m = f2h(min);
-      for (int j = 0; j < kBlock; ++j) {
-        L[j] = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>((xb[j] - min) * id + 0.5f))));
-      }
+      d = minmax_levels(xb, kBlock, 15, L, &min);
     }
+    b.d = f2h(d);
+    b.m = f2h(min);
     for (int j = 0; j < kBlock / 2; ++j) b.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
     store_block(b, out + ib * sizeof(BlockQ4_1));
   }

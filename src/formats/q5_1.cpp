@@ -2,6 +2,7 @@
 // matches ggml byte for byte; with importance weights it searches scale and min.
 #include "formats/format_impl.h"
 #include "formats/formats.h"
+#include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
 
 namespace lowbit::formats {
@@ -18,42 +19,23 @@ struct BlockQ5_1 {
 static_assert(sizeof(BlockQ5_1) == 24, "q5_1 block is 24 bytes (6.0 bpw)");
 
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
-  float sigma2 = 0;
-  if (importance) {
-    for (int64_t j = 0; j < n; ++j) sigma2 += x[j] * x[j];
-    sigma2 /= n;
-  }
+  const float sigma2 = importance ? mean_square(x, n) : 0.0f;
   for (int64_t ib = 0; ib < n / kBlock; ++ib) {
     const float* xb = x + ib * kBlock;
     BlockQ5_1 b{};
     uint8_t L[kBlock];
+    float d, min;
     if (importance) {
       float w[kBlock];
-      const float* qw = importance + ib * kBlock;
-      for (int j = 0; j < kBlock; ++j) w[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-      float neg_min;
-      const float d = affine_scale_search(kBlock, 31, xb, w, L, &neg_min, -0.9f, 0.05f, 36, false);
-      b.d = f2h(d);
-      b.m = f2h(-neg_min);
+      importance_weights(xb, importance + ib * kBlock, sigma2, kBlock, w);
+      d = affine_scale_search(kBlock, 31, xb, w, L, &min, -0.9f, 0.05f, 36, false);
+      min = -min;  // the search returns the magnitude of a non-positive min
     } else {
-      float min = xb[0], max = xb[0];
-      for (int j = 1; j < kBlock; ++j) {
-        min = std::min(min, xb[j]);
-        max = std::max(max, xb[j]);
-      }
-      const float d = (max - min) / 31;
-      const float id = d ? 1.0f / d : 0.0f;
-      b.d = f2h(d);
-      b.m = f2h(min);
-      for (int j = 0; j < kBlock; ++j) L[j] = static_cast<uint8_t>((xb[j] - min) * id + 0.5f);
+      d = minmax_levels(xb, kBlock, 31, L, &min);
     }
-    uint32_t qh = 0;
-    for (int j = 0; j < kBlock / 2; ++j) {
-      b.qs[j] = static_cast<uint8_t>((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((L[j] & 0x10) >> 4) << j;
-      qh |= static_cast<uint32_t>((L[j + 16] & 0x10) >> 4) << (j + 16);
-    }
-    std::memcpy(b.qh, &qh, 4);
+    b.d = f2h(d);
+    b.m = f2h(min);
+    pack_5bit(L, b.qs, b.qh);
     store_block(b, out + ib * sizeof(BlockQ5_1));
   }
 }
@@ -64,13 +46,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
     const float d = h2f(b.d), m = h2f(b.m);
     uint32_t qh;
     std::memcpy(&qh, b.qh, 4);
-    float* y = out + ib * kBlock;
-    for (int j = 0; j < kBlock / 2; ++j) {
-      const int x0 = (b.qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
-      const int x1 = (b.qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
-      y[j] = x0 * d + m;
-      y[j + 16] = x1 * d + m;
-    }
+    for (int j = 0; j < kBlock; ++j) out[ib * kBlock + j] = unpack_5bit(b.qs, qh, j) * d + m;
   }
 }
 

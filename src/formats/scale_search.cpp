@@ -39,6 +39,16 @@ int clamp_level(int l, int lo, int hi) { return std::max(lo, std::min(hi, l)); }
 
 }  // namespace
 
+float mean_square(const float* x, int64_t n) {
+  float sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += x[j] * x[j];
+  return sum / n;
+}
+
+void importance_weights(const float* x, const float* importance, float sigma2, int n, float* w) {
+  for (int j = 0; j < n; ++j) w[j] = importance[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}
+
 float symmetric_scale_search(int n, int nmax, const float* x, int8_t* L, const float* weights,
                              ElementWeight fallback) {
   float amax;

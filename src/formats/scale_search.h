@@ -1,12 +1,18 @@
 // Scale searches shared by the k-quant, legacy-with-importance and iq4 quantizers: given a
 // group of values (and weights), find the scale (and min) minimising the weighted squared
-// error of the rounded group. They follow ggml-quants.c's make_*_quants so that lowbit's
+// error of the rounded group; and the importance weighting they are given. They follow ggml-quants.c's make_*_quants so that lowbit's
 // files have ggml's quality; see docs/FORMATS.md for where they deviate.
 #pragma once
 
 #include <cstdint>
 
 namespace lowbit::formats {
+
+// Mean of x^2 over n values (ggml's sigma^2; the group it is taken over varies by format).
+float mean_square(const float* x, int64_t n);
+
+// ggml's importance weighting: w[j] = importance[j] * sqrt(sigma2 + x[j]^2).
+void importance_weights(const float* x, const float* importance, float sigma2, int n, float* w);
 
 // How symmetric_scale_search weighs elements when no weights are given.
 enum class ElementWeight { kSquare, kUnit, kAbs, kSqrtAbs };
