@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 
 #include "lowbit/error.h"
 #include "lowbit/format.h"
@@ -85,6 +86,22 @@ TEST_P(FormatRoundTrip, NonFiniteInputIsRefusedWithItsPosition) {
       const std::string what = e.what();
       EXPECT_NE(what.find("row 3"), std::string::npos) << what;
       EXPECT_NE(what.find("column 100"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST_P(FormatRoundTrip, LargestStorableWeightStaysFiniteAndLargerIsRefused) {
+  auto x = test::gaussian(kRows * kCols, 12, 0.02f);
+  x[kCols + 5] = f().max_abs_input;
+  x[kCols + 6] = -f().max_abs_input;
+  for (float v : round_trip(x)) ASSERT_TRUE(std::isfinite(v)) << GetParam();
+  if (f().max_abs_input < std::numeric_limits<float>::max()) {
+    x[4 * kCols + 9] = std::nextafter(f().max_abs_input, INFINITY);
+    try {
+      quantize_tensor(f(), x, kRows, kCols);
+      FAIL() << GetParam() << " accepted a weight beyond its range";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("row 4, column 9 exceeds"), std::string::npos) << e.what();
     }
   }
 }

@@ -52,6 +52,7 @@ struct Format {
   int64_t block_bytes;         // bytes per block (kPerRow: bytes of the per-row header)
   double bits_per_weight;      // of a 4096 x 4096 tensor
   bool uses_importance;        // quantize reads per-column importance weights
+  float max_abs_input;         // largest |weight| stored without overflow (fp16 scales: 65504)
   bool row_local;              // row r's bytes are [r*row_bytes, (r+1)*row_bytes)
   Tolerance tolerance;
   std::string_view description;
@@ -70,8 +71,9 @@ bool format_fits(const Format& f, int64_t cols);
 // Bytes of one row for row-local formats.
 uint64_t format_row_bytes(const Format& f, int64_t cols);
 
-// Checked entry points: shapes must fit, inputs must be finite (an Error names the row,
-// column and value otherwise), importance (if given) has cols finite non-negative values.
+// Checked entry points: shapes must fit, inputs must be finite and within max_abs_input
+// (an Error names the row, column and value otherwise), importance (if given) has cols
+// finite non-negative values.
 std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, int64_t rows,
                                      int64_t cols, const float* importance = nullptr);
 std::vector<float> dequantize_tensor(const Format& f, std::span<const uint8_t> data, int64_t rows,

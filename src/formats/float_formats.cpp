@@ -1,5 +1,7 @@
 // f32, f16, bf16 (ggml types 0, 1, 30): one element per block, no scale. f16 and bf16 round
 // to nearest even (ggml's conversion).
+#include <limits>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 
@@ -29,7 +31,7 @@ void dequantize_16(const uint8_t* in, int64_t n, float* out) {
 }  // namespace
 
 std::vector<Format> float_formats() {
-  return {
+  std::vector<Format> formats{
       block_format<float, 1, quantize_f32, dequantize_f32>(
           "f32", 0, FormatKind::kFloat, false, {0, 0, 0}, "IEEE binary32, unquantized"),
       block_format<uint16_t, 1, quantize_16<fp32_to_fp16>, dequantize_16<fp16_to_fp32>>(
@@ -37,6 +39,9 @@ std::vector<Format> float_formats() {
       block_format<uint16_t, 1, quantize_16<fp32_to_bf16>, dequantize_16<bf16_to_fp32>>(
           "bf16", 30, FormatKind::kFloat, false, {4e-3, 4e-3, 4e-3}, "bfloat16"),
   };
+  formats[0].max_abs_input = std::numeric_limits<float>::max();
+  formats[2].max_abs_input = bf16_to_fp32(0x7F7F);  // the largest finite bf16
+  return formats;
 }
 
 }  // namespace lowbit::formats

@@ -45,10 +45,14 @@ std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, 
                 std::to_string(rows * cols));
   }
   for (size_t i = 0; i < x.size(); ++i) {
+    const std::string where = "row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols);
     if (!std::isfinite(x[i])) {
-      throw Error("non-finite weight at row " + std::to_string(i / cols) + ", column " +
-                      std::to_string(i % cols),
-                  {.value = describe_float(x[i])});
+      throw Error("non-finite weight at " + where, {.value = describe_float(x[i])});
+    }
+    if (std::fabs(x[i]) > f.max_abs_input) {
+      throw Error("weight at " + where + " exceeds the largest magnitude " + std::string(f.name) +
+                      " can store (" + std::to_string(f.max_abs_input) + ")",
+                  {.value = std::to_string(x[i])});
     }
   }
   if (importance) {

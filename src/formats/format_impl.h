@@ -12,6 +12,8 @@
 
 namespace lowbit::formats {
 
+inline constexpr float kFp16Max = 65504.0f;  // the largest finite fp16
+
 // x: (n) one row; importance: (n) or nullptr; out: the row's bytes.
 using QuantizeRowFn = void (*)(const float* x, const float* importance, int64_t n, uint8_t* out);
 // in: the row's bytes; out: (n).
@@ -58,6 +60,7 @@ Format block_format(std::string_view name, int gguf_type, FormatKind kind, bool 
       .block_bytes = sizeof(Block),
       .bits_per_weight = 8.0 * sizeof(Block) / BlockSize,
       .uses_importance = uses_importance,
+      .max_abs_input = kFp16Max,  // block formats keep fp16 scales (and mins)
       .row_local = true,
       .tolerance = tol,
       .description = description,

@@ -1,5 +1,7 @@
 // fp8_e4m3 / fp8_e5m2 with one fp32 scale per row (the usual per-channel FP8 weight
 // layout): row = f32 scale, then one fp8 byte per element; value = fp8(q) * scale.
+#include <limits>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 
@@ -37,6 +39,7 @@ Format fp8_format(std::string_view name, Tolerance tol, std::string_view descrip
       .block_bytes = 4,
       .bits_per_weight = 8.0 + 32.0 / 4096,
       .uses_importance = false,
+      .max_abs_input = std::numeric_limits<float>::max(),  // fp32 scale
       .row_local = true,
       .tolerance = tol,
       .description = description,

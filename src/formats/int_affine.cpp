@@ -114,6 +114,7 @@ struct AffineFormat {
         .block_bytes = kPerChannel ? G::kHeader : kGroupBytes,
         .bits_per_weight = 8.0 * row_bytes(4096) / 4096,
         .uses_importance = false,
+        .max_abs_input = kFp16Max,  // fp16 scale
         .row_local = true,
         .tolerance = tol,
         .description = description,

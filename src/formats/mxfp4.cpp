@@ -65,9 +65,11 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 }  // namespace
 
 Format mxfp4_format() {
-  return block_format<BlockMxfp4, kBlock, quantize_row, dequantize_row>(
+  Format f = block_format<BlockMxfp4, kBlock, quantize_row, dequantize_row>(
       "mxfp4", 39, FormatKind::kMicroscaling, false, {0.145, 0.21, 0.2},
       "OCP MXFP4: 32-blocks of E2M1 with a shared E8M0 scale (ggml MXFP4)");
+  f.max_abs_input = 0x1.8p127f;  // 6 * 2^126: the largest E8M0 scale (2^127 / 2) times 12
+  return f;
 }
 
 }  // namespace lowbit::formats

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "formats/format_impl.h"
 #include "formats/formats.h"
@@ -158,6 +159,7 @@ std::vector<Format> bnb_pair(std::string_view name, std::string_view dq_name, To
                              std::string_view description, std::string_view dq_description) {
   Format plain = block_format<BlockBnb4, kBlock, quantize_row<Code>, dequantize_row<Code>>(
       name, kNotGguf, FormatKind::kNormalFloat, false, tol, description);
+  plain.max_abs_input = std::numeric_limits<float>::max();  // fp32 absmax
   Format dq = plain;
   dq.name = dq_name;
   dq.row_local = false;
