@@ -1,0 +1,34 @@
+// The inference engine: a Llama forward pass over weights in any format of the table
+// (each weight row is decoded inside the matrix product), with a KV cache, batched prefill
+// and OpenMP threads. Reference kernels; the fast ones are a later issue.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "lowbit/model.h"
+
+namespace lowbit {
+
+class Engine {
+ public:
+  Engine(const Model& model, int64_t max_context);
+
+  // Runs `tokens` at positions [pos, pos + n) against the cache of positions [0, pos).
+  // logits: (n, vocab) when all_logits, else (1, vocab) for the last token; may be null.
+  void forward(std::span<const int32_t> tokens, int64_t pos, float* logits, bool all_logits = true);
+
+  const Model& model() const { return model_; }
+  int64_t max_context() const { return max_context_; }
+
+ private:
+  const Model& model_;
+  int64_t max_context_;
+  std::vector<std::vector<float>> key_cache_, value_cache_;  // [layer] (max_context, kv_dim)
+  std::vector<float> rope_cos_, rope_sin_;                   // (max_context, head_dim/2)
+};
+
+// y: (T, w.rows) = x: (T, w.cols) times w transposed; rows are decoded once per call.
+void matmul(const Weight& w, const float* x, int64_t T, float* y);
+
+}  // namespace lowbit

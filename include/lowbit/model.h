@@ -1,0 +1,79 @@
+// A Llama-family model in memory: configuration, weights (each in any format of the
+// table, usually pointing into a mapped file) and its tokenizer. Tensor names are GGUF's
+// ("blk.3.attn_q.weight"). Not the forward pass (engine.h) and not the file readers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lowbit/format.h"
+#include "lowbit/tokenizer.h"
+
+namespace lowbit {
+
+// How RoPE pairs the dimensions of a head: llama2.c/GGUF rotate (x[2i], x[2i+1]);
+// Hugging Face rotates (x[i], x[i + head_dim/2]).
+enum class RopeStyle { kAdjacentPairs, kRotateHalf };
+
+struct ModelConfig {
+  std::string architecture = "llama";
+  int64_t dim = 0;             // embedding width
+  int64_t hidden_dim = 0;      // feed-forward width
+  int64_t n_layers = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t vocab_size = 0;
+  int64_t context_length = 0;  // trained context
+  float rope_theta = 10000.0f;
+  float norm_eps = 1e-5f;
+  RopeStyle rope_style = RopeStyle::kAdjacentPairs;
+  bool tied_output = false;    // the output matrix is the token embedding
+
+  int64_t head_dim() const { return dim / n_heads; }
+  int64_t kv_dim() const { return n_kv_heads * head_dim(); }
+  // Throws Error naming `source` and the field when a value is missing or inconsistent.
+  void validate(const std::string& source) const;
+};
+
+// One weight: `rows` x `cols` elements (a vector has rows = 1) in `format`.
+struct Weight {
+  std::string name;
+  const Format* format = nullptr;
+  int64_t rows = 0, cols = 0;
+  std::span<const uint8_t> data;   // tensor_bytes(rows, cols) bytes
+  std::shared_ptr<const std::vector<uint8_t>> owned;  // set when data is not in a map
+
+  int64_t numel() const { return rows * cols; }
+  std::vector<float> to_f32() const;   // the whole tensor, dequantized
+  void row_to_f32(int64_t r, float* out) const;  // one row (out: cols)
+};
+
+struct LayerWeights {
+  Weight attn_norm, attn_q, attn_k, attn_v, attn_output;
+  Weight ffn_norm, ffn_gate, ffn_up, ffn_down;
+};
+
+struct Model {
+  ModelConfig config;
+  Weight token_embd;       // (vocab, dim)
+  std::vector<LayerWeights> layers;
+  Weight output_norm;      // (1, dim)
+  Weight output;           // (vocab, dim); same data as token_embd when tied
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::string source;      // the path it was read from
+  std::vector<std::shared_ptr<const void>> keep_alive;  // mapped files behind the weights
+
+  // Every weight in GGUF order: token_embd, blk.N.*, output_norm, output (unless tied).
+  std::vector<const Weight*> weights() const;
+  uint64_t weight_bytes() const;
+  int64_t parameter_count() const;
+};
+
+// GGUF tensor names, in one place.
+std::string layer_tensor_name(int64_t layer, const char* what);  // "blk.3.attn_q.weight"
+
+}  // namespace lowbit

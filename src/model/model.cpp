@@ -1,0 +1,71 @@
+// Model: weight access and bookkeeping; ModelConfig validation.
+#include "lowbit/model.h"
+
+#include <string>
+
+#include "lowbit/error.h"
+
+namespace lowbit {
+
+std::vector<float> Weight::to_f32() const {
+  std::vector<float> out(static_cast<size_t>(numel()));
+  format->dequantize(data.data(), rows, cols, 0, rows, out.data());
+  return out;
+}
+
+void Weight::row_to_f32(int64_t r, float* out) const { format->dequantize(data.data(), rows, cols, r, r + 1, out); }
+
+std::string layer_tensor_name(int64_t layer, const char* what) {
+  return "blk." + std::to_string(layer) + "." + what + ".weight";
+}
+
+void ModelConfig::validate(const std::string& source) const {
+  auto positive = [&](int64_t v, const char* field) {
+    if (v <= 0 || v > (int64_t{1} << 31)) {
+      throw Error(std::string("invalid model dimension '") + field + "'", {.file = source, .value = std::to_string(v)});
+    }
+  };
+  positive(dim, "dim");
+  positive(hidden_dim, "hidden_dim");
+  positive(n_layers, "n_layers");
+  positive(n_heads, "n_heads");
+  positive(n_kv_heads, "n_kv_heads");
+  positive(vocab_size, "vocab_size");
+  positive(context_length, "context_length");
+  if (dim % n_heads != 0 || (dim / n_heads) % 2 != 0) {
+    throw Error("dim is not a multiple of 2 x n_heads", {.file = source, .value = std::to_string(dim) + " / " + std::to_string(n_heads)});
+  }
+  if (n_heads % n_kv_heads != 0) {
+    throw Error("n_heads is not a multiple of n_kv_heads", {.file = source, .value = std::to_string(n_heads) + " / " + std::to_string(n_kv_heads)});
+  }
+  if (!(rope_theta > 0) || !(norm_eps > 0)) {
+    throw Error("rope_theta and norm_eps must be positive", {.file = source});
+  }
+}
+
+std::vector<const Weight*> Model::weights() const {
+  std::vector<const Weight*> out{&token_embd};
+  for (const auto& l : layers) {
+    for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
+                            &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+      out.push_back(w);
+    }
+  }
+  out.push_back(&output_norm);
+  if (!config.tied_output) out.push_back(&output);
+  return out;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t n = 0;
+  for (const Weight* w : weights()) n += w->data.size();
+  return n;
+}
+
+int64_t Model::parameter_count() const {
+  int64_t n = 0;
+  for (const Weight* w : weights()) n += w->numel();
+  return n;
+}
+
+}  // namespace lowbit
