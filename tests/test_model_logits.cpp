@@ -88,3 +88,29 @@ TEST(ModelLogits, Stories260KFromLlama2c) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST(ModelLogits, Tinystories656kFromHfFolder) {
+  const auto ref = load_reference("tinystories-656k");
+  const Model m = load_hf_folder(test::shared_path("models/tinystories-656k"));
+  EXPECT_TRUE(m.config.tied_output);
+  EXPECT_EQ(m.tokenizer->encode("Once upon a time", true),
+            std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens));
+  expect_logits_match(m, ref, "tinystories-656k HF");
+  expect_greedy_text(m, ref, "tinystories-656k HF");
+}
+
+TEST(ModelLogits, ShakespeareFromHfFolder) {
+  const auto ref = load_reference("shakespeare-llama-4m");
+  const Model m = load_hf_folder(test::shared_path("models/shakespeare-llama-4m"));
+  EXPECT_FALSE(m.config.tied_output);
+  EXPECT_EQ(m.tokenizer->encode("ROMEO:", true),
+            std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens));
+  expect_logits_match(m, ref, "shakespeare-llama-4m HF");
+  expect_greedy_text(m, ref, "shakespeare-llama-4m HF");
+}
+
+}  // namespace
+}  // namespace lowbit
