@@ -10,6 +10,7 @@
 
 #include "lowbit/engine.h"
 #include "lowbit/model_io.h"
+#include "lowbit/gguf.h"
 #include "lowbit/safetensors.h"
 #include "test_support.h"
 
@@ -110,6 +111,40 @@ TEST(ModelLogits, ShakespeareFromHfFolder) {
             std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens));
   expect_logits_match(m, ref, "shakespeare-llama-4m HF");
   expect_greedy_text(m, ref, "shakespeare-llama-4m HF");
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Native -> lowbit GGUF -> read back: logits and greedy text still match the reference.
+void check_gguf_round_trip(const Model& native, const std::string& name) {
+  const std::string path = test::temp_dir() + "/" + name + ".gguf";
+  save_gguf(native, path);
+  const Model g = load_model(path);
+  EXPECT_EQ(g.config.rope_style, RopeStyle::kAdjacentPairs);
+  EXPECT_EQ(g.config.dim, native.config.dim);
+  EXPECT_EQ(g.config.n_kv_heads, native.config.n_kv_heads);
+  EXPECT_FLOAT_EQ(g.config.norm_eps, native.config.norm_eps);
+  const auto ref = load_reference(name);
+  expect_logits_match(g, ref, name + " via GGUF");
+  expect_greedy_text(g, ref, name + " via GGUF");
+}
+
+TEST(ModelLogits, Stories260KViaGguf) {
+  check_gguf_round_trip(load_llama2c(test::shared_path("models/stories260K/stories260K.bin"),
+                                     test::shared_path("models/stories260K/tok512.bin")),
+                        "stories260K");
+}
+
+TEST(ModelLogits, Tinystories656kViaGguf) {
+  check_gguf_round_trip(load_hf_folder(test::shared_path("models/tinystories-656k")), "tinystories-656k");
+}
+
+TEST(ModelLogits, ShakespeareViaGguf) {
+  check_gguf_round_trip(load_hf_folder(test::shared_path("models/shakespeare-llama-4m")), "shakespeare-llama-4m");
 }
 
 }  // namespace

@@ -20,4 +20,22 @@ Model load_llama2c(const std::string& path, const std::string& tokenizer_path);
 Model load_hf_folder(const std::string& dir);
 Model load_gguf_model(const std::string& path);
 
+struct GgufWriteOptions {
+  std::string name;          // general.name (default: the source's file name)
+  int32_t file_type = -1;    // general.file_type (llama_ftype); -1: from the weights' formats
+};
+
+// Writes `model` as a GGUF v3 file llama.cpp loads: llama metadata, the tokenizer, every
+// weight in its format (which must have a GGUF type id), q/k rows permuted to GGUF's
+// adjacent-pair RoPE when the model uses rotate-half. Atomic.
+void save_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});
+
+// A copy of `model` whose matrices (not the norms, which stay f32) are stored in `format`.
+Model convert_weights(const Model& model, const Format& format);
+
+// The row order that turns Hugging Face's rotate-half q/k rows into GGUF's adjacent
+// pairs: new row (h, i, j) <- old row (h, j, i) for head h, pair i, member j
+// (w.reshape(n_head, 2, rows/n_head/2, cols).swapaxes(1, 2)). Returns old index per new row.
+std::vector<int64_t> rope_permutation(int64_t rows, int64_t n_heads);
+
 }  // namespace lowbit

@@ -24,6 +24,10 @@ struct GgufVocab {
   std::vector<std::string> merges;   // "gpt2": "a b" in rank order
   int32_t bos = -1, eos = -1, unk = -1;
   bool add_bos = true;
+  // Decoding drops the space before the first word after BOS (llama2.c, SentencePiece). A
+  // tokenizer.json whose decoder strips only at the start of the text keeps it; GGUF
+  // carries this as lowbit.tokenizer.keep_space_after_bos.
+  bool strip_space_after_bos = true;
 };
 
 class Tokenizer {

@@ -280,6 +280,7 @@ GgufVocab HfBpeTokenizer::gguf_vocab() const {
   v.eos = spec_.eos;
   v.unk = spec_.unk;
   v.add_bos = spec_.add_bos;
+  v.strip_space_after_bos = false;  // the Strip decoder acts at the start of the text only
   if (v.model == "llama") {
     // llama.cpp orders SentencePiece-style merges by token score: score = -(rank of the
     // merge that makes the token), 0 for tokens no merge makes. lowbit itself reads the

@@ -121,7 +121,8 @@ std::string ScoreBpeTokenizer::decode_token(int32_t prev, int32_t id) const {
   }
   std::string piece = unescape_spaces(vocab_.tokens[id]);
   // The space prepended at encoding is dropped after BOS (as llama2.c and llama.cpp do).
-  if ((prev == bos_ || prev < 0) && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+  const bool at_start = prev < 0 || (prev == bos_ && vocab_.strip_space_after_bos);
+  if (at_start && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
   return piece;
 }
 

@@ -1,0 +1,263 @@
+// The llama architecture in GGUF: metadata keys, tokenizer keys and tensor names, read into
+// a Model and written from one.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "lowbit/error.h"
+#include "lowbit/gguf.h"
+#include "lowbit/model_io.h"
+
+namespace lowbit {
+namespace {
+
+int64_t get_int(const GgufFile& f, const std::string& key) {
+  const GgufValue& v = f.get(key);
+  if (!v.is_integer()) throw Error("key '" + key + "' is not an integer", {.file = f.path(), .value = v.describe()});
+  return v.as_int();
+}
+
+double get_float(const GgufFile& f, const std::string& key, double fallback) {
+  const GgufValue* v = f.find(key);
+  if (v == nullptr) return fallback;
+  if (v->type != GgufType::kF32 && v->type != GgufType::kF64) {
+    throw Error("key '" + key + "' is not a float", {.file = f.path(), .value = v->describe()});
+  }
+  return v->f;
+}
+
+template <typename T, typename Get>
+std::vector<T> get_array(const GgufFile& f, const std::string& key, GgufType elem, Get get) {
+  const GgufValue& v = f.get(key);
+  if (v.type != GgufType::kArray || v.elem_type != elem) {
+    throw Error("key '" + key + "' has the wrong type", {.file = f.path(), .value = v.describe()});
+  }
+  std::vector<T> out;
+  for (const auto& e : v.array) out.push_back(get(e));
+  return out;
+}
+
+GgufVocab read_vocab(const GgufFile& f) {
+  GgufVocab v;
+  const GgufValue& model = f.get("tokenizer.ggml.model");
+  if (model.type != GgufType::kString) throw Error("'tokenizer.ggml.model' is not a string", {.file = f.path()});
+  v.model = model.s;
+  v.tokens = get_array<std::string>(f, "tokenizer.ggml.tokens", GgufType::kString, [](const GgufValue& e) { return e.s; });
+  if (f.find("tokenizer.ggml.scores")) {
+    v.scores = get_array<float>(f, "tokenizer.ggml.scores", GgufType::kF32, [](const GgufValue& e) { return static_cast<float>(e.f); });
+  }
+  if (f.find("tokenizer.ggml.token_type")) {
+    v.token_types = get_array<int32_t>(f, "tokenizer.ggml.token_type", GgufType::kI32, [](const GgufValue& e) { return static_cast<int32_t>(e.i); });
+  }
+  if (f.find("tokenizer.ggml.merges")) {
+    v.merges = get_array<std::string>(f, "tokenizer.ggml.merges", GgufType::kString, [](const GgufValue& e) { return e.s; });
+  }
+  for (const auto* arr : {&v.scores}) {
+    if (!arr->empty() && arr->size() != v.tokens.size()) throw Error("'tokenizer.ggml.scores' length differs from the token count", {.file = f.path()});
+  }
+  if (!v.token_types.empty() && v.token_types.size() != v.tokens.size()) {
+    throw Error("'tokenizer.ggml.token_type' length differs from the token count", {.file = f.path()});
+  }
+  auto id = [&](const char* key) -> int32_t {
+    const GgufValue* x = f.find(key);
+    if (x == nullptr || !x->is_integer()) return -1;
+    const int64_t i = x->as_int();
+    return i >= 0 && i < static_cast<int64_t>(v.tokens.size()) ? static_cast<int32_t>(i) : -1;
+  };
+  v.bos = id("tokenizer.ggml.bos_token_id");
+  v.eos = id("tokenizer.ggml.eos_token_id");
+  v.unk = id("tokenizer.ggml.unknown_token_id");
+  if (const GgufValue* b = f.find("tokenizer.ggml.add_bos_token")) v.add_bos = b->u != 0;
+  if (const GgufValue* k = f.find("lowbit.tokenizer.keep_space_after_bos")) v.strip_space_after_bos = k->u == 0;
+  return v;
+}
+
+// llama_ftype of a model whose matrices are all in `format` (llama.cpp's enum).
+int32_t file_type_of(const Format& f) {
+  static const std::pair<std::string_view, int32_t> kTypes[] = {
+      {"f32", 0}, {"f16", 1}, {"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7}, {"q5_0", 8}, {"q5_1", 9},
+      {"q2_k", 10}, {"q3_k", 11}, {"q4_k", 14}, {"q5_k", 16}, {"q6_k", 18}, {"iq4_nl", 25},
+      {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37}, {"mxfp4", 38}};
+  for (const auto& [name, id] : kTypes) {
+    if (name == f.name) return id;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<int64_t> rope_permutation(int64_t rows, int64_t n_heads) {
+  const int64_t head = rows / n_heads, half = head / 2;
+  std::vector<int64_t> old_of_new(rows);
+  for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t i = 0; i < half; ++i) {
+      for (int64_t j = 0; j < 2; ++j) old_of_new[h * head + 2 * i + j] = h * head + j * half + i;
+    }
+  }
+  return old_of_new;
+}
+
+Model load_gguf_model(const std::string& path) {
+  auto file = std::make_shared<GgufFile>(path);
+  const GgufFile& f = *file;
+  const GgufValue& arch = f.get("general.architecture");
+  if (arch.type != GgufType::kString || arch.s != "llama") {
+    throw Error("unsupported general.architecture (lowbit runs llama)", {.file = path, .value = arch.describe()});
+  }
+  Model m;
+  m.source = path;
+  ModelConfig& c = m.config;
+  c.dim = get_int(f, "llama.embedding_length");
+  c.hidden_dim = get_int(f, "llama.feed_forward_length");
+  c.n_layers = get_int(f, "llama.block_count");
+  c.n_heads = get_int(f, "llama.attention.head_count");
+  c.n_kv_heads = f.find("llama.attention.head_count_kv") ? get_int(f, "llama.attention.head_count_kv") : c.n_heads;
+  c.context_length = get_int(f, "llama.context_length");
+  c.norm_eps = static_cast<float>(get_float(f, "llama.attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope_theta = static_cast<float>(get_float(f, "llama.rope.freq_base", 10000.0));
+  c.rope_style = RopeStyle::kAdjacentPairs;
+  if (f.find("llama.rope.dimension_count") && get_int(f, "llama.rope.dimension_count") != c.dim / std::max<int64_t>(1, c.n_heads)) {
+    throw Error("partial RoPE (rope.dimension_count != head size) is not supported", {.file = path, .value = f.get("llama.rope.dimension_count").describe()});
+  }
+  const GgufTensor* embd = f.find_tensor("token_embd.weight");
+  if (embd == nullptr || embd->dims.size() != 2) throw Error("missing or malformed tensor", {.file = path, .tensor = "token_embd.weight"});
+  c.vocab_size = embd->dims[1];
+  c.validate(path);
+
+  auto weight = [&](const std::string& name, int64_t rows, int64_t cols) {
+    const GgufTensor* t = f.find_tensor(name);
+    if (t == nullptr) throw Error("missing tensor", {.file = path, .tensor = name});
+    const std::vector<int64_t> want = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+    if (t->dims != want) {
+      std::string got;
+      for (auto d : t->dims) got += (got.empty() ? "" : " x ") + std::to_string(d);
+      throw Error("unexpected dims (expected " + std::to_string(cols) + " x " + std::to_string(rows) + ")", {.file = path, .tensor = name, .value = got});
+    }
+    return Weight{name, find_format_by_gguf_type(t->type), rows, cols, t->data, nullptr};
+  };
+  m.token_embd = weight("token_embd.weight", c.vocab_size, c.dim);
+  m.layers.resize(c.n_layers);
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    auto& y = m.layers[l];
+    y.attn_norm = weight(layer_tensor_name(l, "attn_norm"), 1, c.dim);
+    y.attn_q = weight(layer_tensor_name(l, "attn_q"), c.dim, c.dim);
+    y.attn_k = weight(layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);
+    y.attn_v = weight(layer_tensor_name(l, "attn_v"), c.kv_dim(), c.dim);
+    y.attn_output = weight(layer_tensor_name(l, "attn_output"), c.dim, c.dim);
+    y.ffn_norm = weight(layer_tensor_name(l, "ffn_norm"), 1, c.dim);
+    y.ffn_gate = weight(layer_tensor_name(l, "ffn_gate"), c.hidden_dim, c.dim);
+    y.ffn_up = weight(layer_tensor_name(l, "ffn_up"), c.hidden_dim, c.dim);
+    y.ffn_down = weight(layer_tensor_name(l, "ffn_down"), c.dim, c.hidden_dim);
+  }
+  m.output_norm = weight("output_norm.weight", 1, c.dim);
+  if (f.find_tensor("output.weight")) {
+    m.output = weight("output.weight", c.vocab_size, c.dim);
+  } else {
+    c.tied_output = true;
+    m.output = m.token_embd;
+    m.output.name = "output.weight";
+  }
+  m.tokenizer = tokenizer_from_gguf_vocab(read_vocab(f), path);
+  m.keep_alive.push_back(file);
+  return m;
+}
+
+void save_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
+  const ModelConfig& c = model.config;
+  std::vector<GgufKeyValue> kv;
+  auto put = [&](std::string key, GgufValue v) { kv.push_back({std::move(key), std::move(v)}); };
+  // The most common matrix format names the file type.
+  std::map<const Format*, int64_t> counts;
+  for (const Weight* w : model.weights()) {
+    if (w->rows > 1) counts[w->format] += w->numel();
+  }
+  const Format* main_format = counts.empty() ? &format_by_name("f32")
+      : std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  const std::string name = options.name.empty() ? std::filesystem::path(model.source).filename().string() : options.name;
+  put("general.architecture", GgufValue::string("llama"));
+  put("general.name", GgufValue::string(name));
+  put("general.file_type", GgufValue::u32(static_cast<uint32_t>(options.file_type >= 0 ? options.file_type : file_type_of(*main_format))));
+  put("general.quantization_version", GgufValue::u32(2));
+  put("llama.context_length", GgufValue::u32(static_cast<uint32_t>(c.context_length)));
+  put("llama.embedding_length", GgufValue::u32(static_cast<uint32_t>(c.dim)));
+  put("llama.block_count", GgufValue::u32(static_cast<uint32_t>(c.n_layers)));
+  put("llama.feed_forward_length", GgufValue::u32(static_cast<uint32_t>(c.hidden_dim)));
+  put("llama.rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
+  put("llama.attention.head_count", GgufValue::u32(static_cast<uint32_t>(c.n_heads)));
+  put("llama.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(c.n_kv_heads)));
+  put("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+  put("llama.rope.freq_base", GgufValue::f32(c.rope_theta));
+  put("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
+  if (!model.tokenizer) throw Error("model has no tokenizer to write", {.file = path});
+  GgufVocab v = model.tokenizer->gguf_vocab();
+  // The embedding may have more rows than the tokenizer has tokens: pad as llama.cpp does.
+  for (int64_t i = static_cast<int64_t>(v.tokens.size()); i < c.vocab_size; ++i) {
+    v.tokens.push_back("[PAD" + std::to_string(i) + "]");
+    if (!v.scores.empty()) v.scores.push_back(0.0f);
+    v.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
+  }
+  put("tokenizer.ggml.model", GgufValue::string(v.model));
+  put("tokenizer.ggml.tokens", GgufValue::strings(v.tokens));
+  if (!v.scores.empty()) put("tokenizer.ggml.scores", GgufValue::f32s(v.scores));
+  put("tokenizer.ggml.token_type", GgufValue::i32s(v.token_types));
+  if (!v.merges.empty()) put("tokenizer.ggml.merges", GgufValue::strings(v.merges));
+  if (v.bos >= 0) put("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(v.bos)));
+  if (v.eos >= 0) put("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(v.eos)));
+  if (v.unk >= 0) put("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk)));
+  put("tokenizer.ggml.add_bos_token", GgufValue::boolean(v.add_bos));
+  if (!v.strip_space_after_bos) put("lowbit.tokenizer.keep_space_after_bos", GgufValue::boolean(true));
+
+  std::vector<std::vector<uint8_t>> permuted;  // storage for q/k rows in GGUF order
+  permuted.reserve(2 * c.n_layers);
+  std::vector<GgufTensorToWrite> tensors;
+  for (const Weight* w : model.weights()) {
+    if (w->format->gguf_type == kNotGguf) {
+      throw Error("format has no GGUF type", {.file = path, .tensor = w->name, .value = std::string(w->format->name)});
+    }
+    std::span<const uint8_t> data = w->data;
+    const bool is_q = w->name.ends_with("attn_q.weight"), is_k = w->name.ends_with("attn_k.weight");
+    if (c.rope_style == RopeStyle::kRotateHalf && (is_q || is_k)) {
+      const auto order = rope_permutation(w->rows, is_q ? c.n_heads : c.n_kv_heads);
+      const uint64_t rb = format_row_bytes(*w->format, w->cols);
+      auto& out = permuted.emplace_back(w->data.size());
+      for (int64_t r = 0; r < w->rows; ++r) std::memcpy(out.data() + r * rb, w->data.data() + order[r] * rb, rb);
+      data = out;
+    }
+    tensors.push_back({w->name, w->rows == 1 ? std::vector<int64_t>{w->cols} : std::vector<int64_t>{w->cols, w->rows},
+                       w->format->gguf_type, data});
+  }
+  write_gguf(path, kv, tensors);
+}
+
+Model convert_weights(const Model& model, const Format& format) {
+  Model out = model;
+  auto convert = [&](Weight& w) {
+    if (w.rows == 1 || w.format == &format) return;  // norms stay f32
+    if (!format_fits(format, w.cols)) {
+      throw Error("row length does not fit " + std::string(format.name), {.tensor = w.name, .value = std::to_string(w.cols)});
+    }
+    const auto x = w.to_f32();
+    auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(format, x, w.rows, w.cols));
+    w.format = &format;
+    w.data = *bytes;
+    w.owned = bytes;
+  };
+  convert(out.token_embd);
+  for (auto& l : out.layers) {
+    for (Weight* w : {&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) convert(*w);
+  }
+  if (out.config.tied_output) {
+    out.output = out.token_embd;
+    out.output.name = "output.weight";
+  } else if (model.output.data.data() == model.token_embd.data.data()) {
+    out.output.format = out.token_embd.format;  // shared bytes (llama2.c): convert once
+    out.output.data = out.token_embd.data;
+    out.output.owned = out.token_embd.owned;
+  } else {
+    convert(out.output);
+  }
+  return out;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,104 @@
+// GGUF v3 writer: header, key/values, tensor infos, padding to the alignment, then each
+// tensor's data at an aligned offset; written through AtomicFile.
+#include <set>
+
+#include "lowbit/atomic_file.h"
+#include "lowbit/error.h"
+#include "lowbit/format.h"
+#include "lowbit/gguf.h"
+
+namespace lowbit {
+namespace {
+
+class Buffer {
+ public:
+  template <typename T>
+  void put(T v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    bytes_.insert(bytes_.end(), p, p + sizeof(T));
+  }
+  void put_string(const std::string& s) {
+    put<uint64_t>(s.size());
+    bytes_.insert(bytes_.end(), s.begin(), s.end());
+  }
+  void put_value(const GgufValue& v, GgufType type) {
+    switch (type) {
+      case GgufType::kU8: put<uint8_t>(static_cast<uint8_t>(v.u)); break;
+      case GgufType::kI8: put<int8_t>(static_cast<int8_t>(v.i)); break;
+      case GgufType::kU16: put<uint16_t>(static_cast<uint16_t>(v.u)); break;
+      case GgufType::kI16: put<int16_t>(static_cast<int16_t>(v.i)); break;
+      case GgufType::kU32: put<uint32_t>(static_cast<uint32_t>(v.u)); break;
+      case GgufType::kI32: put<int32_t>(static_cast<int32_t>(v.i)); break;
+      case GgufType::kU64: put<uint64_t>(v.u); break;
+      case GgufType::kI64: put<int64_t>(v.i); break;
+      case GgufType::kF32: put<float>(static_cast<float>(v.f)); break;
+      case GgufType::kF64: put<double>(v.f); break;
+      case GgufType::kBool: put<uint8_t>(v.u ? 1 : 0); break;
+      case GgufType::kString: put_string(v.s); break;
+      case GgufType::kArray:
+        put<uint32_t>(static_cast<uint32_t>(v.elem_type));
+        put<uint64_t>(v.array.size());
+        for (const auto& e : v.array) put_value(e, v.elem_type);
+        break;
+    }
+  }
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+}  // namespace
+
+void write_gguf(const std::string& path, const std::vector<GgufKeyValue>& kv,
+                const std::vector<GgufTensorToWrite>& tensors, uint64_t alignment) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    throw Error("alignment must be a power of two", {.file = path, .value = std::to_string(alignment)});
+  }
+  std::vector<GgufKeyValue> all = kv;
+  if (alignment != 32) all.push_back({"general.alignment", GgufValue::u32(static_cast<uint32_t>(alignment))});
+  std::set<std::string> keys, names;
+  Buffer header;
+  header.put<uint32_t>(0x46554747);  // "GGUF"
+  header.put<uint32_t>(3);
+  header.put<uint64_t>(tensors.size());
+  header.put<uint64_t>(all.size());
+  for (const auto& [key, value] : all) {
+    if (!keys.insert(key).second) throw Error("duplicate GGUF key", {.file = path, .value = key});
+    header.put_string(key);
+    header.put<uint32_t>(static_cast<uint32_t>(value.type));
+    header.put_value(value, value.type);
+  }
+  uint64_t offset = 0;
+  std::vector<uint64_t> offsets;
+  for (const auto& t : tensors) {
+    if (!names.insert(t.name).second) throw Error("duplicate tensor name", {.file = path, .tensor = t.name});
+    const Format* f = find_format_by_gguf_type(t.type);
+    if (f == nullptr || t.dims.empty()) throw Error("tensor has no GGUF type", {.file = path, .tensor = t.name, .value = std::to_string(t.type)});
+    int64_t rows = 1;
+    for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
+    if (t.data.size() != f->tensor_bytes(rows, t.dims[0])) {
+      throw Error("tensor data size does not match its dims and type", {.file = path, .tensor = t.name, .value = std::to_string(t.data.size()) + " bytes"});
+    }
+    header.put_string(t.name);
+    header.put<uint32_t>(static_cast<uint32_t>(t.dims.size()));
+    for (int64_t d : t.dims) header.put<int64_t>(d);
+    header.put<uint32_t>(static_cast<uint32_t>(t.type));
+    header.put<uint64_t>(offset);
+    offsets.push_back(offset);
+    offset = (offset + t.data.size() + alignment - 1) / alignment * alignment;
+  }
+  AtomicFile out(path);
+  out.write(header.bytes());
+  out.write_zeros((alignment - header.bytes().size() % alignment) % alignment);
+  uint64_t written = 0;
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    out.write_zeros(offsets[k] - written);
+    out.write(tensors[k].data);
+    written = offsets[k] + tensors[k].data.size();
+  }
+  out.write_zeros(offset - written);
+  out.commit();
+}
+
+}  // namespace lowbit
