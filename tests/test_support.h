@@ -17,7 +17,7 @@ std::vector<float> student_t3(size_t n, uint64_t seed, float scale = 1.0f);
 // Relative RMSE: rms(a - b) / rms(a), 0 when a is all zero and b equals it.
 double relative_rmse(const std::vector<float>& a, const std::vector<float>& b);
 
-// A fresh empty directory for the calling test.
+// A fresh empty directory for the calling test (calling it again empties it: call once).
 std::string temp_dir();
 
 }  // namespace lowbit::test
