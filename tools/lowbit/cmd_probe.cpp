@@ -70,7 +70,7 @@ Runner register_probe(CLI::App& app) {
     const SafetensorsFile file(o->file);
     const TensorView& t = file.tensor(o->tensor);
     if (t.shape.size() != 2) {
-      throw Error("probe needs a 2-D tensor", {.file = o->file, .tensor = t.name,
+      throw lowbit::Error("probe needs a 2-D tensor", {.file = o->file, .tensor = t.name,
                                               .value = std::to_string(t.shape.size()) + " dims"});
     }
     const auto x = file.to_f32(t);

@@ -11,5 +11,12 @@ using Runner = std::function<int()>;
 
 Runner register_formats(CLI::App& app);
 Runner register_probe(CLI::App& app);
+Runner register_info(CLI::App& app);
+Runner register_convert(CLI::App& app);
+Runner register_generate(CLI::App& app);
+Runner register_perplexity(CLI::App& app);
+
+// Reads a text file as raw bytes (no newline translation); throws Error naming the file.
+std::string read_text_file(const std::string& path);
 
 }  // namespace lowbit::cli

@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   };
   add(lowbit::cli::register_formats);
   add(lowbit::cli::register_probe);
+  add(lowbit::cli::register_info);
+  add(lowbit::cli::register_convert);
+  add(lowbit::cli::register_generate);
+  add(lowbit::cli::register_perplexity);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,85 @@
+// `lowbit perplexity MODEL -f TEXT -c N_CTX`: llama.cpp's perplexity, optionally saving
+// logits for later KLD runs or comparing against saved ones.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.h"
+#include "lowbit/error.h"
+#include "lowbit/model_io.h"
+#include "lowbit/perplexity.h"
+#include "lowbit/progress.h"
+
+namespace lowbit::cli {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw lowbit::Error("cannot open text file", {.file = path});
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Runner register_perplexity(CLI::App& app) {
+  auto* sub = app.add_subcommand("perplexity", "perplexity (and KL-divergence) on a text, as llama-perplexity");
+  struct Options {
+    std::string model, file, tokenizer, save_logits, kld_base;
+    int64_t n_ctx = 512, chunks = 0;
+    bool json = false;
+  };
+  auto o = std::make_shared<Options>();
+  sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
+  sub->add_option("-f,--file", o->file, "text file, read as raw bytes")->required();
+  sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk");
+  sub->add_option("--chunks", o->chunks, "score at most this many chunks (0: all)");
+  sub->add_option("--save-logits", o->save_logits, "save what a later --kl-divergence run needs");
+  sub->add_option("--kl-divergence", o->kld_base, "compare with logits saved by --save-logits");
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  sub->add_flag("--json", o->json, "machine-readable output");
+  return [o]() {
+    const Model m = load_model(o->model, {.tokenizer_path = o->tokenizer});
+    const auto tokens = m.tokenizer->encode(read_text_file(o->file), true);
+    PerplexityOptions p;
+    p.n_ctx = o->n_ctx;
+    p.max_chunks = o->chunks;
+    p.save_logits_path = o->save_logits;
+    p.kld_base_path = o->kld_base;
+    std::unique_ptr<Progress> progress;
+    p.progress = [&](int64_t done, int64_t total, double ppl) {
+      if (!progress) progress = std::make_unique<Progress>("perplexity", total, "chunks");
+      progress->update(done, fmt::format("ppl {:.4f}", ppl));
+    };
+    const auto r = compute_perplexity(m, tokens, p);
+    if (o->json) {
+      nlohmann::ordered_json j{{"model", o->model}, {"file", o->file}, {"n_ctx", r.n_ctx}, {"tokens", r.n_tokens},
+                               {"chunks", r.n_chunks}, {"scored_tokens", r.n_scored}, {"ppl", r.ppl},
+                               {"ppl_stderr", r.ppl_stderr}, {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second}};
+      if (r.kld) {
+        const auto& k = *r.kld;
+        j["kld"] = {{"mean", k.mean}, {"stderr", k.stderr_mean}, {"max", k.max}, {"p99_9", k.p999}, {"p99", k.p99},
+                    {"p95", k.p95}, {"p90", k.p90}, {"median", k.median}, {"p10", k.p10}, {"p5", k.p05}, {"p1", k.p01},
+                    {"min", k.min}, {"top1_agreement", k.top1_agreement}, {"top1_stderr", k.top1_stderr},
+                    {"base_ppl", k.base_ppl}, {"delta_ppl", k.delta_ppl}};
+      }
+      fmt::print("{}\n", j.dump(2));
+      return 0;
+    }
+    fmt::print("{} tokens, {} chunks of {}, {} scored ({:.1f} tokens/s)\n", r.n_tokens, r.n_chunks, r.n_ctx, r.n_scored,
+               r.tokens_per_second);
+    fmt::print("PPL = {:.4f} +/- {:.5f}\n", r.ppl, r.ppl_stderr);
+    if (r.kld) {
+      const auto& k = *r.kld;
+      fmt::print("base PPL = {:.4f}, delta PPL = {:+.4f}\n", k.base_ppl, k.delta_ppl);
+      fmt::print("Mean KLD: {:.6f} +/- {:.6f}\n", k.mean, k.stderr_mean);
+      fmt::print("KLD percentiles: max {:.6f}, 99.9% {:.6f}, 99% {:.6f}, 95% {:.6f}, 90% {:.6f}, median {:.6f}, "
+                 "10% {:.6f}, 5% {:.6f}, 1% {:.6f}, min {:.6f}\n",
+                 k.max, k.p999, k.p99, k.p95, k.p90, k.median, k.p10, k.p05, k.p01, k.min);
+      fmt::print("Same top token: {:.3f} +/- {:.3f} %\n", 100 * k.top1_agreement, 100 * k.top1_stderr);
+    }
+    return 0;
+  };
+}
+
+}  // namespace lowbit::cli
