@@ -88,3 +88,38 @@ TEST(Perplexity, KldAgainstItselfIsZero) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST(Perplexity, KldGrowsAsBitsFall) {
+  const Model base = load_hf_folder(test::shared_path("models/shakespeare-llama-4m"));
+  const auto tokens = base.tokenizer->encode(read_bytes(test::shared_path("data/shakespeare-test.txt")), true);
+  const std::string logits = test::temp_dir() + "/base.logits";
+  PerplexityOptions o;
+  o.n_ctx = 256;
+  o.max_chunks = 12;
+  o.save_logits_path = logits;
+  const auto r_base = compute_perplexity(base, tokens, o);
+  o.save_logits_path.clear();
+  o.kld_base_path = logits;
+  double previous = 0;
+  for (const char* name : {"q8_0", "q4_k", "q2_k"}) {
+    const Model q = convert_weights(base, format_by_name(name));
+    const auto r = compute_perplexity(q, tokens, o);
+    ASSERT_TRUE(r.kld.has_value()) << name;
+    EXPECT_GT(r.kld->mean, previous) << name;
+    EXPECT_NEAR(r.kld->base_ppl, r_base.ppl, 1e-3 * r_base.ppl) << name;
+    EXPECT_NEAR(r.kld->delta_ppl, r.ppl - r_base.ppl, 1e-9) << name;
+    EXPECT_LE(r.kld->median, r.kld->p99) << name;
+    EXPECT_LE(r.kld->p99, r.kld->max) << name;
+    previous = r.kld->mean;
+    if (std::string(name) == "q8_0") {
+      EXPECT_LT(r.kld->mean, 1e-3);
+      EXPECT_GT(r.kld->top1_agreement, 0.97);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lowbit

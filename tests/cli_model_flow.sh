@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The model commands end to end on the shared models: convert, info, generate, perplexity
+# with saved logits and KL-divergence. Output is checked, not only exit codes.
+set -euo pipefail
+lowbit=$1
+shared=$2
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$lowbit" convert "$shared/models/stories260K/stories260K.bin" "$out/s.gguf" 2>"$out/convert.log"
+grep -q "wrote $out/s.gguf: 48 tensors" "$out/convert.log" || fail "convert summary: $(cat "$out/convert.log")"
+"$lowbit" info "$out/s.gguf" --json > "$out/info.json"
+grep -q '"name": "output.weight"' "$out/info.json" || fail "info lists output.weight"
+grep -q '"n_kv_heads": 4' "$out/info.json" || fail "info shows the kv heads"
+
+"$lowbit" generate "$out/s.gguf" -p "Once upon a time" -n 30 --temp 0 > "$out/gen.txt" 2>/dev/null
+grep -q "Once upon a time, there was a little girl named Lily. She loved to play outside" "$out/gen.txt" || fail "greedy text: $(cat "$out/gen.txt")"
+"$lowbit" generate "$out/s.gguf" -p "Once" -n 20 --temp 0.9 --top-k 40 --top-p 0.9 --seed 5 > "$out/a.txt" 2>/dev/null
+"$lowbit" generate "$out/s.gguf" -p "Once" -n 20 --temp 0.9 --top-k 40 --top-p 0.9 --seed 5 > "$out/b.txt" 2>/dev/null
+cmp -s "$out/a.txt" "$out/b.txt" || fail "same seed, different text"
+
+"$lowbit" perplexity "$shared/models/stories260K/stories260K.bin" -f "$shared/data/tinystories-valid-30k.txt" -c 128 \
+  --save-logits "$out/base.logits" > "$out/ppl.txt" 2>/dev/null
+grep -q "PPL = 5.85" "$out/ppl.txt" || fail "perplexity: $(cat "$out/ppl.txt")"
+"$lowbit" perplexity "$out/s.gguf" -f "$shared/data/tinystories-valid-30k.txt" -c 128 \
+  --kl-divergence "$out/base.logits" > "$out/kld.txt" 2>/dev/null
+grep -q "Mean KLD: 0.0000" "$out/kld.txt" || fail "KLD of the same weights via GGUF: $(cat "$out/kld.txt")"
+grep -q "Same top token: 100.000" "$out/kld.txt" || fail "top-1 agreement: $(cat "$out/kld.txt")"
+
+if "$lowbit" perplexity "$out/s.gguf" -f "$shared/data/shakespeare-test.txt" -c 128 --kl-divergence "$out/base.logits" 2>"$out/err.txt"; then
+  fail "KLD against logits of another text was accepted"
+fi
+grep -q "other tokens" "$out/err.txt" || fail "mismatch message: $(cat "$out/err.txt")"
+echo "cli model flow: all checks passed"
