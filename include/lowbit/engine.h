@@ -3,6 +3,7 @@
 // and OpenMP threads. Reference kernels; the fast ones are a later issue.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -10,9 +11,14 @@
 
 namespace lowbit {
 
+// Sees the input of every layer matrix product: w, x: (T, w.cols). Calibration (the
+// importance matrix, later GPTQ/AWQ statistics) is built on it.
+using MatmulObserver = std::function<void(const Weight& w, const float* x, int64_t T)>;
+
 class Engine {
  public:
   Engine(const Model& model, int64_t max_context);
+  void set_observer(MatmulObserver observer) { observer_ = std::move(observer); }
 
   // Runs `tokens` at positions [pos, pos + n) against the cache of positions [0, pos).
   // logits: (n, vocab) when all_logits, else (1, vocab) for the last token; may be null.
@@ -26,6 +32,9 @@ class Engine {
   int64_t max_context_;
   std::vector<std::vector<float>> key_cache_, value_cache_;  // [layer] (max_context, kv_dim)
   std::vector<float> rope_cos_, rope_sin_;                   // (max_context, head_dim/2)
+  MatmulObserver observer_;
+
+  void project(const Weight& w, const float* x, int64_t T, float* y);
 };
 
 // y: (T, w.rows) = x: (T, w.cols) times w transposed; rows are decoded once per call.

@@ -71,6 +71,13 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   }
 }
 
+// A layer matrix product, shown to the observer first (the output matrix is not: as in
+// llama.cpp's imatrix, it is left out of calibration statistics).
+void Engine::project(const Weight& w, const float* x, int64_t T, float* y) {
+  if (observer_) observer_(w, x, T);
+  matmul(w, x, T, y);
+}
+
 Engine::Engine(const Model& model, int64_t max_context) : model_(model), max_context_(max_context) {
   const auto& c = model.config;
   if (max_context <= 0) throw Error("context length must be positive", {.value = std::to_string(max_context)});
@@ -110,9 +117,9 @@ void Engine::forward(std::span<const int32_t> tokens, int64_t pos, float* logits
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = model_.layers[l];
     rmsnorm(x.data(), w.attn_norm.to_f32(), T, dim, c.norm_eps, xb.data());
-    matmul(w.attn_q, xb.data(), T, q.data());
-    matmul(w.attn_k, xb.data(), T, k.data());
-    matmul(w.attn_v, xb.data(), T, v.data());
+    project(w.attn_q, xb.data(), T, q.data());
+    project(w.attn_k, xb.data(), T, k.data());
+    project(w.attn_v, xb.data(), T, v.data());
     rope(q.data(), T, pos, c.n_heads, hd, c.rope_style, rope_cos_, rope_sin_);
     rope(k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, rope_cos_, rope_sin_);
     float* kc = key_cache_[l].data();
@@ -146,14 +153,14 @@ void Engine::forward(std::span<const int32_t> tokens, int64_t pos, float* logits
         }
       }
     }
-    matmul(w.attn_output, att_out.data(), T, xb.data());
+    project(w.attn_output, att_out.data(), T, xb.data());
     for (int64_t i = 0; i < T * dim; ++i) x[i] += xb[i];
     // SwiGLU feed-forward.
     rmsnorm(x.data(), w.ffn_norm.to_f32(), T, dim, c.norm_eps, xb.data());
-    matmul(w.ffn_gate, xb.data(), T, gate.data());
-    matmul(w.ffn_up, xb.data(), T, up.data());
+    project(w.ffn_gate, xb.data(), T, gate.data());
+    project(w.ffn_up, xb.data(), T, up.data());
     for (int64_t i = 0; i < T * hidden; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    matmul(w.ffn_down, gate.data(), T, xb.data());
+    project(w.ffn_down, gate.data(), T, xb.data());
     for (int64_t i = 0; i < T * dim; ++i) x[i] += xb[i];
   }
   if (logits == nullptr) return;

@@ -1,0 +1,167 @@
+// Importance matrix: collection through the engine's observer, llama.cpp's GGUF imatrix
+// format (general.type = "imatrix"; tensors NAME.in_sum2 F32 [cols] and NAME.counts F32 [1])
+// and its legacy .dat format (i32 entries; per entry i32 name length, name, i32 ncall,
+// i32 nval, f32 mean(x^2) * ncall; then i32 chunks, i32 length + dataset name).
+#include "lowbit/imatrix.h"
+
+#include <cstring>
+#include <cmath>
+
+#include "lowbit/engine.h"
+#include "lowbit/error.h"
+#include "lowbit/gguf.h"
+#include "lowbit/mapped_file.h"
+
+namespace lowbit {
+
+std::vector<float> ImportanceMatrix::weights_for(const std::string& name, int64_t cols) const {
+  const auto it = entries.find(name);
+  if (it == entries.end() || it->second.count == 0) return {};
+  if (static_cast<int64_t>(it->second.sum2.size()) != cols) {
+    throw Error("imatrix entry has " + std::to_string(it->second.sum2.size()) + " columns, the tensor " +
+                    std::to_string(cols),
+                {.tensor = name});
+  }
+  std::vector<float> w(cols);
+  for (int64_t j = 0; j < cols; ++j) w[j] = static_cast<float>(it->second.sum2[j] / it->second.count);
+  return w;
+}
+
+void ImportanceMatrix::save(const std::string& path) const {
+  std::vector<GgufKeyValue> kv{{"general.type", GgufValue::string("imatrix")},
+                               {"imatrix.datasets", GgufValue::strings(datasets)},
+                               {"imatrix.chunk_count", GgufValue::u32(static_cast<uint32_t>(chunk_count))},
+                               {"imatrix.chunk_size", GgufValue::u32(static_cast<uint32_t>(chunk_size))}};
+  std::vector<std::vector<float>> storage;
+  storage.reserve(2 * entries.size());
+  std::vector<GgufTensorToWrite> tensors;
+  for (const auto& [name, e] : entries) {
+    auto& sums = storage.emplace_back(e.sum2.begin(), e.sum2.end());
+    auto& counts = storage.emplace_back(1, static_cast<float>(e.count));
+    auto bytes = [](const std::vector<float>& v) {
+      return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4);
+    };
+    tensors.push_back({name + ".in_sum2", {static_cast<int64_t>(sums.size()), 1}, 0, bytes(sums)});
+    tensors.push_back({name + ".counts", {1, 1}, 0, bytes(counts)});
+  }
+  write_gguf(path, kv, tensors);
+}
+
+namespace {
+
+ImportanceMatrix load_gguf_imatrix(const std::string& path) {
+  const GgufFile f(path);
+  ImportanceMatrix m;
+  if (const GgufValue* d = f.find("imatrix.datasets"); d && d->type == GgufType::kArray) {
+    for (const auto& s : d->array) m.datasets.push_back(s.s);
+  }
+  if (const GgufValue* c = f.find("imatrix.chunk_count"); c && c->is_integer()) m.chunk_count = c->as_int();
+  if (const GgufValue* c = f.find("imatrix.chunk_size"); c && c->is_integer()) m.chunk_size = c->as_int();
+  auto floats = [&](const GgufTensor& t) {
+    if (t.type != 0) throw Error("imatrix tensor is not F32", {.file = path, .tensor = t.name});
+    std::vector<float> v(t.data.size() / 4);
+    std::memcpy(v.data(), t.data.data(), v.size() * 4);
+    return v;
+  };
+  for (const auto& t : f.tensors()) {
+    for (const std::string suffix : {".in_sum2", ".counts"}) {
+      if (!t.name.ends_with(suffix)) continue;
+      auto& e = m.entries[t.name.substr(0, t.name.size() - suffix.size())];
+      const auto v = floats(t);
+      if (suffix == ".in_sum2") {
+        e.sum2.assign(v.begin(), v.end());
+      } else {
+        if (v.size() != 1) throw Error("imatrix counts of several experts are not supported", {.file = path, .tensor = t.name});
+        e.count = std::lround(v[0]);
+      }
+    }
+  }
+  for (const auto& [name, e] : m.entries) {
+    if (e.sum2.empty() || e.count <= 0) throw Error("imatrix entry without sums or counts", {.file = path, .tensor = name});
+  }
+  if (m.entries.empty()) throw Error("imatrix has no entries", {.file = path});
+  return m;
+}
+
+ImportanceMatrix load_legacy_imatrix(const std::string& path) {
+  const MappedFile file(path);
+  const auto b = file.bytes();
+  size_t pos = 0;
+  auto read_i32 = [&](const char* what) {
+    if (b.size() - pos < 4) throw Error(std::string("truncated legacy imatrix: ") + what, {.file = path});
+    int32_t v;
+    std::memcpy(&v, b.data() + pos, 4);
+    pos += 4;
+    return v;
+  };
+  ImportanceMatrix m;
+  const int32_t n = read_i32("entry count");
+  if (n < 1 || n > 1 << 20) throw Error("legacy imatrix entry count out of range", {.file = path, .value = std::to_string(n)});
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t len = read_i32("name length");
+    if (len < 0 || static_cast<size_t>(len) > b.size() - pos) throw Error("truncated legacy imatrix: name", {.file = path});
+    std::string name(reinterpret_cast<const char*>(b.data() + pos), static_cast<size_t>(len));
+    pos += static_cast<size_t>(len);
+    const int32_t ncall = read_i32("ncall");
+    const int32_t nval = read_i32("nval");
+    if (nval < 1 || static_cast<size_t>(nval) > (b.size() - pos) / 4) {
+      throw Error("truncated legacy imatrix: values", {.file = path, .tensor = name, .value = std::to_string(nval)});
+    }
+    auto& e = m.entries[name];
+    e.sum2.resize(nval);
+    for (int32_t j = 0; j < nval; ++j) {
+      float v;
+      std::memcpy(&v, b.data() + pos + 4 * j, 4);
+      e.sum2[j] = v;  // mean(x^2) * ncall: a sum over ncall "tokens"
+    }
+    pos += 4 * static_cast<size_t>(nval);
+    e.count = std::max(1, ncall);
+  }
+  if (b.size() - pos >= 4) m.chunk_count = read_i32("chunk count");
+  if (b.size() - pos >= 4) {
+    const int32_t len = read_i32("dataset length");
+    if (len > 0 && static_cast<size_t>(len) <= b.size() - pos) m.datasets.emplace_back(reinterpret_cast<const char*>(b.data() + pos), len);
+  }
+  return m;
+}
+
+}  // namespace
+
+ImportanceMatrix ImportanceMatrix::load(const std::string& path) {
+  const MappedFile probe(path);
+  if (probe.bytes().size() >= 4 && std::memcmp(probe.bytes().data(), "GGUF", 4) == 0) return load_gguf_imatrix(path);
+  return load_legacy_imatrix(path);
+}
+
+ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, int64_t n_ctx, int64_t max_chunks,
+                                 const std::string& dataset, const std::function<void(int64_t, int64_t)>& progress) {
+  int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
+  if (max_chunks > 0) n_chunks = std::min(n_chunks, max_chunks);
+  if (n_chunks == 0) {
+    throw Error("calibration text too short for one chunk of " + std::to_string(n_ctx) + " tokens",
+                {.value = std::to_string(tokens.size()) + " tokens"});
+  }
+  ImportanceMatrix m;
+  m.datasets = {dataset};
+  m.chunk_size = n_ctx;
+  m.chunk_count = n_chunks;
+  Engine engine(model, n_ctx);
+  engine.set_observer([&](const Weight& w, const float* x, int64_t T) {
+    auto& e = m.entries[w.name];
+    if (e.sum2.empty()) e.sum2.assign(w.cols, 0.0);
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t j = 0; j < w.cols; ++j) e.sum2[j] += static_cast<double>(x[t * w.cols + j]) * x[t * w.cols + j];
+    }
+    e.count += T;
+  });
+  const int32_t bos = model.tokenizer ? model.tokenizer->bos() : -1;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
+    if (bos >= 0) chunk[0] = bos;
+    engine.forward(chunk, 0, nullptr);
+    if (progress) progress(c + 1, n_chunks);
+  }
+  return m;
+}
+
+}  // namespace lowbit
