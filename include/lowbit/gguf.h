@@ -84,6 +84,28 @@ struct GgufTensorToWrite {
   std::span<const uint8_t> data;
 };
 
+struct GgufTensorInfo {
+  std::string name;
+  std::vector<int64_t> dims;
+  int32_t type;
+};
+
+// Writes a GGUF v3 file one tensor at a time, so a model never has to be in memory whole:
+// the header (with every tensor's size, known from its dims and type) goes first, then
+// write_next() once per tensor in order, then commit(). Atomic like every writer.
+class GgufStreamWriter {
+ public:
+  GgufStreamWriter(const std::string& path, const std::vector<GgufKeyValue>& kv,
+                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment = 32);
+  ~GgufStreamWriter();
+  void write_next(std::span<const uint8_t> data);
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Writes a GGUF v3 file atomically; tensor data aligned to `alignment` (general.alignment
 // is written when it differs from 32).
 void write_gguf(const std::string& path, const std::vector<GgufKeyValue>& kv,

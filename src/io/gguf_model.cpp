@@ -8,6 +8,7 @@
 #include "lowbit/error.h"
 #include "lowbit/gguf.h"
 #include "lowbit/model_io.h"
+#include "io/gguf_llama.h"
 
 namespace lowbit {
 namespace {
@@ -163,21 +164,13 @@ Model load_gguf_model(const std::string& path) {
   return m;
 }
 
-void save_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
+std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type) {
   const ModelConfig& c = model.config;
   std::vector<GgufKeyValue> kv;
   auto put = [&](std::string key, GgufValue v) { kv.push_back({std::move(key), std::move(v)}); };
-  // The most common matrix format names the file type.
-  std::map<const Format*, int64_t> counts;
-  for (const Weight* w : model.weights()) {
-    if (w->rows > 1) counts[w->format] += w->numel();
-  }
-  const Format* main_format = counts.empty() ? &format_by_name("f32")
-      : std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-  const std::string name = options.name.empty() ? std::filesystem::path(model.source).filename().string() : options.name;
   put("general.architecture", GgufValue::string("llama"));
-  put("general.name", GgufValue::string(name));
-  put("general.file_type", GgufValue::u32(static_cast<uint32_t>(options.file_type >= 0 ? options.file_type : file_type_of(*main_format))));
+  put("general.name", GgufValue::string(name.empty() ? std::filesystem::path(model.source).filename().string() : name));
+  put("general.file_type", GgufValue::u32(static_cast<uint32_t>(file_type)));
   put("general.quantization_version", GgufValue::u32(2));
   put("llama.context_length", GgufValue::u32(static_cast<uint32_t>(c.context_length)));
   put("llama.embedding_length", GgufValue::u32(static_cast<uint32_t>(c.dim)));
@@ -189,7 +182,7 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
   put("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   put("llama.rope.freq_base", GgufValue::f32(c.rope_theta));
   put("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
-  if (!model.tokenizer) throw Error("model has no tokenizer to write", {.file = path});
+  if (!model.tokenizer) throw Error("model has no tokenizer to write", {.file = model.source});
   GgufVocab v = model.tokenizer->gguf_vocab();
   // The embedding may have more rows than the tokenizer has tokens: pad as llama.cpp does.
   for (int64_t i = static_cast<int64_t>(v.tokens.size()); i < c.vocab_size; ++i) {
@@ -207,27 +200,51 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
   if (v.unk >= 0) put("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk)));
   put("tokenizer.ggml.add_bos_token", GgufValue::boolean(v.add_bos));
   if (!v.strip_space_after_bos) put("lowbit.tokenizer.keep_space_after_bos", GgufValue::boolean(true));
+  return kv;
+}
 
-  std::vector<std::vector<uint8_t>> permuted;  // storage for q/k rows in GGUF order
-  permuted.reserve(2 * c.n_layers);
-  std::vector<GgufTensorToWrite> tensors;
+int64_t gguf_rope_heads(const Model& model, const Weight& w) {
+  if (model.config.rope_style != RopeStyle::kRotateHalf) return 0;
+  if (w.name.ends_with("attn_q.weight")) return model.config.n_heads;
+  if (w.name.ends_with("attn_k.weight")) return model.config.n_kv_heads;
+  return 0;
+}
+
+std::vector<int64_t> gguf_dims(const Weight& w) {
+  return w.rows == 1 ? std::vector<int64_t>{w.cols} : std::vector<int64_t>{w.cols, w.rows};
+}
+
+void save_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
+  // The most common matrix format names the file type.
+  std::map<const Format*, int64_t> counts;
+  for (const Weight* w : model.weights()) {
+    if (w->rows > 1) counts[w->format] += w->numel();
+  }
+  const Format* main_format = counts.empty() ? &format_by_name("f32")
+      : std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  const auto kv = llama_gguf_metadata(model, options.name, options.file_type >= 0 ? options.file_type : file_type_of(*main_format));
+  std::vector<GgufTensorInfo> infos;
   for (const Weight* w : model.weights()) {
     if (w->format->gguf_type == kNotGguf) {
       throw Error("format has no GGUF type", {.file = path, .tensor = w->name, .value = std::string(w->format->name)});
     }
-    std::span<const uint8_t> data = w->data;
-    const bool is_q = w->name.ends_with("attn_q.weight"), is_k = w->name.ends_with("attn_k.weight");
-    if (c.rope_style == RopeStyle::kRotateHalf && (is_q || is_k)) {
-      const auto order = rope_permutation(w->rows, is_q ? c.n_heads : c.n_kv_heads);
-      const uint64_t rb = format_row_bytes(*w->format, w->cols);
-      auto& out = permuted.emplace_back(w->data.size());
-      for (int64_t r = 0; r < w->rows; ++r) std::memcpy(out.data() + r * rb, w->data.data() + order[r] * rb, rb);
-      data = out;
-    }
-    tensors.push_back({w->name, w->rows == 1 ? std::vector<int64_t>{w->cols} : std::vector<int64_t>{w->cols, w->rows},
-                       w->format->gguf_type, data});
+    infos.push_back({w->name, gguf_dims(*w), w->format->gguf_type});
   }
-  write_gguf(path, kv, tensors);
+  GgufStreamWriter out(path, kv, infos);
+  for (const Weight* w : model.weights()) {
+    const int64_t heads = gguf_rope_heads(model, *w);
+    if (heads == 0) {
+      out.write_next(w->data);
+      continue;
+    }
+    // Rotate-half q/k rows into GGUF's adjacent-pair order, row by row in any format.
+    const auto order = rope_permutation(w->rows, heads);
+    const uint64_t rb = format_row_bytes(*w->format, w->cols);
+    std::vector<uint8_t> permuted(w->data.size());
+    for (int64_t r = 0; r < w->rows; ++r) std::memcpy(permuted.data() + r * rb, w->data.data() + order[r] * rb, rb);
+    out.write_next(permuted);
+  }
+  out.commit();
 }
 
 Model convert_weights(const Model& model, const Format& format) {

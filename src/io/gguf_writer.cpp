@@ -50,8 +50,19 @@ class Buffer {
 
 }  // namespace
 
-void write_gguf(const std::string& path, const std::vector<GgufKeyValue>& kv,
-                const std::vector<GgufTensorToWrite>& tensors, uint64_t alignment) {
+struct GgufStreamWriter::Impl {
+  std::string path;
+  AtomicFile out;
+  uint64_t alignment;
+  std::vector<GgufTensorInfo> tensors;
+  std::vector<uint64_t> offsets, sizes;
+  uint64_t end = 0, written = 0;
+  size_t next = 0;
+  Impl(const std::string& p, uint64_t a) : path(p), out(p), alignment(a) {}
+};
+
+GgufStreamWriter::GgufStreamWriter(const std::string& path, const std::vector<GgufKeyValue>& kv,
+                                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     throw Error("alignment must be a power of two", {.file = path, .value = std::to_string(alignment)});
   }
@@ -69,36 +80,66 @@ void write_gguf(const std::string& path, const std::vector<GgufKeyValue>& kv,
     header.put<uint32_t>(static_cast<uint32_t>(value.type));
     header.put_value(value, value.type);
   }
+  std::vector<uint64_t> offsets, sizes;
   uint64_t offset = 0;
-  std::vector<uint64_t> offsets;
   for (const auto& t : tensors) {
     if (!names.insert(t.name).second) throw Error("duplicate tensor name", {.file = path, .tensor = t.name});
     const Format* f = find_format_by_gguf_type(t.type);
     if (f == nullptr || t.dims.empty()) throw Error("tensor has no GGUF type", {.file = path, .tensor = t.name, .value = std::to_string(t.type)});
+    if (!format_fits(*f, t.dims[0])) {
+      throw Error("row length does not fit " + std::string(f->name), {.file = path, .tensor = t.name, .value = std::to_string(t.dims[0])});
+    }
     int64_t rows = 1;
     for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
-    if (t.data.size() != f->tensor_bytes(rows, t.dims[0])) {
-      throw Error("tensor data size does not match its dims and type", {.file = path, .tensor = t.name, .value = std::to_string(t.data.size()) + " bytes"});
-    }
     header.put_string(t.name);
     header.put<uint32_t>(static_cast<uint32_t>(t.dims.size()));
     for (int64_t d : t.dims) header.put<int64_t>(d);
     header.put<uint32_t>(static_cast<uint32_t>(t.type));
     header.put<uint64_t>(offset);
     offsets.push_back(offset);
-    offset = (offset + t.data.size() + alignment - 1) / alignment * alignment;
+    sizes.push_back(f->tensor_bytes(rows, t.dims[0]));
+    offset = (offset + sizes.back() + alignment - 1) / alignment * alignment;
   }
-  AtomicFile out(path);
-  out.write(header.bytes());
-  out.write_zeros((alignment - header.bytes().size() % alignment) % alignment);
-  uint64_t written = 0;
-  for (size_t k = 0; k < tensors.size(); ++k) {
-    out.write_zeros(offsets[k] - written);
-    out.write(tensors[k].data);
-    written = offsets[k] + tensors[k].data.size();
+  impl_ = std::make_unique<Impl>(path, alignment);
+  impl_->tensors = tensors;
+  impl_->offsets = std::move(offsets);
+  impl_->sizes = std::move(sizes);
+  impl_->end = offset;
+  impl_->out.write(header.bytes());
+  impl_->out.write_zeros((alignment - header.bytes().size() % alignment) % alignment);
+}
+
+GgufStreamWriter::~GgufStreamWriter() = default;
+
+void GgufStreamWriter::write_next(std::span<const uint8_t> data) {
+  Impl& w = *impl_;
+  if (w.next >= w.tensors.size()) throw Error("more tensors written than declared", {.file = w.path});
+  if (data.size() != w.sizes[w.next]) {
+    throw Error("tensor data size does not match its dims and type", {.file = w.path, .tensor = w.tensors[w.next].name,
+                .value = std::to_string(data.size()) + " != " + std::to_string(w.sizes[w.next])});
   }
-  out.write_zeros(offset - written);
-  out.commit();
+  w.out.write_zeros(w.offsets[w.next] - w.written);
+  w.out.write(data);
+  w.written = w.offsets[w.next] + data.size();
+  ++w.next;
+}
+
+void GgufStreamWriter::commit() {
+  Impl& w = *impl_;
+  if (w.next != w.tensors.size()) {
+    throw Error("only " + std::to_string(w.next) + " of " + std::to_string(w.tensors.size()) + " tensors written", {.file = w.path});
+  }
+  w.out.write_zeros(w.end - w.written);
+  w.out.commit();
+}
+
+void write_gguf(const std::string& path, const std::vector<GgufKeyValue>& kv,
+                const std::vector<GgufTensorToWrite>& tensors, uint64_t alignment) {
+  std::vector<GgufTensorInfo> infos;
+  for (const auto& t : tensors) infos.push_back({t.name, t.dims, t.type});
+  GgufStreamWriter w(path, kv, infos, alignment);
+  for (const auto& t : tensors) w.write_next(t.data);
+  w.commit();
 }
 
 }  // namespace lowbit

@@ -1,0 +1,19 @@
+// Pieces of the llama GGUF mapping shared by save_gguf and the quantize pipeline.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lowbit/gguf.h"
+#include "lowbit/model.h"
+
+namespace lowbit {
+
+// general.*, llama.* and tokenizer.ggml.* keys for `model`.
+std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type);
+// For q/k of a rotate-half model: the head count to permute rows with; 0 for others.
+int64_t gguf_rope_heads(const Model& model, const Weight& w);
+// ggml dims of a weight: {cols, rows}, or {cols} for a vector.
+std::vector<int64_t> gguf_dims(const Weight& w);
+
+}  // namespace lowbit

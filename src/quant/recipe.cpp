@@ -1,0 +1,194 @@
+// Recipes: built-in mixes as data, JSON loading, rule matching and shape fallbacks.
+#include "lowbit/recipe.h"
+
+#include <fnmatch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "lowbit/error.h"
+
+namespace lowbit {
+namespace {
+
+// llama.cpp's mixes (llama_tensor_get_type, dense Llama models). "more-bits" is its
+// use_more_bits(): the first and last eighth of the layers and every third in between.
+const std::vector<Recipe>& recipes() {
+  static const std::vector<Recipe> r{
+      {"f16", "every matrix in f16 (norms f32), as llama.cpp's converter writes", "f16", {}},
+      {"bf16", "every matrix in bf16", "bf16", {}},
+      {"q8_0", "Q8_0 everywhere (~8.5 bpw)", "q8_0", {}},
+      {"q6_k", "Q6_K everywhere (~6.6 bpw)", "q6_k", {}},
+      {"q5_k_m", "Q5_K, with attn_v/ffn_down of the more-bits layers and output in Q6_K", "q5_k",
+       {{"output", "", "q6_k"}, {"attn_v", "more-bits", "q6_k"}, {"ffn_down", "more-bits", "q6_k"}}},
+      {"q5_k_s", "Q5_K, output in Q6_K", "q5_k", {{"output", "", "q6_k"}}},
+      {"q4_k_m", "Q4_K, with attn_v/ffn_down of the more-bits layers and output in Q6_K (~4.8 bpw)", "q4_k",
+       {{"output", "", "q6_k"}, {"attn_v", "more-bits", "q6_k"}, {"ffn_down", "more-bits", "q6_k"}}},
+      {"q4_k_m-f16", "q4_k_m with token_embd and output kept in f16", "q4_k",
+       {{"output", "", "f16"}, {"token_embd", "", "f16"}, {"attn_v", "more-bits", "q6_k"}, {"ffn_down", "more-bits", "q6_k"}}},
+      {"q4_k_s", "Q4_K, attn_v of the first 4 layers and ffn_down of the first eighth in Q5_K, output Q6_K", "q4_k",
+       {{"output", "", "q6_k"}, {"attn_v", "0-3", "q5_k"}, {"ffn_down", "first:1/8", "q5_k"}}},
+      {"q3_k_m", "Q3_K, attn_v Q5_K (first 2 layers) / Q4_K, ffn_down Q5_K/Q4_K/Q3_K, attn_output Q4_K, output Q6_K", "q3_k",
+       {{"output", "", "q6_k"}, {"attn_v", "0-1", "q5_k"}, {"attn_v", "", "q4_k"}, {"ffn_down", "first:1/16", "q5_k"},
+        {"ffn_down", "more-bits", "q4_k"}, {"attn_output", "", "q4_k"}}},
+      {"q3_k_s", "Q3_K everywhere, output Q6_K (~3.5 bpw)", "q3_k", {{"output", "", "q6_k"}}},
+      {"q2_k", "Q2_K, attn_v and ffn_down Q3_K, output Q6_K (~2.9 bpw)", "q2_k",
+       {{"output", "", "q6_k"}, {"attn_v", "", "q3_k"}, {"ffn_down", "", "q3_k"}}},
+      {"q2_k_s", "Q2_K everywhere, output Q6_K (~2.7 bpw)", "q2_k", {{"output", "", "q6_k"}}},
+  };
+  return r;
+}
+
+// Fallbacks when a row does not fit (llama.cpp's choices first, then q8_0, then f16).
+const std::map<std::string, std::vector<std::string>>& fallbacks() {
+  static const std::map<std::string, std::vector<std::string>> f{
+      {"q2_k", {"iq4_nl", "q8_0", "f16"}},   {"q3_k", {"iq4_nl", "q8_0", "f16"}},
+      {"q4_k", {"q5_0", "q8_0", "f16"}},     {"q5_k", {"q5_1", "q8_0", "f16"}},
+      {"q6_k", {"q8_0", "f16"}},             {"iq4_xs", {"iq4_nl", "q8_0", "f16"}},
+      {"tq1_0", {"iq4_nl", "q8_0", "f16"}},  {"tq2_0", {"iq4_nl", "q8_0", "f16"}},
+  };
+  return f;
+}
+
+bool layer_selected(const std::string& spec, int64_t layer, int64_t n) {
+  if (spec.empty() || spec == "all") return true;
+  if (layer < 0) return false;
+  if (spec == "more-bits") return layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2;
+  auto fraction = [&](const std::string& f) {
+    const auto slash = f.find('/');
+    if (slash == std::string::npos) throw Error("layer fraction must be K/D", {.value = spec});
+    return std::stoll(f.substr(0, slash)) * n / std::stoll(f.substr(slash + 1));
+  };
+  if (spec.rfind("first:", 0) == 0) return layer < fraction(spec.substr(6));
+  if (spec.rfind("last:", 0) == 0) return layer >= n - fraction(spec.substr(5));
+  std::stringstream s(spec);
+  std::string part;
+  while (std::getline(s, part, ',')) {
+    const auto dash = part.find('-');
+    try {
+      const int64_t a = std::stoll(part.substr(0, dash));
+      const int64_t b = dash == std::string::npos ? a : std::stoll(part.substr(dash + 1));
+      if (layer >= a && layer <= b) return true;
+    } catch (const std::exception&) {
+      throw Error("malformed layer selector", {.value = spec});
+    }
+  }
+  return false;
+}
+
+// "blk.3.attn_v.weight" -> "attn_v"; "output.weight" -> "output".
+std::string tensor_part(const std::string& name) {
+  std::string n = name;
+  if (n.ends_with(".weight")) n.resize(n.size() - 7);
+  if (n.rfind("blk.", 0) == 0) {
+    const auto dot = n.find('.', 4);
+    if (dot != std::string::npos) n = n.substr(dot + 1);
+  }
+  return n;
+}
+
+void validate(const Recipe& r, const std::string& source) {
+  auto check_format = [&](const std::string& f, const std::string& where) {
+    if (f == "keep") return;
+    if (!find_format(f)) throw Error("unknown format in " + where, {.file = source, .value = f});
+  };
+  check_format(r.base, "'base'");
+  for (size_t i = 0; i < r.rules.size(); ++i) {
+    check_format(r.rules[i].format, "rule " + std::to_string(i));
+    layer_selected(r.rules[i].layers, 0, 8);  // throws on a malformed selector
+  }
+}
+
+}  // namespace
+
+const std::vector<Recipe>& builtin_recipes() { return recipes(); }
+
+std::vector<const Format*> fallback_chain(const Format& f) {
+  std::vector<const Format*> chain;
+  const auto it = fallbacks().find(std::string(f.name));
+  if (it != fallbacks().end()) {
+    for (const auto& n : it->second) chain.push_back(&format_by_name(n));
+  } else if (f.name != "f16" && f.name != "f32" && f.name != "bf16") {
+    if (f.name != "q8_0") chain.push_back(&format_by_name("q8_0"));
+    chain.push_back(&format_by_name("f16"));
+  }
+  return chain;
+}
+
+Recipe single_format_recipe(const std::string& format) {
+  const std::string name = format.rfind("pure:", 0) == 0 ? format.substr(5) : format;
+  format_by_name(name);
+  return Recipe{"pure:" + name, "every matrix in " + name, name, {}};
+}
+
+Recipe load_recipe(const std::string& name_or_path) {
+  for (const auto& r : recipes()) {
+    if (r.name == name_or_path) return r;
+  }
+  if (name_or_path.rfind("pure:", 0) == 0) return single_format_recipe(name_or_path);
+  if (!std::filesystem::exists(name_or_path)) {
+    std::string known;
+    for (const auto& r : recipes()) known += (known.empty() ? "" : ", ") + r.name;
+    throw Error("unknown recipe (built-ins: " + known + ", pure:FORMAT, or a JSON file)", {.value = name_or_path});
+  }
+  std::ifstream in(name_or_path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("recipe is not valid JSON: ") + e.what(), {.file = name_or_path});
+  }
+  Recipe r;
+  try {
+    r.name = j.value("name", std::filesystem::path(name_or_path).stem().string());
+    r.description = j.value("description", "");
+    r.base = j.at("base").get<std::string>();
+    for (const auto& rule : j.value("rules", nlohmann::json::array())) {
+      r.rules.push_back({rule.at("tensor").get<std::string>(), rule.value("layers", ""), rule.at("format").get<std::string>()});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("malformed recipe: ") + e.what(), {.file = name_or_path});
+  }
+  validate(r, name_or_path);
+  return r;
+}
+
+TensorChoice choose_format(const Recipe& recipe, const std::string& tensor_name, int64_t layer, int64_t n_layers,
+                           int64_t cols) {
+  const std::string part = tensor_part(tensor_name);
+  std::string chosen = recipe.base, reason = "base";
+  for (size_t i = 0; i < recipe.rules.size(); ++i) {
+    const RecipeRule& rule = recipe.rules[i];
+    if (fnmatch(rule.tensor.c_str(), part.c_str(), 0) == 0 && layer_selected(rule.layers, layer, n_layers)) {
+      chosen = rule.format;
+      reason = "rule " + std::to_string(i) + " (" + rule.tensor + (rule.layers.empty() ? "" : " @ " + rule.layers) + ")";
+      break;
+    }
+  }
+  if (chosen == "keep") return {nullptr, reason + ": kept as stored"};
+  const Format* f = &format_by_name(chosen);
+  if (format_fits(*f, cols)) return {f, reason};
+  for (const Format* alt : fallback_chain(*f)) {
+    if (format_fits(*alt, cols)) {
+      return {alt, reason + ": " + std::string(f->name) + " needs rows of a multiple of " + std::to_string(f->block_size) +
+                       ", this tensor has " + std::to_string(cols) + " -> " + std::string(alt->name),
+              true};
+    }
+  }
+  throw Error("no format fits this tensor", {.tensor = tensor_name, .value = std::to_string(cols) + " columns"});
+}
+
+std::string describe_recipe(const Recipe& r) {
+  std::string s = r.name + ": " + r.description + "\n  base " + r.base + "\n";
+  for (size_t i = 0; i < r.rules.size(); ++i) {
+    const auto& rule = r.rules[i];
+    s += "  " + std::to_string(i) + ". " + rule.tensor + (rule.layers.empty() ? "" : " @ layers " + rule.layers) +
+         " -> " + rule.format + "\n";
+  }
+  return s;
+}
+
+}  // namespace lowbit
