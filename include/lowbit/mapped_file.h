@@ -26,4 +26,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Lets the kernel drop the pages of `range` (which must lie in a read-only file mapping)
+// from this process: a streaming pass over a model keeps its resident memory to about one
+// tensor. The data stays readable; it is read from the file again if touched.
+void release_pages(std::span<const uint8_t> range);
+
 }  // namespace lowbit

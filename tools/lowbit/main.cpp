@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_convert);
   add(lowbit::cli::register_generate);
   add(lowbit::cli::register_perplexity);
+  add(lowbit::cli::register_quantize);
+  add(lowbit::cli::register_imatrix);
+  add(lowbit::cli::register_recipes);
+  add(lowbit::cli::register_eval);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,38 @@
+// `lowbit eval`: one table comparing quantized models with their base on a text: file
+// size, bits per weight, perplexity, delta-ppl, KLD (mean, 99th percentile), top-1
+// agreement and generation speed. The base's logits are computed once and every model is
+// scored on the base tokenizer's tokens (KLD needs the same tokens).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+struct EvalRow {
+  std::string model;        // the path given
+  bool is_base = false;
+  uint64_t file_bytes = 0;  // on disk (a folder: its files)
+  double bits_per_weight = 0;
+  double ppl = 0, ppl_stderr = 0, delta_ppl = 0;
+  double kld_mean = 0, kld_stderr = 0, kld_p99 = 0, top1 = 1;
+  double gen_tokens_per_second = 0;
+};
+
+struct EvalOptions {
+  std::string text_path;
+  int64_t n_ctx = 512;
+  int64_t max_chunks = 0;
+  int64_t gen_tokens = 64;         // greedy tokens generated to time decoding
+  std::string tokenizer;           // llama2.c tokenizer .bin, when needed
+  std::function<void(const std::string&)> status;  // one line per step, for stderr
+};
+
+std::vector<EvalRow> evaluate_models(const std::string& base, const std::vector<std::string>& quantized,
+                                     const EvalOptions& options);
+
+// Plain-text or markdown table.
+std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown);
+
+}  // namespace lowbit

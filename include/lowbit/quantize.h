@@ -1,0 +1,46 @@
+// `lowbit quantize`: the streaming pipeline. Tensor by tensor: decode the source tensor to
+// f32, pick its format with the recipe (falling back when rows do not fit), quantize it
+// (with importance weights when given) and append it to the output; then drop the source
+// pages. Peak memory is about one f32 tensor plus its quantized bytes.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lowbit/model.h"
+#include "lowbit/recipe.h"
+
+namespace lowbit {
+
+struct QuantizeOptions {
+  std::string input;            // any readable model
+  std::string output;           // .gguf
+  std::string recipe = "q4_k_m";  // built-in name, pure:FORMAT, or a JSON file
+  std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
+  std::string tokenizer;        // llama2.c tokenizer .bin, optional
+  std::string name;             // general.name
+  // (tensor index, tensor count, f32 bytes done, tensor name)
+  std::function<void(int64_t, int64_t, uint64_t, const std::string&)> progress;
+};
+
+struct QuantizeReport {
+  struct FormatTotal {
+    int64_t tensors = 0, parameters = 0;
+    uint64_t bytes = 0;
+  };
+  std::map<std::string, FormatTotal> formats;
+  std::vector<std::string> fallbacks;   // "tensor: reason"
+  std::vector<std::string> imatrix_missing;
+  int64_t parameters = 0;
+  uint64_t bytes = 0;        // tensor data written
+  uint64_t file_bytes = 0;
+  double seconds = 0;
+  std::string recipe;
+  double bits_per_weight() const { return parameters ? 8.0 * bytes / parameters : 0; }
+};
+
+QuantizeReport quantize_model(const QuantizeOptions& options);
+
+}  // namespace lowbit

@@ -1,0 +1,150 @@
+// The eval table (evaluate.h).
+#include "lowbit/evaluate.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "lowbit/engine.h"
+#include "lowbit/error.h"
+#include "lowbit/model_io.h"
+#include "lowbit/perplexity.h"
+
+namespace lowbit {
+namespace {
+
+uint64_t size_on_disk(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) return fs::file_size(path);
+  uint64_t n = 0;
+  for (const auto& e : fs::directory_iterator(path)) {
+    if (e.is_regular_file()) n += e.file_size();
+  }
+  return n;
+}
+
+// Greedy decoding of n tokens after BOS; tokens per second of the decode steps.
+double generation_speed(const Model& m, int64_t n) {
+  n = std::min<int64_t>(n, m.config.context_length - 1);
+  if (n <= 1) return 0;
+  Engine engine(m, n + 1);
+  std::vector<float> logits(m.config.vocab_size);
+  std::vector<int32_t> tokens{m.tokenizer->bos() >= 0 ? m.tokenizer->bos() : 0};
+  engine.forward(tokens, 0, logits.data(), false);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n; ++i) {
+    tokens.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+    engine.forward(std::span(&tokens.back(), 1), static_cast<int64_t>(tokens.size()) - 1, logits.data(), false);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s > 0 ? n / s : 0;
+}
+
+}  // namespace
+
+std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::vector<std::string>& quantized,
+                                     const EvalOptions& o) {
+  auto say = [&](const std::string& s) {
+    if (o.status) o.status(s);
+  };
+  std::ifstream in(o.text_path, std::ios::binary);
+  if (!in) throw Error("cannot open text file", {.file = o.text_path});
+  std::stringstream text;
+  text << in.rdbuf();
+
+  const Model base = load_model(base_path, {.tokenizer_path = o.tokenizer});
+  const auto tokens = base.tokenizer->encode(text.str(), true);
+  const std::string logits = (std::filesystem::temp_directory_path() /
+                              ("lowbit-eval-" + std::to_string(::getpid()) + ".logits")).string();
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() { std::filesystem::remove(path); }
+  } cleanup{logits};
+
+  PerplexityOptions p;
+  p.n_ctx = o.n_ctx;
+  p.max_chunks = o.max_chunks;
+  p.save_logits_path = logits;
+  say("base " + base_path + ": perplexity");
+  const auto rb = compute_perplexity(base, tokens, p);
+  std::vector<EvalRow> rows;
+  EvalRow b;
+  b.model = base_path;
+  b.is_base = true;
+  b.file_bytes = size_on_disk(base_path);
+  b.bits_per_weight = 8.0 * base.weight_bytes() / base.parameter_count();
+  b.ppl = rb.ppl;
+  b.ppl_stderr = rb.ppl_stderr;
+  say("base: generation speed");
+  b.gen_tokens_per_second = generation_speed(base, o.gen_tokens);
+  rows.push_back(b);
+
+  p.save_logits_path.clear();
+  p.kld_base_path = logits;
+  for (const auto& path : quantized) {
+    const Model q = load_model(path, {.tokenizer_path = o.tokenizer});
+    if (q.config.vocab_size != base.config.vocab_size) {
+      throw Error("model has another vocabulary size than the base", {.file = path, .value = std::to_string(q.config.vocab_size)});
+    }
+    say(path + ": perplexity and KLD");
+    const auto r = compute_perplexity(q, tokens, p);
+    EvalRow row;
+    row.model = path;
+    row.file_bytes = size_on_disk(path);
+    row.bits_per_weight = 8.0 * q.weight_bytes() / q.parameter_count();
+    row.ppl = r.ppl;
+    row.ppl_stderr = r.ppl_stderr;
+    row.delta_ppl = r.kld->delta_ppl;
+    row.kld_mean = r.kld->mean;
+    row.kld_stderr = r.kld->stderr_mean;
+    row.kld_p99 = r.kld->p99;
+    row.top1 = r.kld->top1_agreement;
+    say(path + ": generation speed");
+    row.gen_tokens_per_second = generation_speed(q, o.gen_tokens);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
+  std::string out;
+  const char* header[] = {"model", "size MB", "bpw", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %", "gen tok/s"};
+  auto cell = [](const EvalRow& r) {
+    return std::vector<std::string>{
+        std::filesystem::path(r.model).filename().string(),
+        fmt::format("{:.3f}", r.file_bytes / 1e6),
+        fmt::format("{:.3f}", r.bits_per_weight),
+        fmt::format("{:.4f} +/- {:.4f}", r.ppl, r.ppl_stderr),
+        r.is_base ? "-" : fmt::format("{:+.4f}", r.delta_ppl),
+        r.is_base ? "-" : fmt::format("{:.5f}", r.kld_mean),
+        r.is_base ? "-" : fmt::format("{:.5f}", r.kld_p99),
+        r.is_base ? "-" : fmt::format("{:.2f}", 100 * r.top1),
+        fmt::format("{:.0f}", r.gen_tokens_per_second)};
+  };
+  std::vector<std::vector<std::string>> table{std::vector<std::string>(std::begin(header), std::end(header))};
+  for (const auto& r : rows) table.push_back(cell(r));
+  std::vector<size_t> width(table[0].size(), 0);
+  for (const auto& row : table) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (size_t i = 0; i < table.size(); ++i) {
+    for (size_t c = 0; c < table[i].size(); ++c) {
+      const std::string& v = table[i][c];
+      const std::string pad(width[c] - v.size(), ' ');
+      if (markdown) out += "| " + (c == 0 ? v + pad : pad + v) + " ";
+      else out += (c == 0 ? v + pad : pad + v) + (c + 1 < table[i].size() ? "  " : "");
+    }
+    out += markdown ? "|\n" : "\n";
+    if (markdown && i == 0) {
+      for (size_t c = 0; c < width.size(); ++c) out += "|" + std::string(width[c] + 1, '-') + (c == 0 ? "-" : ":");
+      out += "|\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,48 @@
+// `lowbit eval BASE QUANT... -f TEXT [-c N] [--json | --markdown]`: the comparison table.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "lowbit/evaluate.h"
+
+namespace lowbit::cli {
+
+Runner register_eval(CLI::App& app) {
+  auto* sub = app.add_subcommand("eval", "compare quantized models with their base: size, bpw, ppl, KLD, top-1, speed");
+  struct Options {
+    std::string base;
+    std::vector<std::string> quantized;
+    EvalOptions e;
+    bool json = false, markdown = false;
+  };
+  auto o = std::make_shared<Options>();
+  sub->add_option("base", o->base, "the unquantized model")->required();
+  sub->add_option("quantized", o->quantized, "quantized models (GGUF files, folders, ...)")->required();
+  sub->add_option("-f,--file", o->e.text_path, "evaluation text, read as raw bytes")->required();
+  sub->add_option("-c,--ctx-size", o->e.n_ctx, "tokens per chunk");
+  sub->add_option("--chunks", o->e.max_chunks, "score at most this many chunks (0: all)");
+  sub->add_option("--gen-tokens", o->e.gen_tokens, "greedy tokens generated to measure speed");
+  sub->add_option("--tokenizer", o->e.tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  auto* json = sub->add_flag("--json", o->json, "machine-readable output");
+  sub->add_flag("--markdown", o->markdown, "a markdown table")->excludes(json);
+  return [o]() {
+    o->e.status = [](const std::string& s) { fmt::print(stderr, "eval: {}\n", s); };
+    const auto rows = evaluate_models(o->base, o->quantized, o->e);
+    if (o->json) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& r : rows) {
+        out.push_back({{"model", r.model}, {"base", r.is_base}, {"file_bytes", r.file_bytes},
+                       {"bits_per_weight", r.bits_per_weight}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
+                       {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
+                       {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second}});
+      }
+      fmt::print("{}\n", out.dump(2));
+      return 0;
+    }
+    fmt::print("{}", format_eval_table(rows, o->markdown));
+    return 0;
+  };
+}
+
+}  // namespace lowbit::cli

@@ -1,0 +1,39 @@
+// `lowbit imatrix MODEL -f TEXT -o FILE [-c 512] [--chunks N]`: collects llama.cpp's
+// importance matrix (sum of x^2 per input column of every layer matrix).
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "lowbit/imatrix.h"
+#include "lowbit/model_io.h"
+#include "lowbit/progress.h"
+
+namespace lowbit::cli {
+
+Runner register_imatrix(CLI::App& app) {
+  auto* sub = app.add_subcommand("imatrix", "collect an importance matrix on calibration text");
+  struct Options {
+    std::string model, file, out, tokenizer;
+    int64_t n_ctx = 512, chunks = 0;
+  };
+  auto o = std::make_shared<Options>();
+  sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
+  sub->add_option("-f,--file", o->file, "calibration text, read as raw bytes")->required();
+  sub->add_option("-o,--output", o->out, "output file (GGUF imatrix, as llama.cpp writes)")->required();
+  sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk");
+  sub->add_option("--chunks", o->chunks, "use at most this many chunks (0: all)");
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  return [o]() {
+    const Model m = load_model(o->model, {.tokenizer_path = o->tokenizer});
+    const auto tokens = m.tokenizer->encode(read_text_file(o->file), true);
+    std::unique_ptr<Progress> progress;
+    const auto im = collect_imatrix(m, tokens, o->n_ctx, o->chunks, o->file, [&](int64_t done, int64_t total) {
+      if (!progress) progress = std::make_unique<Progress>("imatrix", total, "chunks");
+      progress->update(done);
+    });
+    im.save(o->out);
+    fmt::print(stderr, "wrote {}: {} entries from {} chunks of {} tokens\n", o->out, im.entries.size(), im.chunk_count, im.chunk_size);
+    return 0;
+  };
+}
+
+}  // namespace lowbit::cli

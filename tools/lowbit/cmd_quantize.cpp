@@ -1,0 +1,65 @@
+// `lowbit quantize IN OUT.gguf (--recipe R | --format F) [--imatrix FILE]`: streams the
+// model through the recipe; progress on stderr, a per-format summary at the end.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "lowbit/error.h"
+#include "lowbit/progress.h"
+#include "lowbit/quantize.h"
+
+namespace lowbit::cli {
+
+Runner register_quantize(CLI::App& app) {
+  auto* sub = app.add_subcommand("quantize", "quantize a model into a GGUF file with a recipe or one format");
+  struct Options {
+    QuantizeOptions q;
+    std::string format, recipe;
+    bool json = false;
+  };
+  auto o = std::make_shared<Options>();
+  sub->add_option("input", o->q.input, "HF folder, .gguf file or llama2.c checkpoint")->required();
+  sub->add_option("output,-o", o->q.output, "output .gguf path")->required();
+  auto* recipe = sub->add_option("--recipe,-r", o->recipe, "built-in recipe name (see `lowbit recipes`) or a JSON file");
+  auto* format = sub->add_option("--format,-f", o->format, "store every matrix in this format (pure recipe)");
+  recipe->excludes(format);
+  sub->add_option("--imatrix", o->q.imatrix, "importance matrix (lowbit imatrix or llama.cpp's .gguf/.dat)");
+  sub->add_option("--tokenizer", o->q.tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  sub->add_option("--name", o->q.name, "general.name");
+  sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
+  return [o]() {
+    if (o->recipe.empty() && o->format.empty()) throw lowbit::Error("give --recipe or --format");
+    o->q.recipe = o->format.empty() ? o->recipe : "pure:" + o->format;
+    std::unique_ptr<Progress> progress;
+    o->q.progress = [&](int64_t i, int64_t n, uint64_t bytes, const std::string& name) {
+      if (!progress) progress = std::make_unique<Progress>("quantize", n, "tensors");
+      progress->update(i, fmt::format("{:.1f} MB f32 in{}{}", bytes / 1e6, name.empty() ? "" : ", ", name));
+    };
+    const QuantizeReport r = quantize_model(o->q);
+    if (progress) progress->finish(fmt::format("{:.1f} MB/s", r.parameters * 4.0 / 1e6 / r.seconds));
+    if (o->json) {
+      nlohmann::ordered_json j{{"output", o->q.output}, {"recipe", r.recipe}, {"parameters", r.parameters},
+                               {"bytes", r.bytes}, {"file_bytes", r.file_bytes}, {"bits_per_weight", r.bits_per_weight()},
+                               {"seconds", r.seconds}, {"fallbacks", r.fallbacks}, {"imatrix_missing", r.imatrix_missing}};
+      for (const auto& [name, t] : r.formats) {
+        j["formats"][name] = {{"tensors", t.tensors}, {"parameters", t.parameters}, {"bytes", t.bytes},
+                              {"bits_per_weight", 8.0 * t.bytes / t.parameters}};
+      }
+      fmt::print("{}\n", j.dump(2));
+      return 0;
+    }
+    fmt::print(stderr, "\n{} -> {} with recipe {} in {:.2f} s\n", o->q.input, o->q.output, r.recipe, r.seconds);
+    fmt::print(stderr, "{:<10} {:>8} {:>12} {:>12} {:>8}\n", "format", "tensors", "parameters", "bytes", "bpw");
+    for (const auto& [name, t] : r.formats) {
+      fmt::print(stderr, "{:<10} {:>8} {:>12} {:>12} {:>8.4f}\n", name, t.tensors, t.parameters, t.bytes, 8.0 * t.bytes / t.parameters);
+    }
+    fmt::print(stderr, "{:<10} {:>8} {:>12} {:>12} {:>8.4f}   file {} bytes\n", "total", "", r.parameters, r.bytes,
+               r.bits_per_weight(), r.file_bytes);
+    for (const auto& f : r.fallbacks) fmt::print(stderr, "fallback: {}\n", f);
+    for (const auto& m : r.imatrix_missing) fmt::print(stderr, "no imatrix entry (quantized without): {}\n", m);
+    return 0;
+  };
+}
+
+}  // namespace lowbit::cli
