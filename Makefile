@@ -23,10 +23,18 @@ build: deps configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+DEMO_MODEL := $(SHARED)/models/stories260K/stories260K.bin
+DEMO_RECIPES := q8_0 q6_k q4_k_m q3_k_m q2_k
+
+# Quantize stories260K with five recipes and compare them with the f32 base.
 demo: build
-	$(BUILD)/lowbit formats
-	$(BUILD)/lowbit probe $(SHARED)/models/shakespeare-llama-4m/model.safetensors \
-	    --tensor model.layers.0.mlp.down_proj.weight
+	@mkdir -p $(BUILD)/demo
+	@for r in $(DEMO_RECIPES); do \
+	  $(BUILD)/lowbit quantize $(DEMO_MODEL) $(BUILD)/demo/stories260K-$$r.gguf --recipe $$r 2>/dev/null || exit 1; \
+	  echo "quantized stories260K with $$r -> $(BUILD)/demo/stories260K-$$r.gguf"; \
+	done
+	$(BUILD)/lowbit eval $(DEMO_MODEL) $(foreach r,$(DEMO_RECIPES),$(BUILD)/demo/stories260K-$(r).gguf) \
+	    -f $(SHARED)/data/tinystories-valid-30k.txt -c 128
 
 bench: build
 	$(BUILD)/bench_formats --benchmark_min_time=0.2 --benchmark_out=$(BUILD)/bench_formats.json \
