@@ -13,7 +13,9 @@
 #include <map>
 #include <sstream>
 
+#include "lowbit/engine.h"
 #include "lowbit/error.h"
+#include "lowbit/safetensors.h"
 #include "lowbit/gguf.h"
 #include "lowbit/imatrix.h"
 #include "lowbit/model_io.h"
@@ -250,6 +252,85 @@ TEST(Imatrix, ReadsLlamaCppFormats) {
   EXPECT_EQ(back.datasets, im.datasets);
   std::ofstream(dir + "/junk.dat", std::ios::binary) << "xx";
   EXPECT_THROW(ImportanceMatrix::load(dir + "/junk.dat"), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Max |a - b| relative to max |b| over the logits of the first 64 tokens of a text.
+double logits_distance(const Model& a, const Model& b, const std::vector<int32_t>& tokens) {
+  const int64_t T = std::min<int64_t>(64, static_cast<int64_t>(tokens.size()));
+  std::vector<float> la(T * a.config.vocab_size), lb(T * b.config.vocab_size);
+  Engine ea(a, T), eb(b, T);
+  ea.forward(std::span(tokens).first(T), 0, la.data(), true);
+  eb.forward(std::span(tokens).first(T), 0, lb.data(), true);
+  double max_b = 0, diff = 0;
+  for (size_t i = 0; i < la.size(); ++i) {
+    max_b = std::max(max_b, static_cast<double>(std::fabs(lb[i])));
+    diff = std::max(diff, static_cast<double>(std::fabs(la[i] - lb[i])));
+  }
+  return diff / max_b;
+}
+
+TEST(Quantize, SafetensorsFolderOutput) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::temp_dir();
+  const std::string shakespeare = test::shared_path("models/shakespeare-llama-4m");
+  const Model base = load_model(shakespeare);
+  const auto tokens = base.tokenizer->encode(read_bytes(test::shared_path("data/shakespeare-test.txt")), true);
+  // The same recipe as a folder and as GGUF: the same quantized rows, the same logits.
+  QuantizeOptions o;
+  o.input = shakespeare;
+  o.recipe = "q4_k_m";
+  o.output = dir + "/q4";
+  quantize_model(o);
+  o.output = dir + "/q4.gguf";
+  quantize_model(o);
+  const Model folder = load_model(dir + "/q4"), gguf = load_model(dir + "/q4.gguf");
+  EXPECT_EQ(folder.layers[0].attn_q.format->name, "q4_k");
+  EXPECT_EQ(folder.config.rope_style, RopeStyle::kRotateHalf);
+  EXPECT_TRUE(fs::exists(dir + "/q4/tokenizer.model"));
+  EXPECT_NE(read_bytes(dir + "/q4/config.json").find("\"quant_method\": \"lowbit\""), std::string::npos);
+  EXPECT_LT(logits_distance(folder, gguf, tokens), 1e-5);
+  // A float recipe gives a plain Hugging Face folder (F16 tensors, standard shapes).
+  o.recipe = "f16";
+  o.output = dir + "/f16";
+  quantize_model(o);
+  const SafetensorsFile st(dir + "/f16/model.safetensors");
+  EXPECT_EQ(st.tensor("model.layers.0.self_attn.q_proj.weight").dtype, DType::F16);
+  EXPECT_EQ(st.tensor("model.layers.0.self_attn.q_proj.weight").shape, (std::vector<int64_t>{256, 256}));
+  EXPECT_EQ(st.tensor("model.norm.weight").dtype, DType::F32);
+  EXPECT_EQ(read_bytes(dir + "/f16/config.json").find("quantization_config"), std::string::npos);
+  EXPECT_LT(logits_distance(load_model(dir + "/f16"), base, tokens), 2e-3);
+  // Formats without a GGUF type go to folders only.
+  o.recipe = "pure:nf4_dq";
+  o.output = dir + "/nf4";
+  const auto report = quantize_model(o);
+  EXPECT_NEAR(report.bits_per_weight(), 4.13, 0.05);
+  EXPECT_LT(logits_distance(load_model(dir + "/nf4"), base, tokens), 0.1);
+  o.output = dir + "/nf4.gguf";
+  EXPECT_THROW(quantize_model(o), Error);
+  // An existing non-empty folder is not overwritten.
+  o.output = dir + "/q4";
+  EXPECT_THROW(quantize_model(o), Error);
+}
+
+TEST(Quantize, FolderFromLlama2cUndoesTheRopeLayout) {
+  const std::string dir = test::temp_dir();
+  QuantizeOptions o;
+  o.input = test::shared_path("models/stories260K/stories260K.bin");
+  o.recipe = "f16";
+  o.output = dir + "/s";
+  quantize_model(o);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/s/tokenizer.gguf"));
+  const Model native = load_model(o.input), folder = load_model(dir + "/s");
+  EXPECT_EQ(folder.config.rope_style, RopeStyle::kRotateHalf);  // q/k rows now in HF order
+  const auto tokens = native.tokenizer->encode(read_bytes(test::shared_path("data/tinystories-sample-4k.txt")), true);
+  EXPECT_EQ(folder.tokenizer->encode("Once upon a time", true), native.tokenizer->encode("Once upon a time", true));
+  EXPECT_LT(logits_distance(folder, native, tokens), 2e-3);
 }
 
 }  // namespace

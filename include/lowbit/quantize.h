@@ -16,7 +16,7 @@ namespace lowbit {
 
 struct QuantizeOptions {
   std::string input;            // any readable model
-  std::string output;           // .gguf
+  std::string output;           // a .gguf file, or else a folder (safetensors + config.json + tokenizer)
   std::string recipe = "q4_k_m";  // built-in name, pure:FORMAT, or a JSON file
   std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
   std::string tokenizer;        // llama2.c tokenizer .bin, optional

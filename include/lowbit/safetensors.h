@@ -52,6 +52,27 @@ struct TensorToWrite {
   std::span<const uint8_t> data;  // numel * dtype_size bytes
 };
 
+struct SafetensorsTensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+
+// Writes a safetensors file one tensor at a time (header first: sizes follow from shapes),
+// atomically: write_next() once per tensor in order, then commit().
+class SafetensorsStreamWriter {
+ public:
+  SafetensorsStreamWriter(const std::string& path, const std::vector<SafetensorsTensorInfo>& tensors,
+                          const std::map<std::string, std::string>& metadata = {});
+  ~SafetensorsStreamWriter();
+  void write_next(std::span<const uint8_t> data);
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Writes atomically (temporary file + rename); the header is padded to 8 bytes.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});

@@ -9,6 +9,8 @@
 
 namespace lowbit {
 
+// The tokenizer.ggml.* vocabulary of a GGUF file.
+GgufVocab read_gguf_vocab(const GgufFile& f);
 // general.*, llama.* and tokenizer.ggml.* keys for `model`.
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type);
 // For q/k of a rotate-half model: the head count to permute rows with; 0 for others.

@@ -39,7 +39,9 @@ std::vector<T> get_array(const GgufFile& f, const std::string& key, GgufType ele
   return out;
 }
 
-GgufVocab read_vocab(const GgufFile& f) {
+}  // namespace
+
+GgufVocab read_gguf_vocab(const GgufFile& f) {
   GgufVocab v;
   const GgufValue& model = f.get("tokenizer.ggml.model");
   if (model.type != GgufType::kString) throw Error("'tokenizer.ggml.model' is not a string", {.file = f.path()});
@@ -73,6 +75,8 @@ GgufVocab read_vocab(const GgufFile& f) {
   if (const GgufValue* k = f.find("lowbit.tokenizer.keep_space_after_bos")) v.strip_space_after_bos = k->u == 0;
   return v;
 }
+
+namespace {
 
 // llama_ftype of a model whose matrices are all in `format` (llama.cpp's enum).
 int32_t file_type_of(const Format& f) {
@@ -159,7 +163,7 @@ Model load_gguf_model(const std::string& path) {
     m.output = m.token_embd;
     m.output.name = "output.weight";
   }
-  m.tokenizer = tokenizer_from_gguf_vocab(read_vocab(f), path);
+  m.tokenizer = tokenizer_from_gguf_vocab(read_gguf_vocab(f), path);
   m.keep_alive.push_back(file);
   return m;
 }

@@ -9,7 +9,10 @@
 #include "lowbit/error.h"
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
+#include "io/gguf_llama.h"
+#include "lowbit/gguf.h"
 #include "lowbit/safetensors.h"
+#include <sstream>
 
 namespace lowbit {
 namespace {
@@ -78,13 +81,20 @@ ModelConfig parse_config(const std::string& path) {
   return c;
 }
 
-const Format& format_of(const TensorView& t, const std::string& file) {
+// lowbit stores formats safetensors has no dtype for as U8 bytes, with the format and shape
+// in the metadata: "lowbit.format.NAME" = "q4_k", "lowbit.shape.NAME" = "rows,cols".
+const Format& format_of(const TensorView& t, const SafetensorsFile& file) {
+  if (const auto it = file.metadata().find("lowbit.format." + t.name); it != file.metadata().end()) {
+    const Format* f = find_format(it->second);
+    if (f == nullptr || t.dtype != DType::U8) throw Error("bad lowbit.format entry", {.file = file.path(), .tensor = t.name, .value = it->second});
+    return *f;
+  }
   switch (t.dtype) {
     case DType::F32: return format_by_name("f32");
     case DType::F16: return format_by_name("f16");
     case DType::BF16: return format_by_name("bf16");
     default:
-      throw Error("unsupported weight dtype", {.file = file, .tensor = t.name, .value = std::string(dtype_name(t.dtype))});
+      throw Error("unsupported weight dtype", {.file = file.path(), .tensor = t.name, .value = std::string(dtype_name(t.dtype))});
   }
 }
 
@@ -125,16 +135,27 @@ Model load_hf_folder(const std::string& dir) {
     const auto it = tensors.find(hf_name);
     if (it == tensors.end()) throw Error("missing tensor", {.file = dir, .tensor = hf_name});
     const auto& [file, view] = it->second;
-    const int64_t want_rows = rows == 1 ? -1 : rows;  // vectors are stored 1-D
-    const bool shape_ok = rows == 1 ? (view->shape == std::vector<int64_t>{cols})
-                                    : (view->shape == std::vector<int64_t>{want_rows, cols});
+    const Format& format = format_of(*view, *file);
+    std::vector<int64_t> shape = view->shape;
+    if (const auto s = file->metadata().find("lowbit.shape." + hf_name); s != file->metadata().end()) {
+      shape.clear();
+      std::stringstream in(s->second);
+      std::string d;
+      while (std::getline(in, d, ',')) shape.push_back(std::stoll(d));
+      int64_t r = 1;
+      for (size_t k = 0; k + 1 < shape.size(); ++k) r *= shape[k];
+      if (shape.empty() || view->data.size() != format.tensor_bytes(r, shape.back())) {
+        throw Error("lowbit tensor size does not match its format and shape", {.file = file->path(), .tensor = hf_name, .value = s->second});
+      }
+    }
+    const bool shape_ok = rows == 1 ? (shape == std::vector<int64_t>{cols}) : (shape == std::vector<int64_t>{rows, cols});
     if (!shape_ok) {
       std::string got;
-      for (auto d : view->shape) got += (got.empty() ? "" : " x ") + std::to_string(d);
+      for (auto d : shape) got += (got.empty() ? "" : " x ") + std::to_string(d);
       throw Error("unexpected shape (expected " + std::to_string(rows) + " x " + std::to_string(cols) + ")",
                   {.file = file->path(), .tensor = hf_name, .value = got});
     }
-    return Weight{std::move(gguf_name), &format_of(*view, file->path()), rows, cols, view->data, nullptr};
+    return Weight{std::move(gguf_name), &format, rows, cols, view->data, nullptr};
   };
   // A tied model may be saved with only one of the two names (safetensors drops shared
   // tensors): either serves as the embedding.
@@ -168,8 +189,11 @@ Model load_hf_folder(const std::string& dir) {
     m.tokenizer = load_sentencepiece_tokenizer(dir + "/tokenizer.model");
   } else if (fs::exists(dir + "/tokenizer.json")) {
     m.tokenizer = load_hf_tokenizer(dir + "/tokenizer.json");
+  } else if (fs::exists(dir + "/tokenizer.gguf")) {  // lowbit's vocabulary-only GGUF
+    const GgufFile vocab(dir + "/tokenizer.gguf");
+    m.tokenizer = tokenizer_from_gguf_vocab(read_gguf_vocab(vocab), vocab.path());
   } else {
-    throw Error("missing tokenizer: no tokenizer.model or tokenizer.json", {.file = dir});
+    throw Error("missing tokenizer: no tokenizer.model, tokenizer.json or tokenizer.gguf", {.file = dir});
   }
   if (m.tokenizer->vocab_size() > c.vocab_size) {
     throw Error("tokenizer has more tokens than the model's vocab_size",

@@ -9,41 +9,74 @@
 
 namespace lowbit {
 
-void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+struct SafetensorsStreamWriter::Impl {
+  std::string path;
+  AtomicFile out;
+  std::vector<SafetensorsTensorInfo> tensors;
+  std::vector<uint64_t> sizes;
+  size_t next = 0;
+  explicit Impl(const std::string& p) : path(p), out(p) {}
+};
+
+SafetensorsStreamWriter::SafetensorsStreamWriter(const std::string& path, const std::vector<SafetensorsTensorInfo>& tensors,
+                                                 const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
+  std::vector<uint64_t> sizes;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (t.name == "__metadata__" || !names.insert(t.name).second) {
       throw Error("duplicate or reserved tensor name", {.file = path, .tensor = t.name});
     }
-    uint64_t expected = dtype_size(t.dtype);
+    uint64_t size = dtype_size(t.dtype);
     for (int64_t d : t.shape) {
       if (d < 0) throw Error("negative dimension", {.file = path, .tensor = t.name});
-      expected *= static_cast<uint64_t>(d);
+      size *= static_cast<uint64_t>(d);
     }
-    if (expected != t.data.size()) {
-      throw Error("data size does not match shape x dtype",
-                  {.file = path, .tensor = t.name,
-                   .value = std::to_string(t.data.size()) + " != " + std::to_string(expected)});
-    }
-    header[t.name] = {{"dtype", dtype_name(t.dtype)},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + expected}}};
-    offset += expected;
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + size}}};
+    offset += size;
+    sizes.push_back(size);
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(text.size() >> (8 * i));
+  impl_ = std::make_unique<Impl>(path);
+  impl_->tensors = tensors;
+  impl_->sizes = std::move(sizes);
+  impl_->out.write(len, 8);
+  impl_->out.write(text.data(), text.size());
+}
 
-  AtomicFile out(path);
-  out.write(len, 8);
-  out.write(text.data(), text.size());
-  for (const auto& t : tensors) out.write(t.data);
-  out.commit();
+SafetensorsStreamWriter::~SafetensorsStreamWriter() = default;
+
+void SafetensorsStreamWriter::write_next(std::span<const uint8_t> data) {
+  Impl& w = *impl_;
+  if (w.next >= w.tensors.size()) throw Error("more tensors written than declared", {.file = w.path});
+  if (data.size() != w.sizes[w.next]) {
+    throw Error("data size does not match shape x dtype", {.file = w.path, .tensor = w.tensors[w.next].name,
+                .value = std::to_string(data.size()) + " != " + std::to_string(w.sizes[w.next])});
+  }
+  w.out.write(data);
+  ++w.next;
+}
+
+void SafetensorsStreamWriter::commit() {
+  Impl& w = *impl_;
+  if (w.next != w.tensors.size()) {
+    throw Error("only " + std::to_string(w.next) + " of " + std::to_string(w.tensors.size()) + " tensors written", {.file = w.path});
+  }
+  w.out.commit();
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<SafetensorsTensorInfo> infos;
+  for (const auto& t : tensors) infos.push_back({t.name, t.dtype, t.shape});
+  SafetensorsStreamWriter w(path, infos, metadata);
+  for (const auto& t : tensors) w.write_next(t.data);
+  w.commit();
 }
 
 }  // namespace lowbit

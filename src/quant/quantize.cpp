@@ -1,10 +1,15 @@
 // The streaming quantize pipeline (quantize.h).
 #include "lowbit/quantize.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 
 #include "io/gguf_llama.h"
+#include "io/hf_names.h"
+#include "lowbit/atomic_file.h"
+#include "lowbit/safetensors.h"
 #include "lowbit/error.h"
 #include "lowbit/gguf.h"
 #include "lowbit/imatrix.h"
@@ -39,11 +44,116 @@ struct Planned {
   int64_t layer;
 };
 
+// Where quantized tensors go: a GGUF file, or a Hugging Face-style folder.
+class TensorSink {
+ public:
+  virtual ~TensorSink() = default;
+  virtual void write_next(std::span<const uint8_t> bytes) = 0;
+  virtual void commit() = 0;
+};
+
+class GgufSink : public TensorSink {
+ public:
+  GgufSink(const std::string& path, const Model& model, const std::vector<Planned>& plan, int32_t file_type,
+           const std::string& name)
+      : writer_(path, llama_gguf_metadata(model, name, file_type), infos(plan)) {}
+  void write_next(std::span<const uint8_t> bytes) override { writer_.write_next(bytes); }
+  void commit() override { writer_.commit(); }
+
+ private:
+  static std::vector<GgufTensorInfo> infos(const std::vector<Planned>& plan) {
+    std::vector<GgufTensorInfo> out;
+    for (const auto& p : plan) out.push_back({p.weight->name, gguf_dims(*p.weight), p.format->gguf_type});
+    return out;
+  }
+  GgufStreamWriter writer_;
+};
+
+// A folder transformers-style tools recognise: config.json, model.safetensors (HF names,
+// rotate-half q/k) and the tokenizer. f32/f16/bf16 tensors are stored natively; other
+// formats as their exact bytes (U8) with "lowbit.format.NAME" and "lowbit.shape.NAME" in
+// the metadata. Built in a temporary folder renamed into place at commit.
+class FolderSink : public TensorSink {
+ public:
+  FolderSink(const std::string& out, const Model& model, const std::vector<Planned>& plan, const std::string& recipe)
+      : out_(out), model_(model), recipe_(recipe) {
+    namespace fs = std::filesystem;
+    if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
+      throw Error("output folder exists and is not empty (lowbit does not overwrite folders)", {.file = out});
+    }
+    std::string templ = fs::path(out).lexically_normal().string();
+    while (templ.ends_with("/")) templ.pop_back();
+    templ += ".tmp.XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) throw Error("cannot create a temporary folder", {.file = out});
+    temp_ = buf.data();
+    std::vector<SafetensorsTensorInfo> infos;
+    std::map<std::string, std::string> metadata{{"format", "pt"}};
+    for (const auto& p : plan) {
+      const std::string name = hf_tensor_name(p.weight->name);
+      const std::vector<int64_t> shape = p.weight->rows == 1 ? std::vector<int64_t>{p.weight->cols}
+                                                             : std::vector<int64_t>{p.weight->rows, p.weight->cols};
+      const std::string_view f = p.format->name;
+      if (f == "f32" || f == "f16" || f == "bf16") {
+        infos.push_back({name, f == "f32" ? DType::F32 : f == "f16" ? DType::F16 : DType::BF16, shape});
+      } else {
+        infos.push_back({name, DType::U8, {static_cast<int64_t>(p.format->tensor_bytes(p.weight->rows, p.weight->cols))}});
+        metadata["lowbit.format." + name] = std::string(f);
+        metadata["lowbit.shape." + name] = std::to_string(p.weight->rows) + "," + std::to_string(p.weight->cols);
+        quantized_ = true;
+      }
+    }
+    writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata);
+  }
+  ~FolderSink() override {
+    if (!temp_.empty()) std::filesystem::remove_all(temp_);
+  }
+  void write_next(std::span<const uint8_t> bytes) override { writer_->write_next(bytes); }
+  void commit() override {
+    namespace fs = std::filesystem;
+    writer_->commit();
+    auto config = hf_config_json(model_.config);
+    if (quantized_) config["quantization_config"] = {{"quant_method", "lowbit"}, {"recipe", recipe_}};
+    write_text(temp_ + "/config.json", config.dump(2) + "\n");
+    const bool hf_source = fs::is_directory(model_.source);
+    bool copied = false;
+    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
+      if (hf_source && fs::exists(model_.source + "/" + f)) {
+        fs::copy_file(model_.source + "/" + f, temp_ + "/" + f);
+        copied = copied || std::string(f).rfind("tokenizer.", 0) == 0;
+      }
+    }
+    if (!copied) {  // no tokenizer files to copy: the vocabulary as a GGUF without tensors
+      std::vector<GgufKeyValue> vocab;
+      for (auto& kv : llama_gguf_metadata(model_, "", 0)) {
+        if (kv.key.rfind("tokenizer.", 0) == 0 || kv.key.rfind("lowbit.", 0) == 0) vocab.push_back(std::move(kv));
+      }
+      write_gguf(temp_ + "/tokenizer.gguf", vocab, {});
+    }
+    if (fs::exists(out_)) fs::remove(out_);  // an empty folder
+    fs::rename(temp_, out_);
+    temp_.clear();
+  }
+
+ private:
+  static void write_text(const std::string& path, const std::string& text) {
+    AtomicFile f(path);
+    f.write(text.data(), text.size());
+    f.commit();
+  }
+  std::string out_, temp_;
+  const Model& model_;
+  std::string recipe_;
+  bool quantized_ = false;
+  std::unique_ptr<SafetensorsStreamWriter> writer_;
+};
+
 }  // namespace
 
 QuantizeReport quantize_model(const QuantizeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (!o.output.ends_with(".gguf")) throw Error("output must be a .gguf file", {.file = o.output});
+  const bool to_gguf = o.output.ends_with(".gguf");
   if (std::filesystem::exists(o.input) && std::filesystem::exists(o.output) &&
       std::filesystem::equivalent(o.input, o.output)) {
     throw Error("output would overwrite the input", {.file = o.output});
@@ -68,8 +178,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       const TensorChoice c = choose_format(recipe, tied_embedding ? "output.weight" : w->name, p.layer,
                                            model.config.n_layers, w->cols);
       p.format = c.format ? c.format : w->format;
-      if (p.format->gguf_type == kNotGguf) {
-        throw Error("format has no GGUF type", {.tensor = w->name, .value = std::string(p.format->name)});
+      if (to_gguf && p.format->gguf_type == kNotGguf) {
+        throw Error("format has no GGUF type (write a safetensors folder instead)", {.tensor = w->name, .value = std::string(p.format->name)});
       }
       if (c.fell_back) report.fallbacks.push_back(w->name + ": " + c.reason);
       params_by_format[p.format] += w->numel();
@@ -78,9 +188,24 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   }
   const Format* dominant = params_by_format.empty() ? &f32
       : std::max_element(params_by_format.begin(), params_by_format.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-  std::vector<GgufTensorInfo> infos;
-  for (const auto& p : plan) infos.push_back({p.weight->name, gguf_dims(*p.weight), p.format->gguf_type});
-  GgufStreamWriter out(o.output, llama_gguf_metadata(model, o.name, file_type_of_recipe(recipe.name, dominant)), infos);
+  std::unique_ptr<TensorSink> out;
+  if (to_gguf) {
+    out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe.name, dominant), o.name);
+  } else {
+    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name);
+  }
+  // q/k rows: GGUF wants adjacent pairs, a Hugging Face folder rotate-half.
+  auto rope_order = [&](const Weight& w) -> std::vector<int64_t> {
+    int64_t heads = w.name.ends_with("attn_q.weight") ? model.config.n_heads
+                  : w.name.ends_with("attn_k.weight") ? model.config.n_kv_heads : 0;
+    const bool source_half = model.config.rope_style == RopeStyle::kRotateHalf;
+    if (heads == 0 || source_half != to_gguf) return {};
+    auto order = rope_permutation(w.rows, heads);  // GGUF row r <- HF row order[r]
+    if (to_gguf) return order;
+    std::vector<int64_t> inverse(order.size());
+    for (size_t r = 0; r < order.size(); ++r) inverse[order[r]] = static_cast<int64_t>(r);
+    return inverse;
+  };
 
   uint64_t f32_bytes_done = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -88,12 +213,12 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const Weight& w = *p.weight;
     if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(plan.size()), f32_bytes_done, w.name);
     std::vector<uint8_t> bytes;
-    if (p.format == w.format && gguf_rope_heads(model, w) == 0) {
+    const auto order = rope_order(w);
+    if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
     } else {
       std::vector<float> x = w.to_f32();
-      if (const int64_t heads = gguf_rope_heads(model, w)) {
-        const auto order = rope_permutation(w.rows, heads);
+      if (!order.empty()) {
         std::vector<float> permuted(x.size());
         for (int64_t r = 0; r < w.rows; ++r) {
           std::copy_n(x.begin() + order[r] * w.cols, w.cols, permuted.begin() + r * w.cols);
@@ -111,7 +236,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
         throw e.with_tensor(w.name).with_file(o.input);
       }
     }
-    out.write_next(bytes);
+    out->write_next(bytes);
     if (!w.owned) release_pages(w.data);
     f32_bytes_done += static_cast<uint64_t>(w.numel()) * 4;
     auto& total = report.formats[std::string(p.format->name)];
@@ -121,9 +246,13 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     report.parameters += w.numel();
     report.bytes += bytes.size();
   }
-  out.commit();
+  out->commit();
   if (o.progress) o.progress(static_cast<int64_t>(plan.size()), static_cast<int64_t>(plan.size()), f32_bytes_done, "");
-  report.file_bytes = std::filesystem::file_size(o.output);
+  if (to_gguf) {
+    report.file_bytes = std::filesystem::file_size(o.output);
+  } else {
+    for (const auto& e : std::filesystem::directory_iterator(o.output)) report.file_bytes += e.file_size();
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }

@@ -20,7 +20,7 @@ Runner register_quantize(CLI::App& app) {
   };
   auto o = std::make_shared<Options>();
   sub->add_option("input", o->q.input, "HF folder, .gguf file or llama2.c checkpoint")->required();
-  sub->add_option("output,-o", o->q.output, "output .gguf path")->required();
+  sub->add_option("output,-o", o->q.output, "output .gguf file, or a new folder (safetensors + config.json)")->required();
   auto* recipe = sub->add_option("--recipe,-r", o->recipe, "built-in recipe name (see `lowbit recipes`) or a JSON file");
   auto* format = sub->add_option("--format,-f", o->format, "store every matrix in this format (pure recipe)");
   recipe->excludes(format);
