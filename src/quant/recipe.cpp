@@ -38,6 +38,7 @@ const std::vector<Recipe>& recipes() {
       {"q2_k", "Q2_K, attn_v and ffn_down Q3_K, output Q6_K (~2.9 bpw)", "q2_k",
        {{"output", "", "q6_k"}, {"attn_v", "", "q3_k"}, {"ffn_down", "", "q3_k"}}},
       {"q2_k_s", "Q2_K everywhere, output Q6_K (~2.7 bpw)", "q2_k", {{"output", "", "q6_k"}}},
+      {"q2_k_xs", "Q2_K everywhere, output included (~2.6 bpw; llama-quantize --pure)", "q2_k", {}},
   };
   return r;
 }

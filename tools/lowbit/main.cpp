@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"lowbit: quantize LLMs, write GGUF/GPTQ/AWQ files, measure what it cost"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--threads) may also follow the subcommand
   app.set_version_flag("--version", "lowbit 0.1.0");
   int threads = 0;
   app.add_option("--threads,-t", threads, "worker threads (default: all cores)");
