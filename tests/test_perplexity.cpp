@@ -16,13 +16,6 @@
 namespace lowbit {
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::vector<int32_t> reference_tokens(const std::string& name) {
   const SafetensorsFile f(test::shared_path("testdata/tokens/" + name + ".safetensors"));
   const auto& t = f.tensor("tokens");
@@ -34,7 +27,7 @@ std::vector<int32_t> reference_tokens(const std::string& name) {
 TEST(Perplexity, Stories260KTokensAndPerplexity) {
   const Model m = load_llama2c(test::shared_path("models/stories260K/stories260K.bin"),
                                test::shared_path("models/stories260K/tok512.bin"));
-  const auto text = read_bytes(test::shared_path("data/tinystories-valid-30k.txt"));
+  const auto text = test::read_file(test::shared_path("data/tinystories-valid-30k.txt"));
   const auto tokens = m.tokenizer->encode(text, true);
   const auto ref = reference_tokens("stories260K.tinystories-valid-30k");
   ASSERT_EQ(tokens.size(), ref.size());
@@ -51,7 +44,7 @@ TEST(Perplexity, Stories260KTokensAndPerplexity) {
 
 TEST(Perplexity, ShakespeareTokensAndPerplexity) {
   const Model m = load_hf_folder(test::shared_path("models/shakespeare-llama-4m"));
-  const auto text = read_bytes(test::shared_path("data/shakespeare-test.txt"));
+  const auto text = test::read_file(test::shared_path("data/shakespeare-test.txt"));
   const auto tokens = m.tokenizer->encode(text, true);
   const auto ref = reference_tokens("shakespeare-llama-4m.shakespeare-test");
   ASSERT_EQ(tokens.size(), ref.size());
@@ -66,7 +59,7 @@ TEST(Perplexity, ShakespeareTokensAndPerplexity) {
 TEST(Perplexity, KldAgainstItselfIsZero) {
   const Model m = load_llama2c(test::shared_path("models/stories260K/stories260K.bin"),
                                test::shared_path("models/stories260K/tok512.bin"));
-  const auto tokens = m.tokenizer->encode(read_bytes(test::shared_path("data/tinystories-sample-4k.txt")), true);
+  const auto tokens = m.tokenizer->encode(test::read_file(test::shared_path("data/tinystories-sample-4k.txt")), true);
   const std::string base = test::temp_dir() + "/base.logits";
   PerplexityOptions o;
   o.n_ctx = 64;
@@ -94,7 +87,7 @@ namespace {
 
 TEST(Perplexity, KldGrowsAsBitsFall) {
   const Model base = load_hf_folder(test::shared_path("models/shakespeare-llama-4m"));
-  const auto tokens = base.tokenizer->encode(read_bytes(test::shared_path("data/shakespeare-test.txt")), true);
+  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
   const std::string logits = test::temp_dir() + "/base.logits";
   PerplexityOptions o;
   o.n_ctx = 256;

@@ -27,13 +27,6 @@
 namespace lowbit {
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct SharedModel {
   std::string name, path, eval_text, calib_text;
   int64_t n_ctx, chunks;
@@ -72,22 +65,28 @@ Measured measure(const SharedModel& m, const std::string& dir, const std::string
   return {recipe, report.bits_per_weight(), r.kld->mean, r.kld->top1_agreement, r.ppl};
 }
 
+// Tokenizes the model's evaluation text and saves the base logits to dir/base.logits.
+std::vector<int32_t> save_base_logits(const SharedModel& m, const Model& base, const std::string& dir) {
+  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path(m.eval_text)), true);
+  PerplexityOptions p;
+  p.n_ctx = m.n_ctx;
+  p.max_chunks = m.chunks;
+  p.save_logits_path = dir + "/base.logits";
+  compute_perplexity(base, tokens, p);
+  return tokens;
+}
+
 class RecipeLadder : public ::testing::TestWithParam<int> {};
 
 TEST_P(RecipeLadder, EveryRecipeLoadsAndKldGrowsAsBitsFall) {
   const SharedModel& m = shared_models()[GetParam()];
   const std::string dir = test::temp_dir();
   const Model base = load_model(test::shared_path(m.path));
-  const auto tokens = base.tokenizer->encode(read_bytes(test::shared_path(m.eval_text)), true);
-  PerplexityOptions p;
-  p.n_ctx = m.n_ctx;
-  p.max_chunks = m.chunks;
-  p.save_logits_path = dir + "/base.logits";
-  compute_perplexity(base, tokens, p);
+  const auto tokens = save_base_logits(m, base, dir);
   std::vector<Measured> rows;
   for (const Recipe& r : builtin_recipes()) {
     if (r.name == "bf16") continue;  // same size as f16
-    rows.push_back(measure(m, dir, r.name, p.save_logits_path, tokens));
+    rows.push_back(measure(m, dir, r.name, dir + "/base.logits", tokens));
   }
   // q4_k_m-f16 spends its extra bits on token_embd/output in f16, a large share of these
   // small models: its bpw says little about its blocks. It must not be worse than q4_k_m;
@@ -125,21 +124,16 @@ TEST(Imatrix, HelpsInDomainAndDoesNoHarmOutOfDomain) {
   for (const auto& m : shared_models()) {
     const std::string dir = test::temp_dir();
     const Model base = load_model(test::shared_path(m.path));
-    const auto calib = base.tokenizer->encode(read_bytes(test::shared_path(m.calib_text)), true);
+    const auto calib = base.tokenizer->encode(test::read_file(test::shared_path(m.calib_text)), true);
     const ImportanceMatrix im = collect_imatrix(base, calib, m.n_ctx, 40, m.calib_text);
     EXPECT_EQ(static_cast<int64_t>(im.entries.size()), 7 * base.config.n_layers) << m.name;
     const std::string im_path = dir + "/imatrix.gguf";
     im.save(im_path);
-    const auto tokens = base.tokenizer->encode(read_bytes(test::shared_path(m.eval_text)), true);
-    PerplexityOptions p;
-    p.n_ctx = m.n_ctx;
-    p.max_chunks = m.chunks;
-    p.save_logits_path = dir + "/base.logits";
-    compute_perplexity(base, tokens, p);
+    const auto tokens = save_base_logits(m, base, dir);
     int low_bit_recipes = 0;
     for (const char* recipe : {"q3_k_s", "q2_k", "q2_k_s", "q2_k_xs"}) {
-      const Measured plain = measure(m, dir, recipe, p.save_logits_path, tokens);
-      const Measured with = measure(m, dir, recipe, p.save_logits_path, tokens, im_path);
+      const Measured plain = measure(m, dir, recipe, dir + "/base.logits", tokens);
+      const Measured with = measure(m, dir, recipe, dir + "/base.logits", tokens, im_path);
       std::cout << m.name << " " << recipe << " bpw " << plain.bpw << " kld without " << plain.kld << " with " << with.kld << "\n";
       if (m.name == "shakespeare-llama-4m" && plain.bpw <= 3.5) {
         ++low_bit_recipes;
@@ -164,7 +158,7 @@ TEST(Quantize, ByteStableAndRereadIntact) {
     quantize_model(o);
     o.output = dir + "/b.gguf";
     const auto report = quantize_model(o);
-    EXPECT_EQ(read_bytes(dir + "/a.gguf"), read_bytes(dir + "/b.gguf")) << recipe << ": not byte-stable";
+    EXPECT_EQ(test::read_file(dir + "/a.gguf"), test::read_file(dir + "/b.gguf")) << recipe << ": not byte-stable";
     EXPECT_FALSE(report.fallbacks.empty()) << recipe << ": stories260K's 172-wide rows must fall back";
     // Every tensor re-reads with exactly the bytes its chosen format gives the source.
     const GgufFile f(dir + "/a.gguf");
@@ -280,7 +274,7 @@ TEST(Quantize, SafetensorsFolderOutput) {
   const std::string dir = test::temp_dir();
   const std::string shakespeare = test::shared_path("models/shakespeare-llama-4m");
   const Model base = load_model(shakespeare);
-  const auto tokens = base.tokenizer->encode(read_bytes(test::shared_path("data/shakespeare-test.txt")), true);
+  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
   // The same recipe as a folder and as GGUF: the same quantized rows, the same logits.
   QuantizeOptions o;
   o.input = shakespeare;
@@ -293,7 +287,7 @@ TEST(Quantize, SafetensorsFolderOutput) {
   EXPECT_EQ(folder.layers[0].attn_q.format->name, "q4_k");
   EXPECT_EQ(folder.config.rope_style, RopeStyle::kRotateHalf);
   EXPECT_TRUE(fs::exists(dir + "/q4/tokenizer.model"));
-  EXPECT_NE(read_bytes(dir + "/q4/config.json").find("\"quant_method\": \"lowbit\""), std::string::npos);
+  EXPECT_NE(test::read_file(dir + "/q4/config.json").find("\"quant_method\": \"lowbit\""), std::string::npos);
   EXPECT_LT(logits_distance(folder, gguf, tokens), 1e-5);
   // A float recipe gives a plain Hugging Face folder (F16 tensors, standard shapes).
   o.recipe = "f16";
@@ -303,7 +297,7 @@ TEST(Quantize, SafetensorsFolderOutput) {
   EXPECT_EQ(st.tensor("model.layers.0.self_attn.q_proj.weight").dtype, DType::F16);
   EXPECT_EQ(st.tensor("model.layers.0.self_attn.q_proj.weight").shape, (std::vector<int64_t>{256, 256}));
   EXPECT_EQ(st.tensor("model.norm.weight").dtype, DType::F32);
-  EXPECT_EQ(read_bytes(dir + "/f16/config.json").find("quantization_config"), std::string::npos);
+  EXPECT_EQ(test::read_file(dir + "/f16/config.json").find("quantization_config"), std::string::npos);
   EXPECT_LT(logits_distance(load_model(dir + "/f16"), base, tokens), 2e-3);
   // Formats without a GGUF type go to folders only.
   o.recipe = "pure:nf4_dq";
@@ -328,7 +322,7 @@ TEST(Quantize, FolderFromLlama2cUndoesTheRopeLayout) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/s/tokenizer.gguf"));
   const Model native = load_model(o.input), folder = load_model(dir + "/s");
   EXPECT_EQ(folder.config.rope_style, RopeStyle::kRotateHalf);  // q/k rows now in HF order
-  const auto tokens = native.tokenizer->encode(read_bytes(test::shared_path("data/tinystories-sample-4k.txt")), true);
+  const auto tokens = native.tokenizer->encode(test::read_file(test::shared_path("data/tinystories-sample-4k.txt")), true);
   EXPECT_EQ(folder.tokenizer->encode("Once upon a time", true), native.tokenizer->encode("Once upon a time", true));
   EXPECT_LT(logits_distance(folder, native, tokens), 2e-3);
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 namespace lowbit::test {
@@ -43,6 +44,12 @@ double relative_rmse(const std::vector<float>& a, const std::vector<float>& b) {
   }
   if (sa == 0) return se == 0 ? 0 : INFINITY;
   return std::sqrt(se / sa);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) ADD_FAILURE() << "cannot read " << path;
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::string temp_dir() {

@@ -17,6 +17,9 @@ std::vector<float> student_t3(size_t n, uint64_t seed, float scale = 1.0f);
 // Relative RMSE: rms(a - b) / rms(a), 0 when a is all zero and b equals it.
 double relative_rmse(const std::vector<float>& a, const std::vector<float>& b);
 
+// The bytes of a file, as a string (text is read raw: no newline translation).
+std::string read_file(const std::string& path);
+
 // A fresh empty directory for the calling test (calling it again empties it: call once).
 std::string temp_dir();
 

@@ -17,12 +17,7 @@
 namespace lowbit {
 namespace {
 
-std::string read_text(const std::string& relative) {
-  std::ifstream in(test::shared_path(relative), std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read_text(const std::string& relative) { return test::read_file(test::shared_path(relative)); }
 
 std::string decode_after_bos(const Tokenizer& t, const std::vector<int32_t>& ids) {
   std::string out;
