@@ -12,7 +12,7 @@
 namespace lowbit::cli {
 
 Runner register_quantize(CLI::App& app) {
-  auto* sub = app.add_subcommand("quantize", "quantize a model into a GGUF file with a recipe or one format");
+  auto* sub = app.add_subcommand("quantize", "quantize a model into a GGUF file or a safetensors folder, with a recipe or one format");
   struct Options {
     QuantizeOptions q;
     std::string format, recipe;
