@@ -89,47 +89,36 @@ void expect_greedy_text(const Model& model, const Reference& ref, const std::str
   EXPECT_EQ(text, ref.text) << what;
 }
 
+// The prompt tokenizes to the reference prompt, logits and greedy text match.
+void check_native(const Model& m, const Reference& ref, const std::string& prompt, const std::string& what) {
+  EXPECT_EQ(m.tokenizer->encode(prompt, true),
+            std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens)) << what;
+  expect_logits_match(m, ref, what);
+  expect_greedy_text(m, ref, what);
+}
+
 TEST(ModelLogits, Stories260KFromLlama2c) {
   const auto ref = load_reference("stories260K");
   const Model m = load_llama2c(test::shared_path("models/stories260K/stories260K.bin"),
                                test::shared_path("models/stories260K/tok512.bin"));
-  EXPECT_EQ(m.tokenizer->encode("Once upon a time", true),
-            std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens));
-  expect_logits_match(m, ref, "stories260K llama2.c");
-  expect_greedy_text(m, ref, "stories260K llama2.c");
+  check_native(m, ref, "Once upon a time", "stories260K llama2.c");
 }
 
-}  // namespace
-}  // namespace lowbit
-
-namespace lowbit {
-namespace {
 
 TEST(ModelLogits, Tinystories656kFromHfFolder) {
   const auto ref = load_reference("tinystories-656k");
   const Model m = load_hf_folder(test::shared_path("models/tinystories-656k"));
   EXPECT_TRUE(m.config.tied_output);
-  EXPECT_EQ(m.tokenizer->encode("Once upon a time", true),
-            std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens));
-  expect_logits_match(m, ref, "tinystories-656k HF");
-  expect_greedy_text(m, ref, "tinystories-656k HF");
+  check_native(m, ref, "Once upon a time", "tinystories-656k HF");
 }
 
 TEST(ModelLogits, ShakespeareFromHfFolder) {
   const auto ref = load_reference("shakespeare-llama-4m");
   const Model m = load_hf_folder(test::shared_path("models/shakespeare-llama-4m"));
   EXPECT_FALSE(m.config.tied_output);
-  EXPECT_EQ(m.tokenizer->encode("ROMEO:", true),
-            std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.prompt_tokens));
-  expect_logits_match(m, ref, "shakespeare-llama-4m HF");
-  expect_greedy_text(m, ref, "shakespeare-llama-4m HF");
+  check_native(m, ref, "ROMEO:", "shakespeare-llama-4m HF");
 }
 
-}  // namespace
-}  // namespace lowbit
-
-namespace lowbit {
-namespace {
 
 // Native -> lowbit GGUF -> read back: logits and greedy text still match the reference.
 void check_gguf_round_trip(const Model& native, const std::string& name) {
@@ -159,11 +148,6 @@ TEST(ModelLogits, ShakespeareViaGguf) {
   check_gguf_round_trip(load_hf_folder(test::shared_path("models/shakespeare-llama-4m")), "shakespeare-llama-4m");
 }
 
-}  // namespace
-}  // namespace lowbit
-
-namespace lowbit {
-namespace {
 
 // A sharded Hugging Face folder in bf16 / f16 (two shards + index): loads, the weights
 // are exactly the converted values, and logits stay close to the f32 reference.

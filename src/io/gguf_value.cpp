@@ -12,29 +12,23 @@ GgufValue GgufValue::f32(float v) { GgufValue x; x.type = GgufType::kF32; x.f = 
 GgufValue GgufValue::boolean(bool v) { GgufValue x; x.type = GgufType::kBool; x.u = v; return x; }
 GgufValue GgufValue::string(std::string v) { GgufValue x; x.type = GgufType::kString; x.s = std::move(v); return x; }
 
-GgufValue GgufValue::strings(const std::vector<std::string>& v) {
+namespace {
+
+// An array of `elem` values, each made by `make`.
+template <typename T, typename Make>
+GgufValue array_of(GgufType elem, const std::vector<T>& v, Make make) {
   GgufValue x;
   x.type = GgufType::kArray;
-  x.elem_type = GgufType::kString;
-  for (const auto& s : v) x.array.push_back(string(s));
+  x.elem_type = elem;
+  for (const T& e : v) x.array.push_back(make(e));
   return x;
 }
 
-GgufValue GgufValue::f32s(const std::vector<float>& v) {
-  GgufValue x;
-  x.type = GgufType::kArray;
-  x.elem_type = GgufType::kF32;
-  for (float f : v) x.array.push_back(f32(f));
-  return x;
-}
+}  // namespace
 
-GgufValue GgufValue::i32s(const std::vector<int32_t>& v) {
-  GgufValue x;
-  x.type = GgufType::kArray;
-  x.elem_type = GgufType::kI32;
-  for (int32_t i : v) x.array.push_back(i32(i));
-  return x;
-}
+GgufValue GgufValue::strings(const std::vector<std::string>& v) { return array_of(GgufType::kString, v, string); }
+GgufValue GgufValue::f32s(const std::vector<float>& v) { return array_of(GgufType::kF32, v, f32); }
+GgufValue GgufValue::i32s(const std::vector<int32_t>& v) { return array_of(GgufType::kI32, v, i32); }
 
 bool GgufValue::is_integer() const {
   switch (type) {
