@@ -44,7 +44,9 @@ TEST(FormatTable, NamesAndIdsAreUnique) {
   std::set<int> ids;
   for (const auto& f : format_table()) {
     EXPECT_TRUE(names.insert(f.name).second) << "duplicate name " << f.name;
-    if (f.gguf_type != kNotGguf) EXPECT_TRUE(ids.insert(f.gguf_type).second) << f.name;
+    if (f.gguf_type != kNotGguf) {
+      EXPECT_TRUE(ids.insert(f.gguf_type).second) << f.name;
+    }
   }
 }
 

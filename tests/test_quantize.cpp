@@ -142,7 +142,9 @@ TEST(Imatrix, HelpsInDomainAndDoesNoHarmOutOfDomain) {
         EXPECT_LE(with.kld, plain.kld * 1.05) << m.name << " " << recipe << ": the imatrix must not hurt";
       }
     }
-    if (m.name == "shakespeare-llama-4m") EXPECT_GE(low_bit_recipes, 3) << "recipes at <= 3.5 bpw";
+    if (m.name == "shakespeare-llama-4m") {
+      EXPECT_GE(low_bit_recipes, 3) << "recipes at <= 3.5 bpw";
+    }
   }
 }
 

@@ -40,4 +40,9 @@ class Engine {
 // y: (T, w.rows) = x: (T, w.cols) times w transposed; rows are decoded once per call.
 void matmul(const Weight& w, const float* x, int64_t T, float* y);
 
+// Chunked evaluations (perplexity, imatrix) need chunks of at least kMinChunkTokens and at
+// most the model's trained context. Throws Error naming the option (-c) and both limits.
+inline constexpr int64_t kMinChunkTokens = 4;
+void check_chunk_tokens(const Model& model, int64_t n_ctx);
+
 }  // namespace lowbit

@@ -31,4 +31,8 @@ class Error : public std::runtime_error {
   ErrorContext context_;
 };
 
+// Prints "lowbit: warning: <file/tensor context>: message" on stderr: for input that is
+// used anyway but that a user should know about (duplicate merges, unused tensors).
+void warn(const std::string& message, const ErrorContext& context = {});
+
 }  // namespace lowbit

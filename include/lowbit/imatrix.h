@@ -23,13 +23,16 @@ struct ImportanceMatrix {
   std::map<std::string, Entry> entries;  // by GGUF tensor name ("blk.0.attn_q.weight")
   std::vector<std::string> datasets;
   int64_t chunk_count = 0, chunk_size = 0;
+  std::string source;  // the file it was loaded from, named in errors
 
   // Mean x_j^2 for tensor `name` (cols values), or empty when there is no entry.
   // Throws Error when the entry has another column count.
   std::vector<float> weights_for(const std::string& name, int64_t cols) const;
 
   void save(const std::string& path) const;           // GGUF imatrix (llama.cpp's current format)
-  static ImportanceMatrix load(const std::string& path);  // GGUF or legacy .dat
+  // GGUF or legacy .dat. Every sum must be finite and non-negative and every count
+  // positive; errors name the file, the entry and the column.
+  static ImportanceMatrix load(const std::string& path);
 };
 
 // Runs `model` over chunks of n_ctx tokens (BOS first, as llama-imatrix does) and collects

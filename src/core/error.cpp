@@ -1,6 +1,8 @@
 // Formats lowbit::Error messages as "file 'F': tensor 'T': message (value: V)".
 #include "lowbit/error.h"
 
+#include <cstdio>
+
 namespace lowbit {
 namespace {
 
@@ -32,6 +34,10 @@ Error Error::with_tensor(const std::string& tensor) const {
   ErrorContext c = context_;
   c.tensor = tensor;
   return Error(message_, c);
+}
+
+void warn(const std::string& message, const ErrorContext& context) {
+  std::fprintf(stderr, "lowbit: warning: %s\n", compose(message, context).c_str());
 }
 
 }  // namespace lowbit

@@ -11,6 +11,7 @@
 
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
+#include "lowbit/weight_check.h"
 #include "lowbit/model_io.h"
 #include "lowbit/perplexity.h"
 
@@ -57,6 +58,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   text << in.rdbuf();
 
   const Model base = load_model(base_path, {.tokenizer_path = o.tokenizer});
+  require_finite_weights(base);
   const auto tokens = base.tokenizer->encode(text.str(), true);
   const std::string logits = (std::filesystem::temp_directory_path() /
                               ("lowbit-eval-" + std::to_string(::getpid()) + ".logits")).string();
@@ -87,6 +89,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   p.kld_base_path = logits;
   for (const auto& path : quantized) {
     const Model q = load_model(path, {.tokenizer_path = o.tokenizer});
+    require_finite_weights(q);
     if (q.config.vocab_size != base.config.vocab_size) {
       throw Error("model has another vocabulary size than the base", {.file = path, .value = std::to_string(q.config.vocab_size)});
     }

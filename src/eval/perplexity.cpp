@@ -34,7 +34,8 @@ double percentile(std::vector<double>& sorted, double q) {
 PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& o) {
   const int64_t n_ctx = o.n_ctx;
   const int64_t V = model.config.vocab_size;
-  if (n_ctx < 4) throw Error("context must be at least 4 tokens", {.value = std::to_string(n_ctx)});
+  check_chunk_tokens(model, n_ctx);
+  if (o.max_chunks < 0) throw Error("--chunks must be positive (0: all)", {.value = std::to_string(o.max_chunks)});
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (o.max_chunks > 0) n_chunks = std::min(n_chunks, o.max_chunks);
   if (n_chunks == 0) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "lowbit/checked_size.h"
 #include "lowbit/float_convert.h"
 #include "lowbit/format.h"
 
@@ -39,7 +40,7 @@ void dequantize_rows(const uint8_t* data, int64_t /*rows*/, int64_t cols, int64_
 
 template <RowBytesFn B>
 uint64_t rows_times_row_bytes(int64_t rows, int64_t cols) {
-  return static_cast<uint64_t>(rows) * B(cols);
+  return checked_mul(static_cast<uint64_t>(rows), B(cols), "tensor bytes (rows x row bytes)");
 }
 
 template <int64_t BlockSize, int64_t BlockBytes>

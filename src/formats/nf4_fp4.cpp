@@ -92,7 +92,7 @@ struct DqLayout {
 };
 
 DqLayout dq_layout(int64_t rows, int64_t cols) {
-  const uint64_t numel = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
+  const uint64_t numel = checked_mul(static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), "element count");
   const uint64_t nblocks = numel / kBlock;
   return {numel, nblocks, (nblocks + kDqGroup - 1) / kDqGroup};
 }

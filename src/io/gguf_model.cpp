@@ -4,11 +4,14 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "lowbit/error.h"
 #include "lowbit/gguf.h"
 #include "lowbit/model_io.h"
+#include "lowbit/output_guard.h"
 #include "io/gguf_llama.h"
+#include "io/unused_tensors.h"
 
 namespace lowbit {
 namespace {
@@ -130,7 +133,9 @@ Model load_gguf_model(const std::string& path) {
   c.vocab_size = embd->dims[1];
   c.validate(path);
 
+  std::set<std::string> used;
   auto weight = [&](const std::string& name, int64_t rows, int64_t cols) {
+    used.insert(name);
     const GgufTensor* t = f.find_tensor(name);
     if (t == nullptr) throw Error("missing tensor", {.file = path, .tensor = name});
     const std::vector<int64_t> want = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
@@ -163,8 +168,12 @@ Model load_gguf_model(const std::string& path) {
     m.output = m.token_embd;
     m.output.name = "output.weight";
   }
+  std::vector<std::string> present;
+  for (const auto& t : f.tensors()) present.push_back(t.name);
+  check_unused_tensors(path, present, used, c.n_layers, "blk.");
   m.tokenizer = tokenizer_from_gguf_vocab(read_gguf_vocab(f), path);
   m.keep_alive.push_back(file);
+  m.files = {path};
   return m;
 }
 
@@ -219,6 +228,7 @@ std::vector<int64_t> gguf_dims(const Weight& w) {
 }
 
 void save_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
+  refuse_overwriting_inputs(path, model.files);
   // The most common matrix format names the file type.
   std::map<const Format*, int64_t> counts;
   for (const Weight* w : model.weights()) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "lowbit/checked_size.h"
 #include "lowbit/error.h"
 #include "lowbit/format.h"
 #include "lowbit/gguf.h"
@@ -163,11 +164,16 @@ GgufFile::GgufFile(const std::string& path) : map_(std::make_shared<MappedFile>(
       if (rows > (int64_t{1} << 40) / t.dims[d]) throw Error("tensor too large", {.file = path, .tensor = t.name});
       rows *= t.dims[d];
     }
-    const uint64_t size = f->tensor_bytes(rows, t.dims[0]);
+    uint64_t size = 0;
+    try {
+      size = f->tensor_bytes(rows, t.dims[0]);
+    } catch (const Error& e) {
+      throw e.with_file(path).with_tensor(t.name);
+    }
     if (t.offset % alignment_ != 0) throw Error("tensor offset not aligned", {.file = path, .tensor = t.name, .value = std::to_string(t.offset)});
     if (t.offset > data.size() || size > data.size() - t.offset) {
       throw Error("truncated GGUF: tensor data out of range",
-                  {.file = path, .tensor = t.name, .value = "[" + std::to_string(t.offset) + ", " + std::to_string(t.offset + size) + ") in " + std::to_string(data.size()) + " bytes"});
+                  {.file = path, .tensor = t.name, .value = describe_range(t.offset, size) + " in " + std::to_string(data.size()) + " bytes"});
     }
     t.data = data.subspan(t.offset, size);
     extents.push_back({t.offset, t.offset + size, &t.name});

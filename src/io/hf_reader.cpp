@@ -3,9 +3,12 @@
 // tokenizer.json. Weights stay in the mapped safetensors files, in HF's rotate-half RoPE
 // layout (the engine runs either layout; the GGUF writer permutes).
 #include <filesystem>
-#include <nlohmann/json.hpp>
+#include <charconv>
 #include <set>
 
+#include "core/json_fields.h"
+#include "io/unused_tensors.h"
+#include "lowbit/checked_size.h"
 #include "lowbit/error.h"
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
@@ -18,67 +21,57 @@ namespace lowbit {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
-
-json read_json(const std::string& path) {
-  if (!fs::exists(path)) throw Error("missing file", {.file = path});
-  const MappedFile f(path);
-  try {
-    return json::parse(f.bytes().begin(), f.bytes().end());
-  } catch (const json::exception& e) {
-    throw Error(std::string("not valid JSON: ") + e.what(), {.file = path});
-  }
-}
-
-int64_t get_int(const json& j, const char* key, const std::string& path, std::optional<int64_t> fallback = std::nullopt) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (fallback) return *fallback;
-    throw Error(std::string("missing field '") + key + "'", {.file = path});
-  }
-  if (!j[key].is_number_integer()) throw Error(std::string("field '") + key + "' is not an integer", {.file = path, .value = j[key].dump()});
-  return j[key].get<int64_t>();
-}
-
-double get_number(const json& j, const char* key, const std::string& path, double fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) throw Error(std::string("field '") + key + "' is not a number", {.file = path, .value = j[key].dump()});
-  return j[key].get<double>();
-}
 
 ModelConfig parse_config(const std::string& path) {
-  const json j = read_json(path);
-  if (!j.is_object()) throw Error("config.json is not an object", {.file = path});
-  const std::string type = j.value("model_type", "");
+  const Json root = read_json_file(path);
+  const JsonObject j(root, path);
+  const std::string type = j.get_string("model_type", "");
   if (type != "llama" && type != "mistral") {
     throw Error("unsupported model_type (lowbit runs Llama-family models)", {.file = path, .value = type});
   }
   for (const char* flag : {"attention_bias", "mlp_bias"}) {
-    if (j.value(flag, false)) throw Error(std::string("unsupported: '") + flag + "' is true", {.file = path});
+    if (j.get_bool(flag, false)) throw Error(std::string("unsupported: '") + flag + "' is true", {.file = path});
   }
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    throw Error("unsupported field 'rope_scaling'", {.file = path, .value = j["rope_scaling"].dump()});
+  if (j.has("rope_scaling")) j.fail("rope_scaling", "is not supported", j.find("rope_scaling"));
+  if (const std::string act = j.get_string("hidden_act", "silu"); act != "silu") {
+    throw Error("unsupported 'hidden_act'", {.file = path, .value = act});
   }
-  if (j.value("hidden_act", "silu") != "silu") {
-    throw Error("unsupported 'hidden_act'", {.file = path, .value = j.value("hidden_act", "")});
-  }
+  constexpr int64_t kMaxDim = int64_t{1} << 31;
   ModelConfig c;
   c.architecture = "llama";
-  c.dim = get_int(j, "hidden_size", path);
-  c.hidden_dim = get_int(j, "intermediate_size", path);
-  c.n_layers = get_int(j, "num_hidden_layers", path);
-  c.n_heads = get_int(j, "num_attention_heads", path);
-  c.n_kv_heads = get_int(j, "num_key_value_heads", path, c.n_heads);
-  c.vocab_size = get_int(j, "vocab_size", path);
-  c.context_length = get_int(j, "max_position_embeddings", path, 2048);
-  c.norm_eps = static_cast<float>(get_number(j, "rms_norm_eps", path, 1e-6));
-  c.rope_theta = static_cast<float>(get_number(j, "rope_theta", path, 10000.0));
-  c.tied_output = j.value("tie_word_embeddings", false);
+  c.dim = j.get_int("hidden_size", std::nullopt, 1, kMaxDim);
+  c.hidden_dim = j.get_int("intermediate_size", std::nullopt, 1, kMaxDim);
+  c.n_layers = j.get_int("num_hidden_layers", std::nullopt, 1, kMaxDim);
+  c.n_heads = j.get_int("num_attention_heads", std::nullopt, 1, kMaxDim);
+  c.n_kv_heads = j.get_int("num_key_value_heads", c.n_heads, 1, kMaxDim);
+  c.vocab_size = j.get_int("vocab_size", std::nullopt, 1, kMaxDim);
+  c.context_length = j.get_int("max_position_embeddings", 2048, 1, kMaxDim);
+  c.norm_eps = static_cast<float>(j.get_number("rms_norm_eps", 1e-6));
+  c.rope_theta = static_cast<float>(j.get_number("rope_theta", 10000.0));
+  c.tied_output = j.get_bool("tie_word_embeddings", false);
   c.rope_style = RopeStyle::kRotateHalf;
   c.validate(path);
-  if (j.contains("head_dim") && !j["head_dim"].is_null() && get_int(j, "head_dim", path) != c.head_dim()) {
-    throw Error("unsupported 'head_dim' different from hidden_size / num_attention_heads", {.file = path, .value = j["head_dim"].dump()});
+  if (j.has("head_dim") && j.get_int("head_dim") != c.head_dim()) {
+    j.fail("head_dim", "differs from hidden_size / num_attention_heads (unsupported)", j.find("head_dim"));
   }
   return c;
+}
+
+// "rows,cols" of lowbit's shape metadata, each a positive integer.
+std::vector<int64_t> parse_shape_metadata(const std::string& text, const std::string& file, const std::string& tensor) {
+  std::vector<int64_t> shape;
+  std::stringstream in(text);
+  std::string d;
+  while (std::getline(in, d, ',')) {
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+    if (ec != std::errc() || end != d.data() + d.size() || v <= 0) {
+      throw Error("malformed lowbit.shape entry", {.file = file, .tensor = tensor, .value = text.substr(0, 80)});
+    }
+    shape.push_back(v);
+  }
+  if (shape.empty() || shape.size() > 4) throw Error("malformed lowbit.shape entry", {.file = file, .tensor = tensor, .value = text.substr(0, 80)});
+  return shape;
 }
 
 // lowbit stores formats safetensors has no dtype for as U8 bytes, with the format and shape
@@ -104,6 +97,7 @@ Model load_hf_folder(const std::string& dir) {
   Model m;
   m.source = dir;
   m.config = parse_config(dir + "/config.json");
+  m.files.push_back(dir + "/config.json");
   const ModelConfig& c = m.config;
 
   // name -> (file, view)
@@ -112,17 +106,19 @@ Model load_hf_folder(const std::string& dir) {
     auto f = std::make_shared<SafetensorsFile>(path);
     for (const auto& t : f->tensors()) tensors[t.name] = {f, &t};
     m.keep_alive.push_back(f);
+    m.files.push_back(path);
   };
   const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
   if (fs::exists(single)) {
     add_file(single);
   } else if (fs::exists(index)) {
-    const json j = read_json(index);
-    if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error("missing field 'weight_map'", {.file = index});
+    const Json root = read_json_file(index);
+    m.files.push_back(index);
+    const JsonObject map = JsonObject(root, index).get_object("weight_map");
     std::set<std::string> shards;
-    for (const auto& [name, shard] : j["weight_map"].items()) {
-      if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos) {
-        throw Error("bad shard file name in 'weight_map'", {.file = index, .tensor = name, .value = shard.dump()});
+    for (const auto& [name, shard] : map.json().items()) {
+      if (!shard.is_string() || shard.get<std::string>().empty() || shard.get<std::string>().find('/') != std::string::npos) {
+        throw Error("bad shard file name in 'weight_map'", {.file = index, .tensor = name, .value = json_excerpt(shard)});
       }
       shards.insert(shard.get<std::string>());
     }
@@ -131,6 +127,7 @@ Model load_hf_folder(const std::string& dir) {
     throw Error("no model.safetensors or model.safetensors.index.json", {.file = dir});
   }
 
+  std::set<std::string> used;
   auto weight = [&](const std::string& hf_name, std::string gguf_name, int64_t rows, int64_t cols) {
     const auto it = tensors.find(hf_name);
     if (it == tensors.end()) throw Error("missing tensor", {.file = dir, .tensor = hf_name});
@@ -138,13 +135,9 @@ Model load_hf_folder(const std::string& dir) {
     const Format& format = format_of(*view, *file);
     std::vector<int64_t> shape = view->shape;
     if (const auto s = file->metadata().find("lowbit.shape." + hf_name); s != file->metadata().end()) {
-      shape.clear();
-      std::stringstream in(s->second);
-      std::string d;
-      while (std::getline(in, d, ',')) shape.push_back(std::stoll(d));
-      int64_t r = 1;
-      for (size_t k = 0; k + 1 < shape.size(); ++k) r *= shape[k];
-      if (shape.empty() || view->data.size() != format.tensor_bytes(r, shape.back())) {
+      shape = parse_shape_metadata(s->second, file->path(), hf_name);
+      const int64_t r = checked_numel(std::span(shape).first(shape.size() - 1), "tensor rows");
+      if (!format_fits(format, shape.back()) || view->data.size() != format.tensor_bytes(r, shape.back())) {
         throw Error("lowbit tensor size does not match its format and shape", {.file = file->path(), .tensor = hf_name, .value = s->second});
       }
     }
@@ -155,6 +148,7 @@ Model load_hf_folder(const std::string& dir) {
       throw Error("unexpected shape (expected " + std::to_string(rows) + " x " + std::to_string(cols) + ")",
                   {.file = file->path(), .tensor = hf_name, .value = got});
     }
+    used.insert(hf_name);
     return Weight{std::move(gguf_name), &format, rows, cols, view->data, nullptr};
   };
   // A tied model may be saved with only one of the two names (safetensors drops shared
@@ -185,11 +179,19 @@ Model load_hf_folder(const std::string& dir) {
     m.output = weight("lm_head.weight", "output.weight", c.vocab_size, c.dim);
   }
 
+  if (c.tied_output) used.insert("lm_head.weight");  // a tied copy, saved anyway by some exporters
+  std::vector<std::string> present;
+  for (const auto& [name, entry] : tensors) present.push_back(name);
+  check_unused_tensors(dir, present, used, c.n_layers, "model.layers.");
+
   if (fs::exists(dir + "/tokenizer.model")) {
+    m.files.push_back(dir + "/tokenizer.model");
     m.tokenizer = load_sentencepiece_tokenizer(dir + "/tokenizer.model");
   } else if (fs::exists(dir + "/tokenizer.json")) {
+    m.files.push_back(dir + "/tokenizer.json");
     m.tokenizer = load_hf_tokenizer(dir + "/tokenizer.json");
   } else if (fs::exists(dir + "/tokenizer.gguf")) {  // lowbit's vocabulary-only GGUF
+    m.files.push_back(dir + "/tokenizer.gguf");
     const GgufFile vocab(dir + "/tokenizer.gguf");
     m.tokenizer = tokenizer_from_gguf_vocab(read_gguf_vocab(vocab), vocab.path());
   } else {

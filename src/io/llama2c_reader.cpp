@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "lowbit/checked_size.h"
 #include "lowbit/error.h"
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
@@ -26,6 +27,25 @@ std::string find_tokenizer_beside(const std::string& path) {
                 {.file = path});
   }
   return found[0];
+}
+
+// The file size the header implies, every step overflow-checked (a hostile header can name
+// dimensions whose product wraps).
+uint64_t expected_file_bytes(const ModelConfig& c, bool shared_classifier) {
+  const char* what = "the checkpoint size its header implies";
+  auto mul = [&](std::initializer_list<int64_t> f) {
+    uint64_t p = 1;
+    for (int64_t v : f) p = checked_mul(p, static_cast<uint64_t>(v), what);
+    return p;
+  };
+  const int64_t L = c.n_layers, kv = c.kv_dim();
+  uint64_t floats = 0;
+  for (uint64_t part : {mul({c.vocab_size, c.dim}), mul({L, c.dim}), mul({L, c.dim, c.dim}), mul({2, L, kv, c.dim}),
+                        mul({L, c.dim, c.dim}), mul({L, c.dim}), mul({3, L, c.dim, c.hidden_dim}), mul({c.dim}),
+                        mul({c.context_length, c.head_dim()}), shared_classifier ? 0 : mul({c.vocab_size, c.dim})}) {
+    floats = checked_add(floats, part, what);
+  }
+  return checked_add(28, checked_mul(4, floats, what), what);
 }
 
 }  // namespace
@@ -55,12 +75,12 @@ Model load_llama2c(const std::string& path, const std::string& tokenizer_path) {
   const bool shared_classifier = h[5] > 0;
 
   const int64_t head = c.head_dim(), kv = c.kv_dim(), L = c.n_layers;
-  const uint64_t floats = static_cast<uint64_t>(c.vocab_size * c.dim + L * c.dim + L * c.dim * c.dim +
-                                                2 * L * kv * c.dim + L * c.dim * c.dim + L * c.dim +
-                                                3 * L * c.dim * c.hidden_dim + c.dim +
-                                                c.context_length * head) +
-                          (shared_classifier ? 0 : static_cast<uint64_t>(c.vocab_size * c.dim));
-  const uint64_t expected = 28 + 4 * floats;
+  uint64_t expected = 0;
+  try {
+    expected = expected_file_bytes(c, shared_classifier);
+  } catch (const Error& e) {
+    throw e.with_file(path);
+  }
   if (bytes.size() != expected) {
     throw Error(std::string(bytes.size() < expected ? "truncated" : "oversized") +
                     " llama2.c checkpoint: the header implies " + std::to_string(expected) + " bytes",
@@ -106,7 +126,9 @@ Model load_llama2c(const std::string& path, const std::string& tokenizer_path) {
                                : weight("output.weight", take(1, c.vocab_size, c.dim)[0], c.vocab_size, c.dim);
   c.tied_output = false;
   m.keep_alive.push_back(map);
-  m.tokenizer = load_llama2c_tokenizer(tokenizer_path.empty() ? find_tokenizer_beside(path) : tokenizer_path, c.vocab_size);
+  const std::string tokenizer = tokenizer_path.empty() ? find_tokenizer_beside(path) : tokenizer_path;
+  m.files = {path, tokenizer};
+  m.tokenizer = load_llama2c_tokenizer(tokenizer, c.vocab_size);
   return m;
 }
 

@@ -2,34 +2,22 @@
 // and shape is checked against the bytes that exist before any tensor is handed out.
 #include <algorithm>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json_fields.h"
+#include "lowbit/checked_size.h"
 #include "lowbit/error.h"
 #include "lowbit/safetensors.h"
 
 namespace lowbit {
 namespace {
 
-using nlohmann::json;
+using json = Json;
 
 uint64_t read_u64_le(const uint8_t* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
   return v;
-}
-
-// Parses a JSON object header, recording the first duplicate top-level key.
-json parse_header(std::string_view text, std::string* duplicate) {
-  std::set<std::string> seen;
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && duplicate->empty()) {
-      const auto key = parsed.get<std::string>();
-      if (!seen.insert(key).second) *duplicate = key;
-    }
-    return true;
-  };
-  return json::parse(text.begin(), text.end(), on_event);
 }
 
 std::vector<int64_t> parse_shape(const json& j, const std::string& name) {
@@ -38,7 +26,7 @@ std::vector<int64_t> parse_shape(const json& j, const std::string& name) {
   for (const auto& d : j) {
     if (!d.is_number_integer() || d.get<int64_t>() < 0) {
       throw Error("shape has a dimension that is not a non-negative integer",
-                  {.tensor = name, .value = d.dump()});
+                  {.tensor = name, .value = json_excerpt(d)});
     }
     shape.push_back(d.get<int64_t>());
   }
@@ -58,11 +46,7 @@ std::optional<uint64_t> byte_size(const std::vector<int64_t>& shape, size_t elem
 
 }  // namespace
 
-int64_t TensorView::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
+int64_t TensorView::numel() const { return checked_numel(shape, "element count of '" + name + "'"); }
 
 SafetensorsFile::SafetensorsFile(const std::string& path)
     : map_(std::make_shared<MappedFile>(path)) {
@@ -82,12 +66,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     }
     const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), header_len);
     std::string duplicate;
-    json header;
-    try {
-      header = parse_header(text, &duplicate);
-    } catch (const json::exception& e) {
-      throw Error(std::string("header is not valid JSON: ") + e.what());
-    }
+    std::set<std::string> seen;
+    const json header = parse_json(text, path, [&](const std::string& key) {
+      if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
+    });
     if (!header.is_object()) throw Error("header is not a JSON object");
     if (!duplicate.empty()) throw Error("duplicate tensor name in header", {.tensor = duplicate});
 
@@ -112,14 +94,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
       }
       const auto dtype_text = entry["dtype"].get<std::string>();
       const auto dtype = dtype_from_name(dtype_text);
-      if (!dtype) throw Error("unknown dtype", {.tensor = name, .value = dtype_text});
+      if (!dtype) throw Error("unknown dtype", {.tensor = name, .value = dtype_text.substr(0, 80)});
       if (!entry.contains("shape")) throw Error("missing 'shape'", {.tensor = name});
       auto shape = parse_shape(entry["shape"], name);
       const auto& off = entry.contains("data_offsets") ? entry["data_offsets"] : json();
       if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
           !off[1].is_number_unsigned()) {
         throw Error("'data_offsets' is not a pair of non-negative integers",
-                    {.tensor = name, .value = off.dump()});
+                    {.tensor = name, .value = json_excerpt(off)});
       }
       const uint64_t begin = off[0].get<uint64_t>();
       const uint64_t end = off[1].get<uint64_t>();

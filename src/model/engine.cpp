@@ -58,7 +58,9 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
 
 void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   const int64_t rows = w.rows, cols = w.cols;
-  const bool direct = w.format->name == "f32";
+  // f32 rows are read in place only when the data is float-aligned (a safetensors header
+  // may leave it at any offset); otherwise each row is copied out like any other format.
+  const bool direct = w.format->name == "f32" && reinterpret_cast<uintptr_t>(w.data.data()) % alignof(float) == 0;
 #pragma omp parallel if (rows * cols * T >= (1 << 15))
   {
     std::vector<float> row(direct ? 0 : cols);
@@ -68,6 +70,14 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
       if (!direct) w.row_to_f32(r, row.data());
       for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot(wr, x + t * cols, cols);
     }
+  }
+}
+
+void check_chunk_tokens(const Model& model, int64_t n_ctx) {
+  if (n_ctx < kMinChunkTokens || n_ctx > model.config.context_length) {
+    throw Error("-c (tokens per chunk) must be between " + std::to_string(kMinChunkTokens) + " and the model's context of " +
+                    std::to_string(model.config.context_length),
+                {.file = model.source, .value = std::to_string(n_ctx)});
   }
 }
 

@@ -164,6 +164,38 @@ std::vector<std::string_view> gpt2_split(std::string_view text) {
   return out;
 }
 
+void validate_bpe_spec(const BpeSpec& spec, const std::string& file) {
+  std::unordered_map<std::string_view, int32_t> ids;
+  for (size_t i = 0; i < spec.tokens.size(); ++i) {
+    if (spec.tokens[i].empty()) throw Error("the vocabulary has no token with id " + std::to_string(i), {.file = file});
+    ids.emplace(spec.tokens[i], static_cast<int32_t>(i));
+  }
+  std::unordered_map<std::string_view, size_t> rank;
+  size_t duplicates = 0;
+  std::string first_duplicate;
+  for (size_t r = 0; r < spec.merges.size(); ++r) {
+    const std::string& m = spec.merges[r];
+    const auto space = m.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 == m.size() || m.find(' ', space + 1) != std::string::npos) {
+      throw Error("merge " + std::to_string(r) + " is not two tokens separated by one space", {.file = file, .value = m.substr(0, 80)});
+    }
+    const std::string_view a(m.data(), space), b(m.data() + space + 1, m.size() - space - 1);
+    for (const std::string_view part : {a, b}) {
+      if (!ids.count(part)) {
+        throw Error("merge " + std::to_string(r) + " names a token that is not in the vocabulary",
+                    {.file = file, .value = m.substr(0, 80)});
+      }
+    }
+    if (!ids.count(std::string(a) + std::string(b))) {
+      throw Error("merge " + std::to_string(r) + " makes a token that is not in the vocabulary", {.file = file, .value = m.substr(0, 80)});
+    }
+    if (!rank.emplace(m, r).second && duplicates++ == 0) first_duplicate = m.substr(0, 80);
+  }
+  if (duplicates > 0) {
+    warn(std::to_string(duplicates) + " duplicate merge(s); the first rank of each is used", {.file = file, .value = first_duplicate});
+  }
+}
+
 HfBpeTokenizer::HfBpeTokenizer(BpeSpec spec, std::string kind) : spec_(std::move(spec)), kind_(std::move(kind)) {
   std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
   spec_.token_types.resize(spec_.tokens.size(), static_cast<int32_t>(TokenType::kNormal));

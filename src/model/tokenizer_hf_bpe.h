@@ -26,6 +26,13 @@ struct BpeSpec {
   bool add_bos = false;
 };
 
+inline constexpr int64_t kMaxVocab = int64_t{1} << 24;  // token ids are below this
+
+// Refuses a spec that would be used wrongly: an id with no token, a merge whose parts or
+// result are not tokens (Hugging Face refuses these too). Duplicate merges are a warning;
+// the first rank counts. Errors name `file` and the merge or id.
+void validate_bpe_spec(const BpeSpec& spec, const std::string& file);
+
 class HfBpeTokenizer : public Tokenizer {
  public:
   HfBpeTokenizer(BpeSpec spec, std::string kind);

@@ -20,7 +20,7 @@ std::vector<float> ImportanceMatrix::weights_for(const std::string& name, int64_
   if (static_cast<int64_t>(it->second.sum2.size()) != cols) {
     throw Error("imatrix entry has " + std::to_string(it->second.sum2.size()) + " columns, the tensor " +
                     std::to_string(cols),
-                {.tensor = name});
+                {.file = source, .tensor = name});
   }
   std::vector<float> w(cols);
   for (int64_t j = 0; j < cols; ++j) w[j] = static_cast<float>(it->second.sum2[j] / it->second.count);
@@ -52,13 +52,25 @@ namespace {
 ImportanceMatrix load_gguf_imatrix(const std::string& path) {
   const GgufFile f(path);
   ImportanceMatrix m;
-  if (const GgufValue* d = f.find("imatrix.datasets"); d && d->type == GgufType::kArray) {
+  if (const GgufValue* d = f.find("imatrix.datasets")) {
+    if (d->type != GgufType::kArray || d->elem_type != GgufType::kString) {
+      throw Error("'imatrix.datasets' is not an array of strings", {.file = path, .value = d->describe()});
+    }
     for (const auto& s : d->array) m.datasets.push_back(s.s);
   }
-  if (const GgufValue* c = f.find("imatrix.chunk_count"); c && c->is_integer()) m.chunk_count = c->as_int();
-  if (const GgufValue* c = f.find("imatrix.chunk_size"); c && c->is_integer()) m.chunk_size = c->as_int();
+  for (auto [key, field] : {std::pair{"imatrix.chunk_count", &m.chunk_count}, std::pair{"imatrix.chunk_size", &m.chunk_size}}) {
+    const GgufValue* c = f.find(key);
+    if (c == nullptr) continue;
+    if (!c->is_integer() || c->as_int() < 0) {
+      throw Error(std::string("'") + key + "' is not a non-negative integer", {.file = path, .value = c->describe()});
+    }
+    *field = c->as_int();
+  }
   auto floats = [&](const GgufTensor& t) {
     if (t.type != 0) throw Error("imatrix tensor is not F32", {.file = path, .tensor = t.name});
+    if (t.dims.size() > 2 || (t.dims.size() == 2 && t.dims[1] != 1)) {
+      throw Error("imatrix tensor is not a vector", {.file = path, .tensor = t.name});
+    }
     std::vector<float> v(t.data.size() / 4);
     std::memcpy(v.data(), t.data.data(), v.size() * 4);
     return v;
@@ -72,7 +84,10 @@ ImportanceMatrix load_gguf_imatrix(const std::string& path) {
         e.sum2.assign(v.begin(), v.end());
       } else {
         if (v.size() != 1) throw Error("imatrix counts of several experts are not supported", {.file = path, .tensor = t.name});
-        e.count = std::lround(v[0]);
+        if (!(v[0] >= 1 && v[0] < 1e15f)) {
+          throw Error("imatrix count is not a positive number", {.file = path, .tensor = t.name, .value = std::to_string(v[0])});
+        }
+        e.count = std::llround(v[0]);
       }
     }
   }
@@ -115,6 +130,7 @@ ImportanceMatrix load_legacy_imatrix(const std::string& path) {
       e.sum2[j] = v;  // mean(x^2) * ncall: a sum over ncall "tokens"
     }
     pos += 4 * static_cast<size_t>(nval);
+    if (ncall < 0) throw Error("negative ncall in legacy imatrix", {.file = path, .tensor = name, .value = std::to_string(ncall)});
     e.count = std::max(1, ncall);
   }
   if (b.size() - pos >= 4) m.chunk_count = read_i32("chunk count");
@@ -129,12 +145,25 @@ ImportanceMatrix load_legacy_imatrix(const std::string& path) {
 
 ImportanceMatrix ImportanceMatrix::load(const std::string& path) {
   const MappedFile probe(path);
-  if (probe.bytes().size() >= 4 && std::memcmp(probe.bytes().data(), "GGUF", 4) == 0) return load_gguf_imatrix(path);
-  return load_legacy_imatrix(path);
+  ImportanceMatrix m = probe.bytes().size() >= 4 && std::memcmp(probe.bytes().data(), "GGUF", 4) == 0
+                           ? load_gguf_imatrix(path)
+                           : load_legacy_imatrix(path);
+  for (const auto& [name, e] : m.entries) {
+    for (size_t j = 0; j < e.sum2.size(); ++j) {
+      if (!std::isfinite(e.sum2[j]) || e.sum2[j] < 0) {
+        throw Error("imatrix value at column " + std::to_string(j) + " is not a finite non-negative number",
+                    {.file = path, .tensor = name, .value = std::to_string(e.sum2[j])});
+      }
+    }
+  }
+  m.source = path;
+  return m;
 }
 
 ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, int64_t n_ctx, int64_t max_chunks,
                                  const std::string& dataset, const std::function<void(int64_t, int64_t)>& progress) {
+  check_chunk_tokens(model, n_ctx);
+  if (max_chunks < 0) throw Error("--chunks must be positive (0: all)", {.value = std::to_string(max_chunks)});
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (max_chunks > 0) n_chunks = std::min(n_chunks, max_chunks);
   if (n_chunks == 0) {

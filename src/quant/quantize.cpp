@@ -13,6 +13,8 @@
 #include "lowbit/error.h"
 #include "lowbit/gguf.h"
 #include "lowbit/imatrix.h"
+#include "lowbit/output_guard.h"
+#include "lowbit/weight_check.h"
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
 
@@ -154,11 +156,11 @@ class FolderSink : public TensorSink {
 QuantizeReport quantize_model(const QuantizeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool to_gguf = o.output.ends_with(".gguf");
-  if (std::filesystem::exists(o.input) && std::filesystem::exists(o.output) &&
-      std::filesystem::equivalent(o.input, o.output)) {
-    throw Error("output would overwrite the input", {.file = o.output});
-  }
   const Model model = load_model(o.input, {.tokenizer_path = o.tokenizer});
+  std::vector<std::string> inputs = model.files;
+  inputs.insert(inputs.end(), {o.input, o.imatrix, o.recipe});
+  refuse_overwriting_inputs(o.output, inputs);
+  require_finite_weights(model);
   const Recipe recipe = load_recipe(o.recipe);
   ImportanceMatrix imatrix;
   if (!o.imatrix.empty()) imatrix = ImportanceMatrix::load(o.imatrix);

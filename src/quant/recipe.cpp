@@ -4,11 +4,10 @@
 #include <fnmatch.h>
 
 #include <filesystem>
-#include <fstream>
+#include <charconv>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "core/json_fields.h"
 #include "lowbit/error.h"
 
 namespace lowbit {
@@ -54,30 +53,48 @@ const std::map<std::string, std::vector<std::string>>& fallbacks() {
   return f;
 }
 
+constexpr int64_t kMaxLayerIndex = int64_t{1} << 20;
+
+// A non-negative integer of a layer selector, range-checked; throws naming the selector.
+int64_t selector_int(std::string_view text, const std::string& spec, int64_t min = 0) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < min || v > kMaxLayerIndex) {
+    throw Error("malformed layer selector: '" + std::string(text.substr(0, 40)) + "' is not an integer in [" +
+                    std::to_string(min) + ", " + std::to_string(kMaxLayerIndex) + "]",
+                {.value = spec.substr(0, 80)});
+  }
+  return v;
+}
+
+// "K/D" of first:K/D and last:K/D: the count K * n / D, with 0 <= K <= D and D >= 1.
+int64_t layer_fraction(std::string_view f, const std::string& spec, int64_t n) {
+  const auto slash = f.find('/');
+  if (slash == std::string_view::npos) throw Error("malformed layer selector: a fraction must be K/D", {.value = spec.substr(0, 80)});
+  const int64_t k = selector_int(f.substr(0, slash), spec), d = selector_int(f.substr(slash + 1), spec, 1);
+  if (k > d) throw Error("malformed layer selector: K/D with K > D", {.value = spec.substr(0, 80)});
+  return k * n / d;
+}
+
 bool layer_selected(const std::string& spec, int64_t layer, int64_t n) {
   if (spec.empty() || spec == "all") return true;
-  if (layer < 0) return false;
-  if (spec == "more-bits") return layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2;
-  auto fraction = [&](const std::string& f) {
-    const auto slash = f.find('/');
-    if (slash == std::string::npos) throw Error("layer fraction must be K/D", {.value = spec});
-    return std::stoll(f.substr(0, slash)) * n / std::stoll(f.substr(slash + 1));
-  };
-  if (spec.rfind("first:", 0) == 0) return layer < fraction(spec.substr(6));
-  if (spec.rfind("last:", 0) == 0) return layer >= n - fraction(spec.substr(5));
-  std::stringstream s(spec);
-  std::string part;
-  while (std::getline(s, part, ',')) {
+  if (spec == "more-bits") return layer >= 0 && (layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2);
+  if (spec.starts_with("first:")) return layer >= 0 && layer < layer_fraction(std::string_view(spec).substr(6), spec, n);
+  if (spec.starts_with("last:")) return layer >= 0 && layer >= n - layer_fraction(std::string_view(spec).substr(5), spec, n);
+  bool selected = false;
+  std::string_view rest = spec;
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string_view part = rest.substr(0, comma);
     const auto dash = part.find('-');
-    try {
-      const int64_t a = std::stoll(part.substr(0, dash));
-      const int64_t b = dash == std::string::npos ? a : std::stoll(part.substr(dash + 1));
-      if (layer >= a && layer <= b) return true;
-    } catch (const std::exception&) {
-      throw Error("malformed layer selector", {.value = spec});
-    }
+    const int64_t a = selector_int(part.substr(0, dash), spec);
+    const int64_t b = dash == std::string_view::npos ? a : selector_int(part.substr(dash + 1), spec);
+    if (b < a) throw Error("malformed layer selector: range " + std::string(part) + " ends before it starts", {.value = spec.substr(0, 80)});
+    if (layer >= a && layer <= b) selected = true;
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
   }
-  return false;
+  return selected;
 }
 
 // "blk.3.attn_v.weight" -> "attn_v"; "output.weight" -> "output".
@@ -94,12 +111,16 @@ std::string tensor_part(const std::string& name) {
 void validate(const Recipe& r, const std::string& source) {
   auto check_format = [&](const std::string& f, const std::string& where) {
     if (f == "keep") return;
-    if (!find_format(f)) throw Error("unknown format in " + where, {.file = source, .value = f});
+    if (!find_format(f)) throw Error("unknown format in " + where, {.file = source, .value = f.substr(0, 80)});
   };
   check_format(r.base, "'base'");
   for (size_t i = 0; i < r.rules.size(); ++i) {
-    check_format(r.rules[i].format, "rule " + std::to_string(i));
-    layer_selected(r.rules[i].layers, 0, 8);  // throws on a malformed selector
+    check_format(r.rules[i].format, "'rules[" + std::to_string(i) + "].format'");
+    try {
+      layer_selected(r.rules[i].layers, 0, 8);  // throws on a malformed selector
+    } catch (const Error& e) {
+      throw Error(e.message() + " in 'rules[" + std::to_string(i) + "].layers'", {.file = source, .value = e.context().value});
+    }
   }
 }
 
@@ -135,23 +156,18 @@ Recipe load_recipe(const std::string& name_or_path) {
     for (const auto& r : recipes()) known += (known.empty() ? "" : ", ") + r.name;
     throw Error("unknown recipe (built-ins: " + known + ", pure:FORMAT, or a JSON file)", {.value = name_or_path});
   }
-  std::ifstream in(name_or_path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("recipe is not valid JSON: ") + e.what(), {.file = name_or_path});
-  }
+  const Json root = read_json_file(name_or_path);
+  const JsonObject j(root, name_or_path);
   Recipe r;
-  try {
-    r.name = j.value("name", std::filesystem::path(name_or_path).stem().string());
-    r.description = j.value("description", "");
-    r.base = j.at("base").get<std::string>();
-    for (const auto& rule : j.value("rules", nlohmann::json::array())) {
-      r.rules.push_back({rule.at("tensor").get<std::string>(), rule.value("layers", ""), rule.at("format").get<std::string>()});
+  r.name = j.get_string("name", std::filesystem::path(name_or_path).stem().string());
+  r.description = j.get_string("description", "");
+  r.base = j.get_string("base");
+  if (j.has("rules")) {
+    const Json& rules = j.get_array("rules");
+    for (size_t i = 0; i < rules.size(); ++i) {
+      const JsonObject rule = j.element(rules, "rules", i);
+      r.rules.push_back({rule.get_string("tensor"), rule.get_string("layers", ""), rule.get_string("format")});
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("malformed recipe: ") + e.what(), {.file = name_or_path});
   }
   validate(r, name_or_path);
   return r;

@@ -32,7 +32,7 @@ Runner register_generate(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_flag("--json", o->json, "print one JSON object instead of streaming text");
   return [o]() {
-    const Model m = load_model(o->model, {.tokenizer_path = o->tokenizer});
+    const Model m = open_model(o->model, o->tokenizer);
     std::vector<int32_t> tokens = m.tokenizer->encode(o->prompt, true);
     if (tokens.empty()) tokens.push_back(m.tokenizer->bos() >= 0 ? m.tokenizer->bos() : 0);
     const int64_t ctx = std::min<int64_t>(m.config.context_length, static_cast<int64_t>(tokens.size()) + o->n);

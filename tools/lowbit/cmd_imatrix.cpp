@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "lowbit/imatrix.h"
 #include "lowbit/model_io.h"
+#include "lowbit/output_guard.h"
 #include "lowbit/progress.h"
 
 namespace lowbit::cli {
@@ -19,11 +20,12 @@ Runner register_imatrix(CLI::App& app) {
   sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
   sub->add_option("-f,--file", o->file, "calibration text, read as raw bytes")->required();
   sub->add_option("-o,--output", o->out, "output file (GGUF imatrix, as llama.cpp writes)")->required();
-  sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk");
-  sub->add_option("--chunks", o->chunks, "use at most this many chunks (0: all)");
+  sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (at least 4, at most the model's context)");
+  sub->add_option("--chunks", o->chunks, "use at most this many chunks (default: all)")->check(CLI::PositiveNumber);
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   return [o]() {
-    const Model m = load_model(o->model, {.tokenizer_path = o->tokenizer});
+    const Model m = open_model(o->model, o->tokenizer);
+    refuse_overwriting_inputs(o->out, inputs_of(m, {o->file}));
     const auto tokens = m.tokenizer->encode(read_text_file(o->file), true);
     std::unique_ptr<Progress> progress;
     const auto im = collect_imatrix(m, tokens, o->n_ctx, o->chunks, o->file, [&](int64_t done, int64_t total) {

@@ -2,25 +2,16 @@
 // logits for later KLD runs or comparing against saved ones.
 #include <fmt/format.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "commands.h"
 #include "lowbit/error.h"
 #include "lowbit/model_io.h"
+#include "lowbit/output_guard.h"
 #include "lowbit/perplexity.h"
 #include "lowbit/progress.h"
 
 namespace lowbit::cli {
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw lowbit::Error("cannot open text file", {.file = path});
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 Runner register_perplexity(CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "perplexity (and KL-divergence) on a text, as llama-perplexity");
@@ -32,14 +23,15 @@ Runner register_perplexity(CLI::App& app) {
   auto o = std::make_shared<Options>();
   sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
   sub->add_option("-f,--file", o->file, "text file, read as raw bytes")->required();
-  sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk");
-  sub->add_option("--chunks", o->chunks, "score at most this many chunks (0: all)");
+  sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (at least 4, at most the model's context)");
+  sub->add_option("--chunks", o->chunks, "score at most this many chunks (default: all)")->check(CLI::PositiveNumber);
   sub->add_option("--save-logits", o->save_logits, "save what a later --kl-divergence run needs");
   sub->add_option("--kl-divergence", o->kld_base, "compare with logits saved by --save-logits");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
-    const Model m = load_model(o->model, {.tokenizer_path = o->tokenizer});
+    const Model m = open_model(o->model, o->tokenizer);
+    if (!o->save_logits.empty()) refuse_overwriting_inputs(o->save_logits, inputs_of(m, {o->file, o->kld_base}));
     const auto tokens = m.tokenizer->encode(read_text_file(o->file), true);
     PerplexityOptions p;
     p.n_ctx = o->n_ctx;

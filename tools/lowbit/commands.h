@@ -3,6 +3,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
+
+#include "lowbit/model.h"
 
 namespace lowbit::cli {
 
@@ -22,5 +26,16 @@ Runner register_eval(CLI::App& app);
 
 // Reads a text file as raw bytes (no newline translation); throws Error naming the file.
 std::string read_text_file(const std::string& path);
+
+// Loads a model for use and refuses NaN/Inf weights (tensor, row, column named).
+Model open_model(const std::string& path, const std::string& tokenizer);
+
+// The paths a command reads: the model's files plus `others` (text, imatrix, ...), for
+// refuse_overwriting_inputs.
+std::vector<std::string> inputs_of(const Model& model, std::vector<std::string> others = {});
+
+// Checks that `threads` worker threads can be created (each with the stack OpenMP would
+// give it), so a too-large --threads is an error here rather than an abort in libgomp.
+void check_threads(int threads);
 
 }  // namespace lowbit::cli

@@ -39,10 +39,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Bad options get the same one-line format as every other error.
+    std::fprintf(stderr, "lowbit: error: %s (see --help)\n", e.what());
+    return 1;
   }
-  if (threads > 0) omp_set_num_threads(threads);
   try {
+    if (threads != 0) {
+      lowbit::cli::check_threads(threads);
+      omp_set_num_threads(threads);
+    }
     for (auto& c : commands) {
       if (c.sub->parsed()) return c.run();
     }
