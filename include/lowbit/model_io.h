@@ -18,6 +18,8 @@ Model load_model(const std::string& path, const LoadOptions& options = {});
 
 Model load_llama2c(const std::string& path, const std::string& tokenizer_path);
 Model load_hf_folder(const std::string& dir);
+// A Hugging Face config.json as lowbit's ModelConfig (validated; unsupported fields refused).
+ModelConfig read_hf_config(const std::string& path);
 Model load_gguf_model(const std::string& path);
 
 struct GgufWriteOptions {

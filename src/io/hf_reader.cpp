@@ -22,7 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-ModelConfig parse_config(const std::string& path) {
+}  // namespace
+
+ModelConfig read_hf_config(const std::string& path) {
   const Json root = read_json_file(path);
   const JsonObject j(root, path);
   const std::string type = j.get_string("model_type", "");
@@ -56,6 +58,8 @@ ModelConfig parse_config(const std::string& path) {
   }
   return c;
 }
+
+namespace {
 
 // "rows,cols" of lowbit's shape metadata, each a positive integer.
 std::vector<int64_t> parse_shape_metadata(const std::string& text, const std::string& file, const std::string& tensor) {
@@ -96,7 +100,7 @@ const Format& format_of(const TensorView& t, const SafetensorsFile& file) {
 Model load_hf_folder(const std::string& dir) {
   Model m;
   m.source = dir;
-  m.config = parse_config(dir + "/config.json");
+  m.config = read_hf_config(dir + "/config.json");
   m.files.push_back(dir + "/config.json");
   const ModelConfig& c = m.config;
 

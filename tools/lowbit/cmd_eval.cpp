@@ -21,7 +21,7 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("quantized", o->quantized, "quantized models (GGUF files, folders, ...)")->required();
   sub->add_option("-f,--file", o->e.text_path, "evaluation text, read as raw bytes")->required();
   sub->add_option("-c,--ctx-size", o->e.n_ctx, "tokens per chunk (at least 4, at most the base model's context)");
-  sub->add_option("--chunks", o->e.max_chunks, "score at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  sub->add_option("--chunks", o->e.max_chunks, "score at most this many chunks (default: all)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   sub->add_option("--gen-tokens", o->e.gen_tokens, "greedy tokens generated to measure speed")->check(CLI::NonNegativeNumber);
   sub->add_option("--tokenizer", o->e.tokenizer, "tokenizer .bin for llama2.c checkpoints");
   auto* json = sub->add_flag("--json", o->json, "machine-readable output");

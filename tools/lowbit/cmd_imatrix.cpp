@@ -21,7 +21,7 @@ Runner register_imatrix(CLI::App& app) {
   sub->add_option("-f,--file", o->file, "calibration text, read as raw bytes")->required();
   sub->add_option("-o,--output", o->out, "output file (GGUF imatrix, as llama.cpp writes)")->required();
   sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (at least 4, at most the model's context)");
-  sub->add_option("--chunks", o->chunks, "use at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  sub->add_option("--chunks", o->chunks, "use at most this many chunks (default: all)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   return [o]() {
     const Model m = open_model(o->model, o->tokenizer);

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "lowbit/model_io.h"
+#include "lowbit/weight_check.h"
 
 namespace lowbit::cli {
 
@@ -23,6 +24,11 @@ Runner register_info(CLI::App& app) {
     const Model m = load_model(o->model, {.tokenizer_path = o->tokenizer});
     const ModelConfig& c = m.config;
     const double bpw = 8.0 * m.weight_bytes() / m.parameter_count();
+    // NaN/Inf are reported, not refused: info is how a user finds them.
+    const auto nonfinite = find_nonfinite_weights(m);
+    auto where = [](const NonFiniteWeight& f) {
+      return fmt::format("{} non-finite value(s), first at row {}, column {} ({})", f.count, f.row, f.col, f.value);
+    };
     if (o->json) {
       nlohmann::ordered_json j;
       j["source"] = m.source;
@@ -40,6 +46,10 @@ Runner register_info(CLI::App& app) {
         j["tensors"].push_back({{"name", w->name}, {"shape", {w->rows, w->cols}}, {"format", w->format->name},
                                 {"bytes", w->data.size()}, {"bits_per_weight", 8.0 * w->data.size() / w->numel()}});
       }
+      j["nonfinite"] = nlohmann::ordered_json::array();
+      for (const auto& f : nonfinite) {
+        j["nonfinite"].push_back({{"tensor", f.tensor}, {"count", f.count}, {"row", f.row}, {"column", f.col}});
+      }
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
@@ -54,6 +64,10 @@ Runner register_info(CLI::App& app) {
     for (const Weight* w : m.weights()) {
       fmt::print("{:<28} {:>14} {:<10} {:>12} {:>8.4f}\n", w->name, fmt::format("{} x {}", w->rows, w->cols),
                  w->format->name, w->data.size(), 8.0 * w->data.size() / w->numel());
+    }
+    if (!nonfinite.empty()) {
+      fmt::print("\nWARNING: {} tensor(s) hold non-finite weights; other commands refuse this model:\n", nonfinite.size());
+      for (const auto& f : nonfinite) fmt::print("  {}: {}\n", f.tensor, where(f));
     }
     return 0;
   };

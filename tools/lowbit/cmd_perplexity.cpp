@@ -24,7 +24,7 @@ Runner register_perplexity(CLI::App& app) {
   sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
   sub->add_option("-f,--file", o->file, "text file, read as raw bytes")->required();
   sub->add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (at least 4, at most the model's context)");
-  sub->add_option("--chunks", o->chunks, "score at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  sub->add_option("--chunks", o->chunks, "score at most this many chunks (default: all)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   sub->add_option("--save-logits", o->save_logits, "save what a later --kl-divergence run needs");
   sub->add_option("--kl-divergence", o->kld_base, "compare with logits saved by --save-logits");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
