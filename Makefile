@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test test-sanitize fuzz demo bench clean
 
 all: build
 
@@ -22,6 +22,20 @@ build: deps configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same tests built with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs this
+# after `make test`). The slow exhaustive-truncation test is left to the plain build.
+SAN_BUILD ?= build-asan
+test-sanitize: deps
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOWBIT_SANITIZE=ON -DLOWBIT_SHARED_DIR=$(SHARED)
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j $(JOBS) -LE slow
+
+# libFuzzer: every harness in fuzz/ for SECONDS each (clang; see docs/RELIABILITY.md).
+SECONDS ?= 60
+fuzz: deps
+	bash scripts/fuzz.sh $(SECONDS) $(JOBS)
 
 DEMO_MODEL := $(SHARED)/models/stories260K/stories260K.bin
 DEMO_RECIPES := q8_0 q6_k q4_k_m q3_k_m q2_k

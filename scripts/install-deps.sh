@@ -8,6 +8,7 @@ packages=(
   libhwy-dev libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
+  clang libomp-dev   # make fuzz: libFuzzer and the OpenMP runtime clang links
 )
 
 missing=()

@@ -39,4 +39,7 @@ ls "$out"/big.gguf.tmp.* > /dev/null 2>&1 || fail "the quantize never started wr
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 [ ! -e "$out/big.gguf" ] || fail "a killed quantize left $out/big.gguf"
+# The next write to the same name removes the dead writer's temporary.
+"$lowbit" quantize "$m" "$out/big.gguf" --recipe q8_0 2>/dev/null || fail "quantize after a kill"
+! ls "$out"/big.gguf.tmp.* > /dev/null 2>&1 || fail "a stale temporary survived: $(ls "$out"/big.gguf.tmp.*)"
 echo "cli quantize flow: all checks passed"

@@ -39,7 +39,7 @@ CliResult run_cli(const std::string& args, const std::string& prefix = "") {
   const std::string out = dir + "/out" + std::to_string(counter), err = dir + "/err" + std::to_string(counter);
   ++counter;
   const std::string cmd = prefix + quote(LOWBIT_CLI) + " " + args + " </dev/null >" + out + " 2>" + err;
-  const int raw = std::system(("sh -c " + quote(cmd)).c_str());
+  const int raw = std::system(cmd.c_str());
   CliResult r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
   r.out = test::read_file(out);
@@ -138,7 +138,7 @@ TEST(Hostile, EverySharedCaseIsRefusedCleanly) {
       EXPECT_TRUE(named);
     }
   }
-  EXPECT_GE(cases, 19);
+  EXPECT_EQ(cases, 18);
 }
 
 TEST(Hostile, OptionsAreValidated) {
@@ -326,7 +326,7 @@ TEST(Hostile, SizesThatWrapAreRefused) {
     std::ofstream(path, std::ios::binary) << b;
   };
   write(tmp + "/huge.gguf", {int64_t{1} << 40, int64_t{1} << 40}, 0);
-  write(tmp + "/offset.gguf", {4, 1}, ~uint64_t{31});
+  write(tmp + "/offset.gguf", {64, 1}, ~uint64_t{31});
   for (const char* name : {"huge.gguf", "offset.gguf"}) {
     try {
       GgufFile f(tmp + "/" + name);

@@ -10,6 +10,14 @@
 
 namespace lowbit {
 
+// The temporary name for `path` ("PATH.tmp.PID.XXXXXX", a mkstemp/mkdtemp template): the
+// writer's pid in the name lets a later run tell a dead writer's leftovers from a live one's.
+std::string temporary_template(const std::string& path);
+
+// Removes "PATH.tmp.PID.*" files and folders left by writers that no longer run (a
+// process killed with SIGKILL cannot clean up after itself). Those of live processes stay.
+void remove_stale_temporaries(const std::string& path);
+
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);  // throws Error naming the path

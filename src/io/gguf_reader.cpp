@@ -159,13 +159,9 @@ GgufFile::GgufFile(const std::string& path) : map_(std::make_shared<MappedFile>(
     if (!format_fits(*f, t.dims[0])) {
       throw Error("row length is not a multiple of the block size of " + std::string(f->name), {.file = path, .tensor = t.name, .value = std::to_string(t.dims[0])});
     }
-    int64_t rows = 1;
-    for (size_t d = 1; d < t.dims.size(); ++d) {
-      if (rows > (int64_t{1} << 40) / t.dims[d]) throw Error("tensor too large", {.file = path, .tensor = t.name});
-      rows *= t.dims[d];
-    }
     uint64_t size = 0;
     try {
+      const int64_t rows = checked_numel(std::span(t.dims).subspan(1), "the row count");
       size = f->tensor_bytes(rows, t.dims[0]);
     } catch (const Error& e) {
       throw e.with_file(path).with_tensor(t.name);

@@ -33,17 +33,6 @@ std::vector<int64_t> parse_shape(const json& j, const std::string& name) {
   return shape;
 }
 
-// numel * elem_size, or nullopt on overflow.
-std::optional<uint64_t> byte_size(const std::vector<int64_t>& shape, size_t elem_size) {
-  uint64_t n = elem_size;
-  for (int64_t d : shape) {
-    const auto u = static_cast<uint64_t>(d);
-    if (u != 0 && n > std::numeric_limits<uint64_t>::max() / u) return std::nullopt;
-    n *= u;
-  }
-  return n;
-}
-
 }  // namespace
 
 int64_t TensorView::numel() const { return checked_numel(shape, "element count of '" + name + "'"); }
@@ -111,12 +100,16 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
                      .value = "[" + std::to_string(begin) + ", " + std::to_string(end) +
                               ") in " + std::to_string(buffer.size()) + " bytes"});
       }
-      const auto expected = byte_size(shape, dtype_size(*dtype));
-      if (!expected || *expected != end - begin) {
+      uint64_t expected = 0;
+      try {
+        expected = checked_mul(static_cast<uint64_t>(checked_numel(shape, "the element count")), dtype_size(*dtype),
+                               "the byte size");
+      } catch (const Error& e) {
+        throw e.with_tensor(name);
+      }
+      if (expected != end - begin) {
         throw Error("byte size does not match shape x dtype",
-                    {.tensor = name,
-                     .value = std::to_string(end - begin) + " bytes, expected " +
-                              (expected ? std::to_string(*expected) : std::string("overflow"))});
+                    {.tensor = name, .value = std::to_string(end - begin) + " bytes, expected " + std::to_string(expected)});
       }
       extents.push_back({begin, end, name});
       tensors_.push_back({name, *dtype, std::move(shape), buffer.subspan(begin, end - begin)});

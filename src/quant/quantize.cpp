@@ -83,9 +83,8 @@ class FolderSink : public TensorSink {
     if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
       throw Error("output folder exists and is not empty (lowbit does not overwrite folders)", {.file = out});
     }
-    std::string templ = fs::path(out).lexically_normal().string();
-    while (templ.ends_with("/")) templ.pop_back();
-    templ += ".tmp.XXXXXX";
+    remove_stale_temporaries(out);
+    std::string templ = temporary_template(fs::path(out).lexically_normal().string());
     std::vector<char> buf(templ.begin(), templ.end());
     buf.push_back('\0');
     if (::mkdtemp(buf.data()) == nullptr) throw Error("cannot create a temporary folder", {.file = out});
