@@ -19,6 +19,7 @@
 #include "lowbit/output_guard.h"
 #include "lowbit/recipe.h"
 #include "lowbit/weight_check.h"
+#include "model/tokenizer_hf_bpe.h"
 #include "test_support.h"
 
 namespace lowbit {
@@ -191,6 +192,24 @@ TEST(Recipe, LayerSelectorsAreRangeChecked) {
     EXPECT_EQ(e.context().file, typed);
     EXPECT_NE(std::string(e.what()).find("'base' must be a string"), std::string::npos) << e.what();
   }
+}
+
+TEST(Tokenizer, ByteTokenLookAlikesAreNotParsedAsBytes) {
+  EXPECT_EQ(byte_token_value("<0x41>"), uint8_t{0x41});
+  EXPECT_EQ(byte_token_value("<0xfF>"), uint8_t{0xff});
+  for (const char* t : {"<0x-1>", "<0xZZ>", "<0x4>", "<0x411>", "<0x41", "0x41>", "<0X41>", ""}) {
+    EXPECT_FALSE(byte_token_value(t).has_value()) << t;
+  }
+  // A vocabulary holding look-alikes builds and decodes them as text.
+  BpeSpec spec;
+  spec.tokens = {"<unk>", "\xE2\x96\x81" "a", "<0x-1>", "<0xZZ>", "<0x41>"};
+  spec.byte_fallback = true;
+  spec.unk = 0;
+  validate_bpe_spec(spec, "spec");
+  const HfBpeTokenizer tok(spec, "test");
+  EXPECT_EQ(tok.decode_token(1, 2), "<0x-1>");
+  EXPECT_EQ(tok.decode_token(1, 3), "<0xZZ>");
+  EXPECT_FALSE(tok.encode("a <0x-1> b", true).empty());
 }
 
 TEST(WeightCheck, FindsTheFirstNonFiniteValueOfEachTensor) {

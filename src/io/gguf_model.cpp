@@ -1,6 +1,7 @@
 // The llama architecture in GGUF: metadata keys, tokenizer keys and tensor names, read into
 // a Model and written from one.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -58,6 +59,12 @@ GgufVocab read_gguf_vocab(const GgufFile& f) {
   }
   if (f.find("tokenizer.ggml.merges")) {
     v.merges = get_array<std::string>(f, "tokenizer.ggml.merges", GgufType::kString, [](const GgufValue& e) { return e.s; });
+  }
+  for (size_t i = 0; i < v.scores.size(); ++i) {
+    if (!std::isfinite(v.scores[i])) {
+      throw Error("'tokenizer.ggml.scores' holds a non-finite score (token " + std::to_string(i) + ")",
+                  {.file = f.path(), .value = std::to_string(v.scores[i])});
+    }
   }
   for (const auto* arr : {&v.scores}) {
     if (!arr->empty() && arr->size() != v.tokens.size()) throw Error("'tokenizer.ggml.scores' length differs from the token count", {.file = f.path()});

@@ -164,6 +164,19 @@ std::vector<std::string_view> gpt2_split(std::string_view text) {
   return out;
 }
 
+std::optional<uint8_t> byte_token_value(std::string_view token) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (token.size() != 6 || !token.starts_with("<0x") || token[5] != '>') return std::nullopt;
+  const int hi = hex(token[3]), lo = hex(token[4]);
+  if (hi < 0 || lo < 0) return std::nullopt;
+  return static_cast<uint8_t>(16 * hi + lo);
+}
+
 void validate_bpe_spec(const BpeSpec& spec, const std::string& file) {
   std::unordered_map<std::string_view, int32_t> ids;
   for (size_t i = 0; i < spec.tokens.size(); ++i) {
@@ -202,9 +215,7 @@ HfBpeTokenizer::HfBpeTokenizer(BpeSpec spec, std::string kind) : spec_(std::move
   for (size_t i = 0; i < spec_.tokens.size(); ++i) {
     ids_.emplace(spec_.tokens[i], static_cast<int32_t>(i));
     const std::string& t = spec_.tokens[i];
-    if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
-      byte_ids_[std::stoi(t.substr(3, 2), nullptr, 16)] = static_cast<int32_t>(i);
-    }
+    if (const auto b = byte_token_value(t)) byte_ids_[*b] = static_cast<int32_t>(i);
   }
   for (size_t r = 0; r < spec_.merges.size(); ++r) merge_rank_.emplace(spec_.merges[r], static_cast<int32_t>(r));
   std::sort(spec_.specials.begin(), spec_.specials.end(),
@@ -285,8 +296,8 @@ std::string HfBpeTokenizer::decode_token(int32_t prev, int32_t id) const {
   if (spec_.token_types[id] == static_cast<int32_t>(TokenType::kControl)) return "";
   const std::string& t = spec_.tokens[id];
   if (spec_.mode == BpeSpec::Mode::kByteLevel) return byte_level_decode(t);
-  if (spec_.byte_fallback && byte_ids_[0] >= 0 && t.size() == 6 && t.compare(0, 3, "<0x") == 0) {
-    return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
+  if (spec_.byte_fallback && byte_ids_[0] >= 0) {
+    if (const auto b = byte_token_value(t)) return std::string(1, static_cast<char>(*b));
   }
   std::string out;
   for (size_t i = 0; i < t.size();) {

@@ -4,6 +4,8 @@
 // Built from a tokenizer.json or from a GGUF "gpt2" vocabulary.
 #pragma once
 
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include "lowbit/tokenizer.h"
@@ -25,6 +27,9 @@ struct BpeSpec {
   int32_t unk = -1, bos = -1, eos = -1;
   bool add_bos = false;
 };
+
+// The byte of a byte-fallback token "<0xHH>" (two hex digits), or nullopt for any other text.
+std::optional<uint8_t> byte_token_value(std::string_view token);
 
 inline constexpr int64_t kMaxVocab = int64_t{1} << 24;  // token ids are below this
 

@@ -2,11 +2,13 @@
 #include "model/tokenizer_score_bpe.h"
 
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 
 #include "lowbit/error.h"
 #include "lowbit/mapped_file.h"
 #include "model/merge_queue.h"
+#include "model/tokenizer_hf_bpe.h"
 
 namespace lowbit {
 namespace {
@@ -35,17 +37,10 @@ std::string unescape_spaces(std::string_view text) {
   return out;
 }
 
-int parse_byte_token(std::string_view t) {  // "<0x1F>" -> 31, else -1
-  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
-  unsigned v = 0;
-  for (char c : t.substr(3, 2)) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else return -1;
-  }
-  return static_cast<int>(v);
+// "<0x1F>" -> 31, else -1.
+int parse_byte_token(std::string_view t) {
+  const auto b = byte_token_value(t);
+  return b ? *b : -1;
 }
 
 }  // namespace
@@ -158,6 +153,9 @@ std::shared_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int64
     float score;
     std::memcpy(&score, bytes.data() + pos, 4);
     pos += 4;
+    if (!std::isfinite(score)) {
+      throw Error("token score is not finite (token " + std::to_string(id) + ")", {.file = path, .value = std::to_string(score)});
+    }
     const int32_t len = read_i32("length", id);
     if (len < 0 || len > max_len) {
       throw Error("token length out of range (token " + std::to_string(id) + ")",

@@ -2,8 +2,10 @@
 // own normalizer, decoding piece by piece, and the GGUF "llama" vocabulary it converts to.
 #include <sentencepiece_processor.h>
 
+
 #include "lowbit/error.h"
 #include "lowbit/tokenizer.h"
+#include "model/tokenizer_hf_bpe.h"
 
 namespace lowbit {
 namespace {
@@ -11,7 +13,14 @@ namespace {
 class SentencePieceTokenizer : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) : path_(path) {
-    const auto status = sp_.Load(path);
+    sentencepiece::util::Status status;
+    try {
+      status = sp_.Load(path);
+    } catch (const std::exception& e) {
+      // libsentencepiece throws from its trie builder on some malformed models (a
+      // zero-length piece): the library's boundary is where that becomes an Error.
+      throw Error(std::string("not a usable SentencePiece model: ") + e.what(), {.file = path});
+    }
     if (!status.ok()) throw Error("not a SentencePiece model: " + status.ToString(), {.file = path});
     bos_ = sp_.bos_id();
     eos_ = sp_.eos_id();
@@ -31,7 +40,9 @@ class SentencePieceTokenizer : public Tokenizer {
     if (id < 0 || id >= sp_.GetPieceSize() || sp_.IsControl(id) || sp_.IsUnused(id)) return "";
     const std::string piece = sp_.IdToPiece(id);
     if (sp_.IsByte(id)) {
-      return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
+      // "<0xHH>"; anything else is printed as it is.
+      const auto b = byte_token_value(piece);
+      return b ? std::string(1, static_cast<char>(*b)) : piece;
     }
     std::string out;
     for (size_t i = 0; i < piece.size();) {
