@@ -154,9 +154,10 @@ Model load_gguf_model(const std::string& path) {
     return Weight{name, find_format_by_gguf_type(t->type), rows, cols, t->data, nullptr};
   };
   m.token_embd = weight("token_embd.weight", c.vocab_size, c.dim);
-  m.layers.resize(c.n_layers);
+  // Layers are added as their tensors are found, so a header claiming 2^31 layers costs
+  // nothing before the first missing tensor is reported (a fuzzing finding).
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    auto& y = m.layers[l];
+    auto& y = m.layers.emplace_back();
     y.attn_norm = weight(layer_tensor_name(l, "attn_norm"), 1, c.dim);
     y.attn_q = weight(layer_tensor_name(l, "attn_q"), c.dim, c.dim);
     y.attn_k = weight(layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);

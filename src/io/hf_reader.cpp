@@ -160,10 +160,11 @@ Model load_hf_folder(const std::string& dir) {
   const bool embed_saved = tensors.count("model.embed_tokens.weight") != 0;
   if (!embed_saved && !c.tied_output) throw Error("missing tensor", {.file = dir, .tensor = "model.embed_tokens.weight"});
   m.token_embd = weight(embed_saved ? "model.embed_tokens.weight" : "lm_head.weight", "token_embd.weight", c.vocab_size, c.dim);
-  m.layers.resize(c.n_layers);
+  // Layers are added as their tensors are found, so a header claiming 2^31 layers costs
+  // nothing before the first missing tensor is reported (a fuzzing finding).
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    auto& y = m.layers[l];
+    auto& y = m.layers.emplace_back();
     y.attn_norm = weight(p + "input_layernorm.weight", layer_tensor_name(l, "attn_norm"), 1, c.dim);
     y.attn_q = weight(p + "self_attn.q_proj.weight", layer_tensor_name(l, "attn_q"), c.dim, c.dim);
     y.attn_k = weight(p + "self_attn.k_proj.weight", layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);
