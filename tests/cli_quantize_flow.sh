@@ -10,8 +10,12 @@ trap 'rm -rf "$out"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 m=$shared/models/stories260K/stories260K.bin
 
-"$lowbit" recipes | grep -q "^q4_k_m: " || fail "recipes lists q4_k_m"
-"$lowbit" recipes --json | grep -q '"layers": "more-bits"' || fail "recipes --json shows the rules"
+# (Output goes to files first: `lowbit | grep -q` under pipefail fails when grep exits
+# before lowbit has finished writing.)
+"$lowbit" recipes > "$out/recipes.txt"
+grep -q "^q4_k_m: " "$out/recipes.txt" || fail "recipes lists q4_k_m"
+"$lowbit" recipes --json > "$out/recipes.json"
+grep -q '"layers": "more-bits"' "$out/recipes.json" || fail "recipes --json shows the rules"
 
 # stories260K's 172-wide ffn_down fits no 32-block format: q8_0 falls back to f16, never fails.
 "$lowbit" quantize "$m" "$out/q8.gguf" --format q8_0 --json > "$out/q8.json" 2> "$out/q8.err"
