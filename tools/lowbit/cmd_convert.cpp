@@ -5,7 +5,6 @@
 #include "commands.h"
 #include "lowbit/error.h"
 #include "lowbit/model_io.h"
-#include "lowbit/output_guard.h"
 
 namespace lowbit::cli {
 
@@ -22,8 +21,7 @@ Runner register_convert(CLI::App& app) {
   sub->add_option("--name", o->name, "general.name (default: the input's file name)");
   return [o]() {
     if (!o->out.ends_with(".gguf")) throw lowbit::Error("output must be a .gguf file", {.file = o->out});
-    Model m = open_model(o->in, o->tokenizer);
-    refuse_overwriting_inputs(o->out, inputs_of(m));
+    Model m = open_model(o->in, o->tokenizer);  // save_gguf refuses to write over m's files
     if (!o->outtype.empty()) {
       const Format& f = format_by_name(o->outtype);
       if (f.gguf_type == kNotGguf) throw lowbit::Error("format has no GGUF type", {.value = o->outtype});
