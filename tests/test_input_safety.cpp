@@ -179,9 +179,9 @@ TEST(Recipe, LayerSelectorsAreRangeChecked) {
     }
   }
   const Recipe r = load_recipe(recipe("0-1,5"));
-  EXPECT_EQ(choose_format(r, "blk.1.ffn_up.weight", 1, 32, 4096).format->name, "q8_0");
-  EXPECT_EQ(choose_format(r, "blk.2.ffn_up.weight", 2, 32, 4096).format->name, "q4_0");
-  EXPECT_EQ(choose_format(r, "blk.5.ffn_up.weight", 5, 32, 4096).format->name, "q8_0");
+  EXPECT_EQ(choose_format(r, "blk.1.ffn_up.weight", 1, {.n_layers = 32}, 4096).format->name, "q8_0");
+  EXPECT_EQ(choose_format(r, "blk.2.ffn_up.weight", 2, {.n_layers = 32}, 4096).format->name, "q4_0");
+  EXPECT_EQ(choose_format(r, "blk.5.ffn_up.weight", 5, {.n_layers = 32}, 4096).format->name, "q8_0");
   // Wrong JSON types name the recipe file and key.
   const std::string typed = dir + "/typed.json";
   std::ofstream(typed) << R"({"base": 5})";

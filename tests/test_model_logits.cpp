@@ -184,6 +184,14 @@ void check_sharded(DType dtype, float tolerance) {
   const Model m = load_hf_folder(dir);
   EXPECT_EQ(m.layers[0].attn_q.format->name, dtype == DType::BF16 ? "bf16" : "f16");
   EXPECT_LE(relative_logits_diff(m, load_reference("shakespeare-llama-4m")), tolerance) << dtype_name(dtype);
+  // Converting (convert --outtype) stores the norms in f32 whatever the source held.
+  EXPECT_EQ(m.layers[0].attn_norm.format, m.layers[0].attn_q.format);
+  for (const char* outtype : {"f32", "q8_0"}) {
+    const Model c = convert_weights(m, format_by_name(outtype));
+    for (const Weight* w : c.weights()) {
+      EXPECT_EQ(w->format->name, w->rows == 1 ? "f32" : outtype) << w->name << " " << dtype_name(dtype);
+    }
+  }
 }
 
 TEST(ModelLogits, ShardedBf16AndF16Folders) {

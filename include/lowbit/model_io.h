@@ -32,7 +32,8 @@ struct GgufWriteOptions {
 // adjacent-pair RoPE when the model uses rotate-half. Atomic.
 void save_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});
 
-// A copy of `model` whose matrices (not the norms, which stay f32) are stored in `format`.
+// A copy of `model` whose matrices are stored in `format` and whose norms in f32 (also when
+// the source stores them in f16 or bf16, as some Hugging Face checkpoints do).
 Model convert_weights(const Model& model, const Format& format);
 
 // The row order that turns Hugging Face's rotate-half q/k rows into GGUF's adjacent

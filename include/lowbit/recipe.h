@@ -1,11 +1,14 @@
 // Recipes: which format each tensor of a model is stored in, as data. A recipe is a base
-// format and an ordered list of rules {tensor pattern, layers} -> format; the first rule
-// that matches a tensor decides, else the base format. Norm vectors always stay f32.
-// Built-ins follow llama.cpp's mixes (llama_tensor_get_type); more come from JSON files.
-// When a tensor's rows do not fit the chosen format, the format's fallback chain (data,
-// below) picks the best one that fits, and the choice is reported.
+// format and an ordered list of rules {tensor pattern, layers, when} -> format; the first
+// rule that matches a tensor decides, else the base format. Norm vectors always stay f32.
+// `when` names model traits from a table (GQA ratio, layer count, expert count, imatrix
+// present), so llama.cpp's shape-dependent choices (llama_tensor_get_type) are data too.
+// Built-ins follow llama.cpp's mixes; more come from JSON files. When a tensor's rows do
+// not fit the chosen format, the format's fallback chain (data, below) picks the best one
+// that fits, and the choice is reported.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,8 @@ struct RecipeRule {
   std::string layers;  // "" = any; "3", "0-2,7", "more-bits" (llama.cpp's use_more_bits),
                        // "first:1/16" (layer < n/16), "last:1/8" (layer >= n - n/8)
   std::string format;  // a format name, or "keep" (leave the tensor as it is stored)
+  std::string when;    // "" = always; else comma-separated trait names, each may start with '!'
+                       // (all must hold): see recipe_conditions()
 };
 
 struct Recipe {
@@ -25,7 +30,24 @@ struct Recipe {
   std::string description;
   std::string base;  // format for tensors no rule matches
   std::vector<RecipeRule> rules;
+  int32_t file_type = -1;  // llama.cpp's llama_ftype for general.file_type; -1: from the main format
 };
+
+// What rules may depend on besides the tensor: the model's shape and the quantize inputs.
+struct ModelTraits {
+  int64_t n_layers = 1;
+  int64_t n_heads = 1;
+  int64_t n_kv_heads = 1;
+  int64_t n_experts = 0;
+  bool has_imatrix = false;
+};
+
+struct RecipeCondition {
+  const char* name;
+  const char* meaning;
+  bool (*holds)(const ModelTraits&);
+};
+const std::vector<RecipeCondition>& recipe_conditions();
 
 struct TensorChoice {
   const Format* format;    // nullptr: keep as stored
@@ -42,7 +64,7 @@ Recipe single_format_recipe(const std::string& format);
 
 // layer: -1 for tensors outside the blocks (token_embd, output).
 TensorChoice choose_format(const Recipe& recipe, const std::string& tensor_name, int64_t layer,
-                           int64_t n_layers, int64_t cols);
+                           const ModelTraits& model, int64_t cols);
 
 // The formats tried, in order, when `f` does not fit a row (documented in docs/RECIPES.md).
 std::vector<const Format*> fallback_chain(const Format& f);

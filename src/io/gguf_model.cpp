@@ -271,20 +271,26 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
 
 Model convert_weights(const Model& model, const Format& format) {
   Model out = model;
+  const Format& f32 = format_by_name("f32");
   auto convert = [&](Weight& w) {
-    if (w.rows == 1 || w.format == &format) return;  // norms stay f32
-    if (!format_fits(format, w.cols)) {
+    const Format& target = w.rows == 1 ? f32 : format;  // norms are stored in f32, whatever the source
+    if (w.format == &target) return;
+    if (!format_fits(target, w.cols)) {
       throw Error("row length does not fit " + std::string(format.name), {.tensor = w.name, .value = std::to_string(w.cols)});
     }
     const auto x = w.to_f32();
-    auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(format, x, w.rows, w.cols));
-    w.format = &format;
+    auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(target, x, w.rows, w.cols));
+    w.format = &target;
     w.data = *bytes;
     w.owned = bytes;
   };
   convert(out.token_embd);
+  convert(out.output_norm);
   for (auto& l : out.layers) {
-    for (Weight* w : {&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) convert(*w);
+    for (Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm, &l.ffn_gate, &l.ffn_up,
+                      &l.ffn_down}) {
+      convert(*w);
+    }
   }
   if (out.config.tied_output) {
     out.output = out.token_embd;

@@ -27,15 +27,12 @@ int64_t layer_of(const std::string& name) {
 }
 
 // llama_ftype of a recipe (llama.cpp's enum), for general.file_type.
-int32_t file_type_of_recipe(const std::string& recipe, const Format* dominant) {
-  static const std::map<std::string, int32_t> kTypes{
-      {"f16", 1}, {"q8_0", 7}, {"q6_k", 18}, {"q5_k_m", 17}, {"q5_k_s", 16}, {"q4_k_m", 15}, {"q4_k_m-f16", 15},
-      {"q4_k_s", 14}, {"q3_k_m", 12}, {"q3_k_s", 11}, {"q2_k", 10}, {"q2_k_s", 21}, {"bf16", 32}};
+int32_t file_type_of_recipe(const Recipe& recipe, const Format* dominant) {
   static const std::map<std::string, int32_t> kPure{
       {"f32", 0}, {"f16", 1}, {"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7}, {"q5_0", 8}, {"q5_1", 9}, {"q2_k", 10},
       {"q3_k", 11}, {"q4_k", 14}, {"q5_k", 16}, {"q6_k", 18}, {"iq4_nl", 25}, {"iq4_xs", 30}, {"bf16", 32},
       {"tq1_0", 36}, {"tq2_0", 37}, {"mxfp4", 38}};
-  if (auto it = kTypes.find(recipe); it != kTypes.end()) return it->second;
+  if (recipe.file_type >= 0) return recipe.file_type;
   if (auto it = kPure.find(std::string(dominant->name)); it != kPure.end()) return it->second;
   return 0;
 }
@@ -169,6 +166,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   // Plan every tensor's format first: the GGUF header needs all sizes up front.
   std::vector<Planned> plan;
   std::map<const Format*, int64_t> params_by_format;
+  const ModelTraits traits{.n_layers = model.config.n_layers, .n_heads = model.config.n_heads,
+                           .n_kv_heads = model.config.n_kv_heads, .has_imatrix = !o.imatrix.empty()};
   const Format& f32 = format_by_name("f32");
   for (const Weight* w : model.weights()) {
     Planned p{w, &f32, layer_of(w->name)};
@@ -177,7 +176,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       // llama.cpp, where token_embd then gets output's type).
       const bool tied_embedding = model.config.tied_output && w->name == "token_embd.weight";
       const TensorChoice c = choose_format(recipe, tied_embedding ? "output.weight" : w->name, p.layer,
-                                           model.config.n_layers, w->cols);
+                                           traits, w->cols);
       p.format = c.format ? c.format : w->format;
       if (to_gguf && p.format->gguf_type == kNotGguf) {
         throw Error("format has no GGUF type (write a safetensors folder instead)", {.tensor = w->name, .value = std::string(p.format->name)});
@@ -191,7 +190,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       : std::max_element(params_by_format.begin(), params_by_format.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
   std::unique_ptr<TensorSink> out;
   if (to_gguf) {
-    out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe.name, dominant), o.name);
+    out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe, dominant), o.name);
   } else {
     out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name);
   }

@@ -3,8 +3,9 @@
 
 #include <fnmatch.h>
 
-#include <filesystem>
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <map>
 
 #include "core/json_fields.h"
@@ -13,33 +14,41 @@
 namespace lowbit {
 namespace {
 
-// llama.cpp's mixes (llama_tensor_get_type, dense Llama models). "more-bits" is its
-// use_more_bits(): the first and last eighth of the layers and every third in between.
-const std::vector<Recipe>& recipes() {
-  static const std::vector<Recipe> r{
-      {"f16", "every matrix in f16 (norms f32), as llama.cpp's converter writes", "f16", {}},
-      {"bf16", "every matrix in bf16", "bf16", {}},
-      {"q8_0", "Q8_0 everywhere (~8.5 bpw)", "q8_0", {}},
-      {"q6_k", "Q6_K everywhere (~6.6 bpw)", "q6_k", {}},
-      {"q5_k_m", "Q5_K, with attn_v/ffn_down of the more-bits layers and output in Q6_K", "q5_k",
-       {{"output", "", "q6_k"}, {"attn_v", "more-bits", "q6_k"}, {"ffn_down", "more-bits", "q6_k"}}},
-      {"q5_k_s", "Q5_K, output in Q6_K", "q5_k", {{"output", "", "q6_k"}}},
-      {"q4_k_m", "Q4_K, with attn_v/ffn_down of the more-bits layers and output in Q6_K (~4.8 bpw)", "q4_k",
-       {{"output", "", "q6_k"}, {"attn_v", "more-bits", "q6_k"}, {"ffn_down", "more-bits", "q6_k"}}},
-      {"q4_k_m-f16", "q4_k_m with token_embd and output kept in f16", "q4_k",
-       {{"output", "", "f16"}, {"token_embd", "", "f16"}, {"attn_v", "more-bits", "q6_k"}, {"ffn_down", "more-bits", "q6_k"}}},
-      {"q4_k_s", "Q4_K, attn_v of the first 4 layers and ffn_down of the first eighth in Q5_K, output Q6_K", "q4_k",
-       {{"output", "", "q6_k"}, {"attn_v", "0-3", "q5_k"}, {"ffn_down", "first:1/8", "q5_k"}}},
-      {"q3_k_m", "Q3_K, attn_v Q5_K (first 2 layers) / Q4_K, ffn_down Q5_K/Q4_K/Q3_K, attn_output Q4_K, output Q6_K", "q3_k",
-       {{"output", "", "q6_k"}, {"attn_v", "0-1", "q5_k"}, {"attn_v", "", "q4_k"}, {"ffn_down", "first:1/16", "q5_k"},
-        {"ffn_down", "more-bits", "q4_k"}, {"attn_output", "", "q4_k"}}},
-      {"q3_k_s", "Q3_K everywhere, output Q6_K (~3.5 bpw)", "q3_k", {{"output", "", "q6_k"}}},
-      {"q2_k", "Q2_K, attn_v and ffn_down Q3_K, output Q6_K (~2.9 bpw)", "q2_k",
-       {{"output", "", "q6_k"}, {"attn_v", "", "q3_k"}, {"ffn_down", "", "q3_k"}}},
-      {"q2_k_s", "Q2_K everywhere, output Q6_K (~2.7 bpw)", "q2_k", {{"output", "", "q6_k"}}},
-      {"q2_k_xs", "Q2_K everywhere, output included (~2.6 bpw; llama-quantize --pure)", "q2_k", {}},
+const std::vector<RecipeCondition>& conditions() {
+  static const std::vector<RecipeCondition> c{
+      {"gqa>=4", "n_heads / n_kv_heads >= 4 (llama.cpp's n_gqa())",
+       [](const ModelTraits& m) { return m.n_kv_heads > 0 && m.n_heads / m.n_kv_heads >= 4; }},
+      {"70b", "llama.cpp's 70B model type: 80 layers with grouped-query attention, not 8 experts",
+       [](const ModelTraits& m) { return m.n_layers == 80 && m.n_heads != m.n_kv_heads && m.n_experts != 8; }},
+      {"experts=8", "a mixture of 8 experts", [](const ModelTraits& m) { return m.n_experts == 8; }},
+      {"imatrix", "an importance matrix is given", [](const ModelTraits& m) { return m.has_imatrix; }},
   };
-  return r;
+  return c;
+}
+
+// "a,!b": every named condition holds (or, with '!', does not). Throws on an unknown name.
+bool conditions_hold(const std::string& when, const ModelTraits& m) {
+  if (when.empty()) return true;
+  bool all = true;
+  std::string_view rest = when;
+  while (true) {
+    const auto comma = rest.find(',');
+    std::string_view term = rest.substr(0, comma);
+    const bool negate = term.starts_with('!');
+    if (negate) term.remove_prefix(1);
+    const auto& table = conditions();
+    const auto it = std::find_if(table.begin(), table.end(), [&](const RecipeCondition& c) { return term == c.name; });
+    if (it == table.end()) {
+      std::string known;
+      for (const auto& c : table) known += (known.empty() ? "" : ", ") + std::string(c.name);
+      throw Error("unknown condition '" + std::string(term.substr(0, 40)) + "' (known: " + known + ", each may start with '!')",
+                  {.value = when.substr(0, 80)});
+    }
+    all = all && (it->holds(m) != negate);
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return all;
 }
 
 // Fallbacks when a row does not fit (llama.cpp's choices first, then q8_0, then f16).
@@ -121,12 +130,17 @@ void validate(const Recipe& r, const std::string& source) {
     } catch (const Error& e) {
       throw Error(e.message() + " in 'rules[" + std::to_string(i) + "].layers'", {.file = source, .value = e.context().value});
     }
+    try {
+      conditions_hold(r.rules[i].when, {});  // throws on an unknown condition
+    } catch (const Error& e) {
+      throw Error(e.message() + " in 'rules[" + std::to_string(i) + "].when'", {.file = source, .value = e.context().value});
+    }
   }
 }
 
 }  // namespace
 
-const std::vector<Recipe>& builtin_recipes() { return recipes(); }
+const std::vector<RecipeCondition>& recipe_conditions() { return conditions(); }
 
 std::vector<const Format*> fallback_chain(const Format& f) {
   std::vector<const Format*> chain;
@@ -147,13 +161,13 @@ Recipe single_format_recipe(const std::string& format) {
 }
 
 Recipe load_recipe(const std::string& name_or_path) {
-  for (const auto& r : recipes()) {
+  for (const auto& r : builtin_recipes()) {
     if (r.name == name_or_path) return r;
   }
   if (name_or_path.rfind("pure:", 0) == 0) return single_format_recipe(name_or_path);
   if (!std::filesystem::exists(name_or_path)) {
     std::string known;
-    for (const auto& r : recipes()) known += (known.empty() ? "" : ", ") + r.name;
+    for (const auto& r : builtin_recipes()) known += (known.empty() ? "" : ", ") + r.name;
     throw Error("unknown recipe (built-ins: " + known + ", pure:FORMAT, or a JSON file)", {.value = name_or_path});
   }
   const Json root = read_json_file(name_or_path);
@@ -166,22 +180,25 @@ Recipe load_recipe(const std::string& name_or_path) {
     const Json& rules = j.get_array("rules");
     for (size_t i = 0; i < rules.size(); ++i) {
       const JsonObject rule = j.element(rules, "rules", i);
-      r.rules.push_back({rule.get_string("tensor"), rule.get_string("layers", ""), rule.get_string("format")});
+      r.rules.push_back({rule.get_string("tensor"), rule.get_string("layers", ""), rule.get_string("format"),
+                         rule.get_string("when", "")});
     }
   }
   validate(r, name_or_path);
   return r;
 }
 
-TensorChoice choose_format(const Recipe& recipe, const std::string& tensor_name, int64_t layer, int64_t n_layers,
+TensorChoice choose_format(const Recipe& recipe, const std::string& tensor_name, int64_t layer, const ModelTraits& model,
                            int64_t cols) {
   const std::string part = tensor_part(tensor_name);
   std::string chosen = recipe.base, reason = "base";
   for (size_t i = 0; i < recipe.rules.size(); ++i) {
     const RecipeRule& rule = recipe.rules[i];
-    if (fnmatch(rule.tensor.c_str(), part.c_str(), 0) == 0 && layer_selected(rule.layers, layer, n_layers)) {
+    if (fnmatch(rule.tensor.c_str(), part.c_str(), 0) == 0 && layer_selected(rule.layers, layer, model.n_layers) &&
+        conditions_hold(rule.when, model)) {
       chosen = rule.format;
-      reason = "rule " + std::to_string(i) + " (" + rule.tensor + (rule.layers.empty() ? "" : " @ " + rule.layers) + ")";
+      reason = "rule " + std::to_string(i) + " (" + rule.tensor + (rule.layers.empty() ? "" : " @ " + rule.layers) +
+               (rule.when.empty() ? "" : " when " + rule.when) + ")";
       break;
     }
   }
@@ -203,7 +220,7 @@ std::string describe_recipe(const Recipe& r) {
   for (size_t i = 0; i < r.rules.size(); ++i) {
     const auto& rule = r.rules[i];
     s += "  " + std::to_string(i) + ". " + rule.tensor + (rule.layers.empty() ? "" : " @ layers " + rule.layers) +
-         " -> " + rule.format + "\n";
+         (rule.when.empty() ? "" : " when " + rule.when) + " -> " + rule.format + "\n";
   }
   return s;
 }

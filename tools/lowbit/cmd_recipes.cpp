@@ -17,7 +17,11 @@ Runner register_recipes(CLI::App& app) {
       nlohmann::ordered_json out = nlohmann::ordered_json::array();
       for (const auto& r : builtin_recipes()) {
         nlohmann::ordered_json rules = nlohmann::ordered_json::array();
-        for (const auto& rule : r.rules) rules.push_back({{"tensor", rule.tensor}, {"layers", rule.layers}, {"format", rule.format}});
+        for (const auto& rule : r.rules) {
+          nlohmann::ordered_json j{{"tensor", rule.tensor}, {"layers", rule.layers}, {"format", rule.format}};
+          if (!rule.when.empty()) j["when"] = rule.when;
+          rules.push_back(j);
+        }
         out.push_back({{"name", r.name}, {"description", r.description}, {"base", r.base}, {"rules", rules}});
       }
       fmt::print("{}\n", out.dump(2));
@@ -26,6 +30,9 @@ Runner register_recipes(CLI::App& app) {
     for (const auto& r : builtin_recipes()) fmt::print("{}\n", describe_recipe(r));
     fmt::print("pure:FORMAT stores every matrix in FORMAT. Rules match the tensor name without blk.N. and\n"
                ".weight (globs allowed); layers: N, A-B, lists, more-bits, first:K/D, last:K/D.\n"
+               "'when' names model traits (all must hold; '!' negates):\n");
+    for (const auto& c : recipe_conditions()) fmt::print("  {:<10} {}\n", c.name, c.meaning);
+    fmt::print(
                "Rows that do not fit a format fall back: q2_k/q3_k/tq*/iq4_xs -> iq4_nl, q4_k -> q5_0,\n"
                "q5_k -> q5_1, q6_k -> q8_0, then q8_0, then f16.\n");
     return 0;
