@@ -1,12 +1,12 @@
 // lowbit: the command-line front end. Thin: parses arguments, calls the library, turns
 // lowbit::Error into a message on stderr and exit status 1.
-#include <omp.h>
 
 #include <cstdio>
 #include <vector>
 
 #include "commands.h"
 #include "lowbit/error.h"
+#include "lowbit/threads.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lowbit: quantize LLMs, write GGUF/GPTQ/AWQ files, measure what it cost"};
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   try {
     if (threads != 0) {
       lowbit::cli::check_threads(threads);
-      omp_set_num_threads(threads);
+      lowbit::set_thread_count(threads);
     }
     for (auto& c : commands) {
       if (c.sub->parsed()) return c.run();

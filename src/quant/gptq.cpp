@@ -1,0 +1,237 @@
+// GPTQ for one linear layer, following the reference fasterquant (IST-DASLab/gptq,
+// gptq.py) step by step; the step numbers are those of ../shared/docs/ALGORITHMS.md.
+// The weight is held transposed, Wt: (cols, rows), so a column is a contiguous vector and
+// the lazy batch update (step 7) is one GEMM.
+#include "lowbit/gptq.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "lowbit/error.h"
+
+namespace lowbit {
+namespace {
+
+// The upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), as the reference gets it from
+// cholesky → cholesky_inverse → cholesky(upper). Computed with half the work: with J the
+// reversal, JHJ = L Lᵀ gives H = Ũ Ũᵀ for the upper-triangular Ũ = J L J, so H⁻¹ = Ũ⁻ᵀ Ũ⁻¹
+// and U = Ũ⁻¹ (the factor is unique). h: (n, n) symmetric. Returns false when H is not
+// positive definite.
+bool upper_cholesky_of_inverse(const std::vector<double>& h, int64_t n, std::vector<double>& u) {
+  u.assign(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j <= i; ++j) u[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];  // lower of JHJ
+  }
+  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, u.data(), n) != 0) return false;
+  // Ũ[i][j] = L[n-1-i][n-1-j]: reverse both indices (a 180° turn of the matrix).
+  std::reverse(u.begin(), u.end());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < i; ++j) u[i * n + j] = 0.0;
+  }
+  if (LAPACKE_dtrtri(LAPACK_ROW_MAJOR, 'U', 'N', n, u.data(), n) != 0) return false;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(u[i * n + i] > 0) || !std::isfinite(u[i * n + i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::vector<double> H,
+                         GptqQuantizer& quantizer, const GptqOptions& o) {
+  if (static_cast<int64_t>(w.size()) != rows * cols || static_cast<int64_t>(H.size()) != cols * cols) {
+    throw Error("GPTQ: W must be (rows, cols) and H (cols, cols)",
+                {.value = std::to_string(w.size()) + " / " + std::to_string(H.size())});
+  }
+  const int64_t G = quantizer.group_size();
+  if (G < 0 || (G > 0 && cols % G != 0)) throw Error("GPTQ: columns must be a multiple of the group size", {.value = std::to_string(cols)});
+  GptqResult result;
+  std::vector<float> Wt(static_cast<size_t>(cols * rows));  // Wt[c*rows + r] = W[r][c]
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) Wt[c * rows + r] = w[r * cols + c];
+  }
+  auto column = [&](int64_t c) { return Wt.data() + c * rows; };
+  auto fit_columns = [&](int64_t group, int64_t first, int64_t n, const std::vector<float>& diag) {
+    std::vector<const float*> cs(n);
+    for (int64_t i = 0; i < n; ++i) cs[i] = column(first + i);
+    quantizer.fit(group, cs, diag.data() + first);
+  };
+  std::vector<float> diag(cols);
+  for (int64_t c = 0; c < cols; ++c) diag[c] = static_cast<float>(H[c * cols + c]);
+
+  // 1. One group per row: parameters from the whole matrix, before dead columns are zeroed.
+  if (G == 0) fit_columns(0, 0, cols, diag);
+  // 2. Dead inputs (never active in calibration): H[d,d] = 1, W[:,d] = 0.
+  for (int64_t c = 0; c < cols; ++c) {
+    if (H[c * cols + c] == 0) {
+      H[c * cols + c] = 1;
+      diag[c] = 1;
+      std::fill_n(column(c), rows, 0.0f);
+      ++result.dead_columns;
+    }
+  }
+  // 3. Static groups: every group fitted now, on the original (unpermuted) columns. Block
+  //    formats store groups in the original order, so act-order implies static groups there.
+  const bool static_groups = G > 0 && (o.static_groups || (o.act_order && quantizer.groups_are_storage_blocks()));
+  if (static_groups) {
+    for (int64_t g = 0; g < cols / G; ++g) fit_columns(g, g * G, G, diag);
+  }
+  // 4. Act-order: columns by descending diag(H); W and both sides of H permuted.
+  std::vector<int64_t> perm(cols);
+  std::iota(perm.begin(), perm.end(), 0);
+  if (o.act_order) {
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return H[a * cols + a] > H[b * cols + b]; });
+    std::vector<float> permuted(Wt.size());
+    std::vector<double> Hp(H.size());
+    for (int64_t i = 0; i < cols; ++i) {
+      std::copy_n(Wt.data() + perm[i] * rows, rows, permuted.data() + i * rows);
+      for (int64_t j = 0; j < cols; ++j) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
+    }
+    Wt.swap(permuted);
+    H.swap(Hp);
+    std::vector<float> d(cols);
+    for (int64_t i = 0; i < cols; ++i) d[i] = diag[perm[i]];
+    diag.swap(d);
+  }
+  // 5. Damping and Hinv = upper Cholesky factor of H⁻¹; more damping while H is singular.
+  double mean_diag = 0;
+  for (int64_t c = 0; c < cols; ++c) mean_diag += H[c * cols + c];
+  mean_diag /= static_cast<double>(cols);
+  std::vector<double> U;
+  for (double percdamp = o.percdamp;; percdamp += o.damp_increment) {
+    if (percdamp > o.max_percdamp + 1e-12) {
+      throw Error("GPTQ: the Hessian stays singular with damping up to " + std::to_string(o.max_percdamp) + " of its mean diagonal",
+                  {.value = "mean diag(H) " + std::to_string(mean_diag)});
+    }
+    std::vector<double> damped = H;
+    for (int64_t c = 0; c < cols; ++c) damped[c * cols + c] += percdamp * mean_diag;
+    if (upper_cholesky_of_inverse(damped, cols, U)) {
+      result.percdamp = percdamp;
+      break;
+    }
+    if (o.damp_increment <= 0) throw Error("GPTQ: the Hessian is not positive definite", {.value = "percdamp " + std::to_string(percdamp)});
+  }
+  H.clear();
+  H.shrink_to_fit();
+  std::vector<float> Hinv(U.begin(), U.end());
+  U.clear();
+  U.shrink_to_fit();
+
+  // 6.-7. Column by column in blocks of block_size, with lazy batch updates.
+  std::vector<float> Q(static_cast<size_t>(cols * rows));
+  const int64_t B = std::max<int64_t>(1, o.block_size);
+  std::vector<float> W1, Err1;
+  for (int64_t i1 = 0; i1 < cols; i1 += B) {
+    const int64_t i2 = std::min(i1 + B, cols), count = i2 - i1;
+    W1.assign(Wt.begin() + i1 * rows, Wt.begin() + i2 * rows);
+    Err1.assign(static_cast<size_t>(count * rows), 0.0f);
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t p = i1 + i;  // position in the (permuted) column order
+      int64_t group = 0, offset = perm[p];
+      if (static_groups) {
+        group = perm[p] / G;
+        offset = perm[p] % G;
+      } else if (G > 0) {
+        group = p / G;
+        offset = p % G;
+        // Dynamic groups: fitted when reached, from W as updated by the finished blocks.
+        if (offset == 0) fit_columns(group, p, std::min(G, cols - p), diag);
+      }
+      float* wcol = W1.data() + i * rows;
+      float* qcol = Q.data() + p * rows;
+      quantizer.round(group, offset, wcol, qcol);
+      const float d = Hinv[p * cols + p];
+      float* err = Err1.data() + i * rows;
+      for (int64_t r = 0; r < rows; ++r) err[r] = (wcol[r] - qcol[r]) / d;
+      // W1[:, i:] -= err ⊗ Hinv[p, p:block end]
+#pragma omp parallel for schedule(static) if (rows * (count - i) >= (1 << 16))
+      for (int64_t j = i + 1; j < count; ++j) {
+        const float h = Hinv[p * cols + i1 + j];
+        float* wj = W1.data() + j * rows;
+        for (int64_t r = 0; r < rows; ++r) wj[r] -= err[r] * h;
+      }
+    }
+    // W[:, i2:] -= Err1 · Hinv[i1:i2, i2:], transposed: Wt[i2:] -= Hinv[i1:i2, i2:]ᵀ · Err1.
+    if (i2 < cols) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(cols - i2), static_cast<int>(rows),
+                  static_cast<int>(count), -1.0f, Hinv.data() + i1 * cols + i2, static_cast<int>(cols), Err1.data(),
+                  static_cast<int>(rows), 1.0f, Wt.data() + i2 * rows, static_cast<int>(rows));
+    }
+  }
+  // 8. Back to the original column order, row-major.
+  result.q.resize(static_cast<size_t>(rows * cols));
+  for (int64_t p = 0; p < cols; ++p) {
+    const float* qc = Q.data() + p * rows;
+    for (int64_t r = 0; r < rows; ++r) result.q[r * cols + perm[p]] = qc[r];
+  }
+  return result;
+}
+
+GptqMinMaxQuantizer::GptqMinMaxQuantizer(int bits, int64_t group_size, bool symmetric, int64_t rows)
+    : maxq_((1 << bits) - 1), group_(group_size), sym_(symmetric), rows_(rows) {
+  if (bits < 1 || bits > 8) throw Error("GPTQ quantizer: bits must be 1..8", {.value = std::to_string(bits)});
+}
+
+void GptqMinMaxQuantizer::fit(int64_t group, std::span<const float* const> columns, const float*) {
+  if (static_cast<int64_t>(scale_.size()) <= group) {
+    scale_.resize(group + 1);
+    zero_.resize(group + 1);
+  }
+  std::vector<float>& scale = scale_[group];
+  std::vector<float>& zero = zero_[group];
+  scale.resize(rows_);
+  zero.resize(rows_);
+  for (int64_t r = 0; r < rows_; ++r) {
+    float xmin = 0, xmax = 0;
+    for (const float* c : columns) {
+      xmin = std::min(xmin, c[r]);
+      xmax = std::max(xmax, c[r]);
+    }
+    if (sym_) {
+      xmax = std::max(std::fabs(xmin), xmax);
+      if (xmin < 0) xmin = -xmax;
+    }
+    if (xmin == 0 && xmax == 0) {
+      xmin = -1;
+      xmax = 1;
+    }
+    scale[r] = (xmax - xmin) / static_cast<float>(maxq_);
+    zero[r] = sym_ ? static_cast<float>(maxq_ + 1) / 2 : std::nearbyint(-xmin / scale[r]);
+  }
+}
+
+void GptqMinMaxQuantizer::round(int64_t group, int64_t, const float* w, float* q) {
+  const std::vector<float>& scale = scale_.at(group);
+  const std::vector<float>& zero = zero_.at(group);
+  for (int64_t r = 0; r < rows_; ++r) {
+    const float level = std::clamp(std::nearbyint(w[r] / scale[r]) + zero[r], 0.0f, static_cast<float>(maxq_));
+    q[r] = scale[r] * (level - zero[r]);
+  }
+}
+
+std::vector<float> GptqMinMaxQuantizer::rtn(std::span<const float> w, int64_t cols) {
+  const int64_t rows = rows_;
+  const int64_t G = group_ == 0 ? cols : group_;
+  std::vector<float> out(w.size()), col(rows), q(rows);
+  std::vector<std::vector<float>> group_cols(G, std::vector<float>(rows));
+  for (int64_t g0 = 0; g0 < cols; g0 += G) {
+    std::vector<const float*> ptrs;
+    for (int64_t c = 0; c < G; ++c) {
+      for (int64_t r = 0; r < rows; ++r) group_cols[c][r] = w[r * cols + g0 + c];
+      ptrs.push_back(group_cols[c].data());
+    }
+    fit(g0 / G, ptrs, nullptr);
+    for (int64_t c = 0; c < G; ++c) {
+      round(g0 / G, c, group_cols[c].data(), q.data());
+      for (int64_t r = 0; r < rows; ++r) out[r * cols + g0 + c] = q[r];
+    }
+  }
+  return out;
+}
+
+}  // namespace lowbit
