@@ -41,11 +41,13 @@ TEST(GptqOracle, EveryCaseMatchesTheReference) {
     // Our RTN is the reference's quantizer: its error matches the file's to float noise.
     EXPECT_NEAR(r.error_rtn, c.reference_error_rtn, 1e-4 * c.reference_error_rtn) << name;
     EXPECT_EQ(r.dead_columns, 2) << name << ": X has two all-zero columns";
-    // The same from X alone (H by lowbit's SYRK accumulation).
+    // The same from X alone (H by lowbit's SYRK accumulation). H then differs from the
+    // reference's in the last float bits, and one rounding decision that flips moves every
+    // later column through the error feedback: the elements need not agree (85% at 2 bits),
+    // the error must.
     GptqCase from_x = c;
     from_x.h.clear();
     const GptqCaseResult rx = run_gptq_case(from_x);
-    EXPECT_GE(rx.agreement, 0.99) << name << " with H from X";
     EXPECT_NEAR(rx.error_gptq, c.reference_error_gptq, 0.01 * c.reference_error_gptq) << name << " with H from X";
   }
 }
