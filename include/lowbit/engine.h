@@ -1,43 +1,74 @@
-// The inference engine: a Llama forward pass over weights in any format of the table
-// (each weight row is decoded inside the matrix product), with a KV cache, batched prefill
-// and OpenMP threads. Reference kernels; the fast ones are a later issue.
+// The inference engine: a Llama forward pass over weights in any format of the table, as
+// embed → block(l) × n_layers → head, each stage built from the layer functions of
+// src/model/layers.h. A KV cache, batched prefill (BLAS GEMM for T >= 8 tokens) and
+// OpenMP threads. Calibration watches the inputs of the linear layers through an
+// observer and may run single blocks with replacement weights.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "lowbit/arch.h"
 #include "lowbit/model.h"
 
 namespace lowbit {
 
-// Sees the input of every layer matrix product: w, x: (T, w.cols). Calibration (the
-// importance matrix, later GPTQ/AWQ statistics) is built on it.
-using MatmulObserver = std::function<void(const Weight& w, const float* x, int64_t T)>;
+class KvCache;
+struct RopeTable;
+
+// The input of one group of linears that share it (q, k and v read one input): seen once.
+struct ObservedInput {
+  int64_t layer;
+  const LinearGroup& group;
+  std::span<const Weight* const> weights;  // the group's linears in this layer
+  const float* x;                          // (T, cols)
+  int64_t T, cols;
+};
+using InputObserver = std::function<void(const ObservedInput&)>;
 
 class Engine {
  public:
   Engine(const Model& model, int64_t max_context);
-  void set_observer(MatmulObserver observer) { observer_ = std::move(observer); }
+  ~Engine();
+  // Sees every linear input of the blocks (not the output matrix's, as in llama.cpp's imatrix).
+  void set_observer(InputObserver observer) { observer_ = std::move(observer); }
 
   // Runs `tokens` at positions [pos, pos + n) against the cache of positions [0, pos).
   // logits: (n, vocab) when all_logits, else (1, vocab) for the last token; may be null.
   void forward(std::span<const int32_t> tokens, int64_t pos, float* logits, bool all_logits = true);
 
+  // The stages of forward; x: (T, dim), owned by the caller.
+  void embed(std::span<const int32_t> tokens, float* x) const;
+  // Block `layer` with weights `w` (the model's or replacements) on x in place, tokens at
+  // positions [pos, pos + T). With stop_after_group = g >= 0 it returns as soon as the input
+  // of group g (arch_layout order) has been observed, leaving x unspecified.
+  void block(const LayerWeights& w, int64_t layer, float* x, int64_t T, int64_t pos, int stop_after_group = -1);
+  // logits: (T, vocab) = output(rmsnorm(x: (T, dim)))
+  void head(const float* x, int64_t T, float* logits);
+
   const Model& model() const { return model_; }
+  const ArchLayout& layout() const { return layout_; }
   int64_t max_context() const { return max_context_; }
 
  private:
+  struct Scratch {  // per-block buffers for T tokens
+    std::vector<float> xb, q, k, v, att, gate, up;
+  };
   const Model& model_;
+  const ArchLayout& layout_;
   int64_t max_context_;
-  std::vector<std::vector<float>> key_cache_, value_cache_;  // [layer] (max_context, kv_dim)
-  std::vector<float> rope_cos_, rope_sin_;                   // (max_context, head_dim/2)
-  MatmulObserver observer_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<RopeTable> rope_;
+  Scratch scratch_;
+  InputObserver observer_;
 
-  void project(const Weight& w, const float* x, int64_t T, float* y);
+  // Shows the input of group g of `layer` to the observer; true when the block stops here.
+  bool observe(int g, const LayerWeights& w, int64_t layer, const float* x, int64_t T, int stop_after_group);
 };
 
-// y: (T, w.rows) = x: (T, w.cols) times w transposed; rows are decoded once per call.
+// y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format.
 void matmul(const Weight& w, const float* x, int64_t T, float* y);
 
 // Chunked evaluations (perplexity, imatrix) need chunks of at least kMinChunkTokens and at

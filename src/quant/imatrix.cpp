@@ -175,13 +175,20 @@ ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> to
   m.chunk_size = n_ctx;
   m.chunk_count = n_chunks;
   Engine engine(model, n_ctx);
-  engine.set_observer([&](const Weight& w, const float* x, int64_t T) {
-    auto& e = m.entries[w.name];
-    if (e.sum2.empty()) e.sum2.assign(w.cols, 0.0);
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t j = 0; j < w.cols; ++j) e.sum2[j] += static_cast<double>(x[t * w.cols + j]) * x[t * w.cols + j];
+  // One input is shared by q, k and v (and by gate and up): its Σx² is computed once and
+  // recorded for each of them, as llama.cpp records it per matrix.
+  std::vector<double> sum2;
+  engine.set_observer([&](const ObservedInput& in) {
+    sum2.assign(in.cols, 0.0);
+    for (int64_t t = 0; t < in.T; ++t) {
+      for (int64_t j = 0; j < in.cols; ++j) sum2[j] += static_cast<double>(in.x[t * in.cols + j]) * in.x[t * in.cols + j];
     }
-    e.count += T;
+    for (const Weight* w : in.weights) {
+      auto& e = m.entries[w->name];
+      if (e.sum2.empty()) e.sum2.assign(in.cols, 0.0);
+      for (int64_t j = 0; j < in.cols; ++j) e.sum2[j] += sum2[j];
+      e.count += in.T;
+    }
   });
   const int32_t bos = model.tokenizer ? model.tokenizer->bos() : -1;
   for (int64_t c = 0; c < n_chunks; ++c) {

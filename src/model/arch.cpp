@@ -1,0 +1,35 @@
+// The layout table (see lowbit/arch.h). Llama: input_layernorm feeds q, k, v; v's output
+// (per head, after attention) feeds o; post_attention_layernorm feeds gate and up; the
+// SwiGLU of gate and up feeds down, scaled through up's output rows.
+#include "lowbit/arch.h"
+
+#include "lowbit/error.h"
+
+namespace lowbit {
+namespace {
+
+const std::vector<ArchLayout>& layouts() {
+  static const std::vector<ArchLayout> t{
+      {"llama",
+       {{"attn_in",
+         {{"q", &LayerWeights::attn_q, false}, {"k", &LayerWeights::attn_k, false}, {"v", &LayerWeights::attn_v, true}},
+         &LayerWeights::attn_norm, nullptr, InspectedModule::kAttention},
+        {"attn_out_in", {{"o", &LayerWeights::attn_output, true}}, nullptr, &LayerWeights::attn_v, InspectedModule::kLinear},
+        {"ffn_in",
+         {{"gate", &LayerWeights::ffn_gate, true}, {"up", &LayerWeights::ffn_up, true}},
+         &LayerWeights::ffn_norm, nullptr, InspectedModule::kMlp},
+        {"ffn_down_in", {{"down", &LayerWeights::ffn_down, true}}, nullptr, &LayerWeights::ffn_up, InspectedModule::kLinear}}},
+  };
+  return t;
+}
+
+}  // namespace
+
+const ArchLayout& arch_layout(const std::string& architecture) {
+  for (const auto& l : layouts()) {
+    if (architecture == l.architecture) return l;
+  }
+  throw Error("no layer layout for this architecture", {.value = architecture});
+}
+
+}  // namespace lowbit

@@ -1,0 +1,155 @@
+// Llama block layers (see layers.h). Scalar code, OpenMP over independent rows/heads;
+// matmul's prefill path uses BLAS.
+#include "model/layers.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "lowbit/engine.h"
+
+namespace lowbit {
+namespace {
+
+float dot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  }
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// f32 rows are read in place only when the data is float-aligned (a safetensors header may
+// leave it at any offset); otherwise each row is decoded like any other format.
+bool f32_in_place(const Weight& w) {
+  return w.format->name == "f32" && reinterpret_cast<uintptr_t>(w.data.data()) % alignof(float) == 0;
+}
+
+}  // namespace
+
+void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * n;
+    float ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += xt[i] * xt[i];
+    const float scale = 1.0f / std::sqrt(ss / n + eps);
+    for (int64_t i = 0; i < n; ++i) out[t * n + i] = weight[i] * (scale * xt[i]);
+  }
+}
+
+RopeTable::RopeTable(int64_t max_context, int64_t head_dim, float theta)
+    : cos(max_context * (head_dim / 2)), sin(cos.size()), half(head_dim / 2) {
+  for (int64_t p = 0; p < max_context; ++p) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+      const float angle = static_cast<float>(p) * freq;
+      cos[p * half + i] = std::cos(angle);
+      sin[p * half + i] = std::sin(angle);
+    }
+  }
+}
+
+void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, RopeStyle style, const RopeTable& table) {
+  const int64_t half = head_dim / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* c = table.cos.data() + (pos + t) * half;
+    const float* s = table.sin.data() + (pos + t) * half;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* x = v + (t * n_heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = style == RopeStyle::kAdjacentPairs ? 2 * i : i;
+        const int64_t b = style == RopeStyle::kAdjacentPairs ? 2 * i + 1 : i + half;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c[i] - x1 * s[i];
+        x[b] = x0 * s[i] + x1 * c[i];
+      }
+    }
+  }
+}
+
+void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+               int64_t n_kv_heads, int64_t head_dim, float* out) {
+  const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads;
+  const float* kc = cache.keys(layer);
+  const float* vc = cache.values(layer);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+#pragma omp parallel if (T * n_heads >= 8)
+  {
+    std::vector<float> score(pos + T);
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < n_heads; ++h) {
+        const int64_t n_pos = pos + t + 1, kvh = h / group;
+        const float* qh = q + (t * n_heads + h) * head_dim;
+        float max = -INFINITY;
+        for (int64_t p = 0; p < n_pos; ++p) {
+          score[p] = dot(qh, kc + p * kv_dim + kvh * head_dim, head_dim) * scale;
+          max = std::max(max, score[p]);
+        }
+        float sum = 0;
+        for (int64_t p = 0; p < n_pos; ++p) {
+          score[p] = std::exp(score[p] - max);
+          sum += score[p];
+        }
+        float* o = out + (t * n_heads + h) * head_dim;
+        std::fill(o, o + head_dim, 0.0f);
+        for (int64_t p = 0; p < n_pos; ++p) {
+          const float a = score[p] / sum;
+          const float* vp = vc + p * kv_dim + kvh * head_dim;
+          for (int64_t i = 0; i < head_dim; ++i) o[i] += a * vp[i];
+        }
+      }
+    }
+  }
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void add_residual(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) {
+  const int64_t rows = w.rows, cols = w.cols;
+  const bool direct = f32_in_place(w);
+#pragma omp parallel if (rows * cols * T >= (1 << 15))
+  {
+    std::vector<float> row(direct ? 0 : cols);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* wr = direct ? reinterpret_cast<const float*>(w.data.data()) + r * cols : row.data();
+      if (!direct) w.row_to_f32(r, row.data());
+      for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot(wr, x + t * cols, cols);
+    }
+  }
+}
+
+void matmul(const Weight& w, const float* x, int64_t T, float* y) {
+  const int64_t rows = w.rows, cols = w.cols;
+  if (T < kGemmMinTokens) return matmul_ref(w, x, T, y);
+  if (f32_in_place(w)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows), static_cast<int>(cols),
+                1.0f, x, static_cast<int>(cols), reinterpret_cast<const float*>(w.data.data()), static_cast<int>(cols), 0.0f, y,
+                static_cast<int>(rows));
+    return;
+  }
+  // Panels of rows decoded to f32 (about 16 MiB each), then y[:, r0:r1] = x · panelᵀ.
+  const int64_t panel_rows = std::clamp<int64_t>((int64_t{1} << 22) / cols, 1, rows);
+  std::vector<float> panel(static_cast<size_t>(panel_rows * cols));
+  for (int64_t r0 = 0; r0 < rows; r0 += panel_rows) {
+    const int64_t n = std::min(panel_rows, rows - r0);
+#pragma omp parallel for schedule(static) if (n * cols >= (1 << 15))
+    for (int64_t r = 0; r < n; ++r) w.row_to_f32(r0 + r, panel.data() + r * cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n), static_cast<int>(cols), 1.0f,
+                x, static_cast<int>(cols), panel.data(), static_cast<int>(cols), 0.0f, y + r0, static_cast<int>(rows));
+  }
+}
+
+}  // namespace lowbit

@@ -1,0 +1,45 @@
+// The layers of a Llama block, one function each, in the style of llm.c: shapes in the
+// comments, every output in a buffer the caller owns, no hidden state. The engine
+// (engine.cpp) is built from these; a backward pass will sit beside each one.
+// T is the number of tokens being run.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lowbit/model.h"
+#include "model/kv_cache.h"
+
+namespace lowbit {
+
+// out: (T, n) = x: (T, n) / rms(x) * weight: (n)
+void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out);
+
+// cos/sin of every position and frequency: (max_context, head_dim/2) each.
+struct RopeTable {
+  RopeTable(int64_t max_context, int64_t head_dim, float theta);
+  std::vector<float> cos, sin;
+  int64_t half;
+};
+
+// v: (T, n_heads * head_dim), each head rotated in place by its position pos + t.
+void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, RopeStyle style, const RopeTable& table);
+
+// out: (T, n_heads * head_dim) = causal softmax(q kᵀ / sqrt(head_dim)) v, q: (T, n_heads *
+// head_dim) at positions [pos, pos + T); keys and values of positions [0, pos + T) are read
+// from `cache` (layer `layer`); query head h reads KV head h / (n_heads / n_kv_heads).
+void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+               int64_t n_kv_heads, int64_t head_dim, float* out);
+
+// gate: (n) <- silu(gate) * up: (n)
+void swiglu(float* gate, const float* up, int64_t n);
+
+// x: (n) += y: (n)
+void add_residual(float* x, const float* y, int64_t n);
+
+// y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format. Reference: each row decoded once,
+// T dot products. T >= kGemmMinTokens goes through BLAS SGEMM on decoded panels of rows.
+void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
+inline constexpr int64_t kGemmMinTokens = 8;
+
+}  // namespace lowbit
