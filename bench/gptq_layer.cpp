@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
 #include "lowbit/gptq_case.h"
 #include "lowbit/threads.h"
@@ -27,6 +28,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 // Best of 3 sgemm runs of n³: this machine's practical float FMA rate, FLOP/s.
 double measure_sgemm_rate(int n = 2048) {
+  lowbit::ensure_blas_kernels();
   std::vector<float> a(static_cast<size_t>(n) * n, 1.0f), b(a), c(a.size());
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
@@ -116,7 +118,7 @@ int main(int argc, char** argv) {
         {"percdamp", r.percdamp}, {"dead_columns", r.dead_columns},
         {"seconds_hessian", r.seconds_hessian}, {"seconds_gptq", r.seconds_gptq}, {"seconds_total", total},
         {"gflop_hessian", flops_hessian / 1e9}, {"gflop_gptq", flops_gptq / 1e9},
-        {"sgemm_gflops_measured", peak / 1e9},
+        {"sgemm_gflops_measured", peak / 1e9}, {"blas_kernels", lowbit::blas_kernel_name()},
         {"hessian_of_sgemm_rate", r.seconds_hessian > 0 ? flops_hessian / r.seconds_hessian / peak : 0.0},
         {"gptq_of_sgemm_rate", flops_gptq / r.seconds_gptq / peak}};
     if (json) {
@@ -134,7 +136,7 @@ int main(int argc, char** argv) {
       std::printf("  time: Hessian %.3f s (%.1f GFLOP, %.0f%% of sgemm rate), GPTQ %.3f s (%.1f GFLOP, %.0f%%), total %.3f s\n",
                   r.seconds_hessian, flops_hessian / 1e9, r.seconds_hessian > 0 ? 100 * flops_hessian / r.seconds_hessian / peak : 0.0,
                   r.seconds_gptq, flops_gptq / 1e9, 100 * flops_gptq / r.seconds_gptq / peak, total);
-      std::printf("  machine: sgemm %.1f GFLOP/s on %d threads\n", peak / 1e9, lowbit::thread_count());
+      std::printf("  machine: sgemm %.1f GFLOP/s on %d threads (OpenBLAS %s kernels)\n", peak / 1e9, lowbit::thread_count(), lowbit::blas_kernel_name().c_str());
     }
     return 0;
   } catch (const lowbit::Error& e) {

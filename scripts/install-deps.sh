@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libhwy-dev libopenblas-dev liblapacke-dev
+  libhwy-dev libopenblas-openmp-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
   clang libomp-dev   # make fuzz: libFuzzer and the OpenMP runtime clang links

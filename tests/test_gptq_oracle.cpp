@@ -1,7 +1,7 @@
 // lowbit's GPTQ against the original code's results (../shared/testdata/gptq): from W and H
 // with each file's options, the dequantized result equals the reference Q on >= 99% of
 // elements, its output error ‖X(Q−W)ᵀ‖² is within 1% of the reference's and below RTN's.
-// Also the Hessian built from X by SYRK against the file's H, and the singular-H paths.
+// Also the Hessian built from X by BLAS against the file's H, and the singular-H paths.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -41,7 +41,7 @@ TEST(GptqOracle, EveryCaseMatchesTheReference) {
     // Our RTN is the reference's quantizer: its error matches the file's to float noise.
     EXPECT_NEAR(r.error_rtn, c.reference_error_rtn, 1e-4 * c.reference_error_rtn) << name;
     EXPECT_EQ(r.dead_columns, 2) << name << ": X has two all-zero columns";
-    // The same from X alone (H by lowbit's SYRK accumulation). H then differs from the
+    // The same from X alone (H by lowbit's BLAS accumulation). H then differs from the
     // reference's in the last float bits, and one rounding decision that flips moves every
     // later column through the error feedback: the elements need not agree (85% at 2 bits),
     // the error must.

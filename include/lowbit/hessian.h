@@ -1,6 +1,6 @@
 // The Hessian of a linear layer's reconstruction loss, H = 2/N·Σ x xᵀ over the N
-// calibration inputs x of that layer (GPTQ's add_batch). Batches are multiplied by BLAS
-// SYRK in float32 and summed in float64. Also the output error ‖X(Q − W)ᵀ‖² methods are
+// calibration inputs x of that layer (GPTQ's add_batch). Inputs are staged and multiplied
+// by BLAS (SGEMM) in float32 every kStageTokens tokens, and the products summed in float64. Also the output error ‖X(Q − W)ᵀ‖² methods are
 // judged by. Not GPTQ itself (gptq.h).
 #pragma once
 
@@ -18,13 +18,16 @@ class HessianAccumulator {
   int64_t cols() const { return cols_; }
   int64_t tokens() const { return tokens_; }
   // (cols, cols), both triangles: 2/N·Σ x xᵀ (all zero before any token).
-  std::vector<double> hessian() const;
+  std::vector<double> hessian();
 
  private:
+  static constexpr int64_t kStageTokens = 2048;
   int64_t cols_;
-  int64_t tokens_ = 0;
-  std::vector<double> sum_;   // Σ x xᵀ, upper triangle (row-major, i <= j)
-  std::vector<float> batch_;  // SYRK output of one batch
+  int64_t tokens_ = 0, staged_ = 0;
+  std::vector<double> sum_;      // Σ x xᵀ, upper triangle (row-major, i <= j)
+  std::vector<float> product_;   // SYRK result of one stage
+  std::vector<float> stage_;     // (kStageTokens, cols) inputs not multiplied yet
+  void multiply_staged();
 };
 
 // ‖X(Q − W)ᵀ‖²: x: (T, cols), w and q: (rows, cols); float32 products summed in float64.

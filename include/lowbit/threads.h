@@ -1,5 +1,5 @@
 // The worker thread count, set once for both pools lowbit computes with: OpenMP (kernels,
-// quantization) and OpenBLAS (GEMM, SYRK, Cholesky).
+// quantization) and OpenBLAS (GEMM, Cholesky).
 #pragma once
 
 namespace lowbit {

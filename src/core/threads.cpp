@@ -4,9 +4,12 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "lowbit/blas_setup.h"
+
 namespace lowbit {
 
 void set_thread_count(int threads) {
+  ensure_blas_kernels();
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lowbit/blas_setup.h"
 #include "lowbit/engine.h"
 
 namespace lowbit {
@@ -72,8 +73,54 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
   }
 }
 
+namespace {
+
+// Prefill attention through BLAS: per head, S = q_h · K_hᵀ (T, pos + T) by SGEMM, the
+// causal softmax row by row, then out_h = P · V_h by SGEMM. Same math as attention_ref.
+void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+                    int64_t n_kv_heads, int64_t head_dim, float* out) {
+  const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads, n_pos = pos + T, dim = n_heads * head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  std::vector<float> p(static_cast<size_t>(T * n_pos));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    const int64_t kvh = h / group;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n_pos), static_cast<int>(head_dim),
+                scale, q + h * head_dim, static_cast<int>(dim), cache.keys(layer) + kvh * head_dim, static_cast<int>(kv_dim), 0.0f,
+                p.data(), static_cast<int>(n_pos));
+#pragma omp parallel for schedule(static) if (T * n_pos >= (1 << 14))
+    for (int64_t t = 0; t < T; ++t) {
+      float* row = p.data() + t * n_pos;
+      const int64_t seen = pos + t + 1;  // token t sees positions [0, pos + t]
+      float max = -INFINITY;
+      for (int64_t j = 0; j < seen; ++j) max = std::max(max, row[j]);
+      float sum = 0;
+      for (int64_t j = 0; j < seen; ++j) {
+        row[j] = std::exp(row[j] - max);
+        sum += row[j];
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
+      std::fill(row + seen, row + n_pos, 0.0f);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(head_dim), static_cast<int>(n_pos),
+                1.0f, p.data(), static_cast<int>(n_pos), cache.values(layer) + kvh * head_dim, static_cast<int>(kv_dim), 0.0f,
+                out + h * head_dim, static_cast<int>(dim));
+  }
+}
+
+}  // namespace
+
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                int64_t n_kv_heads, int64_t head_dim, float* out) {
+  if (T >= kGemmMinTokens) {
+    ensure_blas_kernels();
+    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out);
+  }
+  attention_ref(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out);
+}
+
+void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+                   int64_t n_kv_heads, int64_t head_dim, float* out) {
   const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads;
   const float* kc = cache.keys(layer);
   const float* vc = cache.values(layer);
@@ -134,6 +181,7 @@ void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) {
 void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   const int64_t rows = w.rows, cols = w.cols;
   if (T < kGemmMinTokens) return matmul_ref(w, x, T, y);
+  ensure_blas_kernels();
   if (f32_in_place(w)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows), static_cast<int>(cols),
                 1.0f, x, static_cast<int>(cols), reinterpret_cast<const float*>(w.data.data()), static_cast<int>(cols), 0.0f, y,

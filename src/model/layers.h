@@ -12,6 +12,9 @@
 
 namespace lowbit {
 
+// From this many tokens on, matmul and attention run through BLAS.
+inline constexpr int64_t kGemmMinTokens = 8;
+
 // out: (T, n) = x: (T, n) / rms(x) * weight: (n)
 void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out);
 
@@ -28,8 +31,12 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
 // out: (T, n_heads * head_dim) = causal softmax(q kᵀ / sqrt(head_dim)) v, q: (T, n_heads *
 // head_dim) at positions [pos, pos + T); keys and values of positions [0, pos + T) are read
 // from `cache` (layer `layer`); query head h reads KV head h / (n_heads / n_kv_heads).
+// The reference computes each (token, head) with dot products; attention() uses BLAS for
+// T >= kGemmMinTokens.
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                int64_t n_kv_heads, int64_t head_dim, float* out);
+void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+                   int64_t n_kv_heads, int64_t head_dim, float* out);
 
 // gate: (n) <- silu(gate) * up: (n)
 void swiglu(float* gate, const float* up, int64_t n);
@@ -38,8 +45,8 @@ void swiglu(float* gate, const float* up, int64_t n);
 void add_residual(float* x, const float* y, int64_t n);
 
 // y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format. Reference: each row decoded once,
-// T dot products. T >= kGemmMinTokens goes through BLAS SGEMM on decoded panels of rows.
+// T dot products. matmul() (engine.h) uses SGEMM on decoded panels of rows from
+// kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
-inline constexpr int64_t kGemmMinTokens = 8;
 
 }  // namespace lowbit

@@ -5,17 +5,37 @@
 #include "lowbit/gptq.h"
 
 #include <cblas.h>
-#include <lapacke.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
 
+#include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
+
+// LAPACK (column-major Fortran interface, exported by OpenBLAS).
+extern "C" void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+extern "C" void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info);
 
 namespace lowbit {
 namespace {
+
+// Row-major calls on column-major LAPACK: a row-major lower triangle is a column-major
+// upper one, so the triangle letters swap.
+int cholesky_lower_row_major(double* a, int64_t n) {
+  const int ni = static_cast<int>(n);
+  int info = 0;
+  dpotrf_("U", &ni, a, &ni, &info);
+  return info;
+}
+
+int invert_upper_row_major(double* a, int64_t n) {
+  const int ni = static_cast<int>(n);
+  int info = 0;
+  dtrtri_("L", "N", &ni, a, &ni, &info);
+  return info;
+}
 
 // The upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), as the reference gets it from
 // cholesky → cholesky_inverse → cholesky(upper). Computed with half the work: with J the
@@ -27,13 +47,13 @@ bool upper_cholesky_of_inverse(const std::vector<double>& h, int64_t n, std::vec
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j <= i; ++j) u[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];  // lower of JHJ
   }
-  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, u.data(), n) != 0) return false;
+  if (cholesky_lower_row_major(u.data(), n) != 0) return false;
   // Ũ[i][j] = L[n-1-i][n-1-j]: reverse both indices (a 180° turn of the matrix).
   std::reverse(u.begin(), u.end());
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < i; ++j) u[i * n + j] = 0.0;
   }
-  if (LAPACKE_dtrtri(LAPACK_ROW_MAJOR, 'U', 'N', n, u.data(), n) != 0) return false;
+  if (invert_upper_row_major(u.data(), n) != 0) return false;
   for (int64_t i = 0; i < n; ++i) {
     if (!(u[i * n + i] > 0) || !std::isfinite(u[i * n + i])) return false;
   }
@@ -50,6 +70,7 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
   }
   const int64_t G = quantizer.group_size();
   if (G < 0 || (G > 0 && cols % G != 0)) throw Error("GPTQ: columns must be a multiple of the group size", {.value = std::to_string(cols)});
+  ensure_blas_kernels();
   GptqResult result;
   std::vector<float> Wt(static_cast<size_t>(cols * rows));  // Wt[c*rows + r] = W[r][c]
   for (int64_t r = 0; r < rows; ++r) {

@@ -1,30 +1,54 @@
-// Hessian accumulation by SYRK and the layer output error (see lowbit/hessian.h).
+// Hessian accumulation by BLAS and the layer output error (see lowbit/hessian.h).
 #include "lowbit/hessian.h"
 
 #include <cblas.h>
 
+#include <algorithm>
+
+#include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
 
 namespace lowbit {
 
 HessianAccumulator::HessianAccumulator(int64_t cols)
-    : cols_(cols), sum_(static_cast<size_t>(cols * cols), 0.0), batch_(static_cast<size_t>(cols * cols)) {
+    : cols_(cols), sum_(static_cast<size_t>(cols * cols), 0.0), product_(static_cast<size_t>(cols * cols)),
+      stage_(static_cast<size_t>(kStageTokens * cols)) {
   if (cols <= 0) throw Error("Hessian: columns must be positive", {.value = std::to_string(cols)});
 }
 
 void HessianAccumulator::add(const float* x, int64_t T) {
-  if (T <= 0) return;
-  // batch = xᵀx, upper triangle: (cols, cols) from x: (T, cols).
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(cols_), static_cast<int>(T), 1.0f, x,
-              static_cast<int>(cols_), 0.0f, batch_.data(), static_cast<int>(cols_));
-#pragma omp parallel for schedule(static) if (cols_ >= 256)
-  for (int64_t i = 0; i < cols_; ++i) {
-    for (int64_t j = i; j < cols_; ++j) sum_[i * cols_ + j] += batch_[i * cols_ + j];
+  // Rows are staged until kStageTokens are there: one product with many tokens runs near
+  // the GEMM peak, where small ones are bound by writing the (cols, cols) result.
+  while (T > 0) {
+    const int64_t n = std::min(T, kStageTokens - staged_);
+    std::copy_n(x, n * cols_, stage_.data() + staged_ * cols_);
+    staged_ += n;
+    tokens_ += n;
+    x += n * cols_;
+    T -= n;
+    if (staged_ == kStageTokens) multiply_staged();
   }
-  tokens_ += T;
 }
 
-std::vector<double> HessianAccumulator::hessian() const {
+// sum += stageᵀ·stage: (cols, cols) from stage: (staged, cols) in float32, added into
+// float64 (upper triangle). SGEMM rather than SSYRK: it computes both triangles, twice the
+// FLOPs, yet OpenBLAS 0.3.21 runs it 4.6x faster (5632 columns, 2048 tokens, 2 cores:
+// SSYRK 47 GFLOP/s, SGEMM 218), so it finishes in half the time.
+void HessianAccumulator::multiply_staged() {
+  if (staged_ == 0) return;
+  ensure_blas_kernels();
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(cols_), static_cast<int>(cols_), static_cast<int>(staged_),
+              1.0f, stage_.data(), static_cast<int>(cols_), stage_.data(), static_cast<int>(cols_), 0.0f, product_.data(),
+              static_cast<int>(cols_));
+#pragma omp parallel for schedule(static) if (cols_ >= 256)
+  for (int64_t i = 0; i < cols_; ++i) {
+    for (int64_t j = i; j < cols_; ++j) sum_[i * cols_ + j] += product_[i * cols_ + j];
+  }
+  staged_ = 0;
+}
+
+std::vector<double> HessianAccumulator::hessian() {
+  multiply_staged();
   std::vector<double> h(sum_.size(), 0.0);
   if (tokens_ == 0) return h;
   const double scale = 2.0 / static_cast<double>(tokens_);
@@ -36,6 +60,7 @@ std::vector<double> HessianAccumulator::hessian() const {
 
 double output_sq_error(std::span<const float> x, int64_t T, std::span<const float> w, std::span<const float> q,
                        int64_t rows, int64_t cols) {
+  ensure_blas_kernels();
   std::vector<float> d(static_cast<size_t>(rows * cols));
   for (size_t i = 0; i < d.size(); ++i) d[i] = q[i] - w[i];
   std::vector<float> e(static_cast<size_t>(T * rows));  // e: (T, rows) = x · dᵀ
