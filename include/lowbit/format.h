@@ -44,6 +44,22 @@ using DequantizeFn = void (*)(const uint8_t* data, int64_t rows, int64_t cols, i
                               int64_t row_end, float* out);
 using TensorBytesFn = uint64_t (*)(int64_t rows, int64_t cols);
 
+// The two steps the reference quantizer of a block format fuses, split for methods that
+// round with error feedback (GPTQ): `fit` chooses one block's parameters (scales, mins,
+// sub-scales) from its values and importance and writes the whole block as plain rounding
+// would; `round` then re-rounds element i to a new value under those parameters, writes its
+// code and returns the value it decodes to. Fitting each block and rounding every element
+// to its own value gives exactly the bytes of `quantize`. A block is block_size elements
+// (the whole row for kPerRow formats); `aux` holds per-block rounding constants that the
+// bytes do not keep (e.g. the unrounded 1/d ggml rounds with).
+struct FitRound {
+  int aux_floats;
+  // x: (n); importance: (n) or nullptr; row_mean_square: mean x² of the block's row (the
+  // legacy formats weigh importance by it); block: block_bytes; aux: aux_floats.
+  void (*fit)(const float* x, int64_t n, const float* importance, float row_mean_square, uint8_t* block, float* aux);
+  float (*round)(uint8_t* block, const float* aux, int64_t n, int64_t i, float x);
+};
+
 struct Format {
   std::string_view name;       // lower-case, as on the command line: "q4_k", "int4_g128_asym"
   int gguf_type;               // ggml type id, never renumbered; kNotGguf if none
@@ -59,6 +75,7 @@ struct Format {
   TensorBytesFn tensor_bytes;
   QuantizeFn quantize;  // reference quantizer (deterministic; the bytes that go in files)
   DequantizeFn dequantize;
+  const FitRound* fit_round = nullptr;  // null: no split steps (GPTQ cannot target it)
 };
 
 const std::vector<Format>& format_table();

@@ -1,7 +1,9 @@
 // `lowbit quantize`: the streaming pipeline. Tensor by tensor: decode the source tensor to
 // f32, pick its format with the recipe (falling back when rows do not fit), quantize it
 // (with importance weights when given) and append it to the output; then drop the source
-// pages. Peak memory is about one f32 tensor plus its quantized bytes.
+// pages. Peak memory is about one f32 tensor plus its quantized bytes. With a calibrated
+// method (GPTQ) the block linears come from the layer-wise driver, one block at a time, in
+// the order the writer needs them.
 #pragma once
 
 #include <functional>
@@ -9,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/calibration.h"
+#include "lowbit/layerwise.h"
+#include "lowbit/methods.h"
 #include "lowbit/model.h"
 #include "lowbit/recipe.h"
 
@@ -21,6 +26,10 @@ struct QuantizeOptions {
   std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
   std::string tokenizer;        // llama2.c tokenizer .bin, optional
   std::string name;             // general.name
+  MethodConfig method;          // default method for the block linears (a recipe rule may override)
+  std::string calib;            // calibration text (calibrated methods)
+  CalibrationOptions calib_options;
+  LayerwiseProgress calib_progress;  // per block and group of the calibrated pass
   // (tensor index, tensor count, f32 bytes done, tensor name)
   std::function<void(int64_t, int64_t, uint64_t, const std::string&)> progress;
 };

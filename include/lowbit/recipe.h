@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct RecipeRule {
   std::string format;  // a format name, or "keep" (leave the tensor as it is stored)
   std::string when;    // "" = always; else comma-separated trait names, each may start with '!'
                        // (all must hold): see recipe_conditions()
+  std::string method;  // "" = the method given to quantize; else a method of the table ("rtn", "gptq")
+  std::map<std::string, std::string> options;  // that method's options for the matched tensors
 };
 
 struct Recipe {
@@ -53,6 +56,8 @@ struct TensorChoice {
   const Format* format;    // nullptr: keep as stored
   std::string reason;      // which rule (or "base") chose it, and any fallback
   bool fell_back = false;
+  std::string method;      // the rule's method ("" = quantize's default)
+  std::map<std::string, std::string> options;
 };
 
 const std::vector<Recipe>& builtin_recipes();

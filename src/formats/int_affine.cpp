@@ -71,6 +71,24 @@ struct AffineGroup {
     }
   }
 
+  // Fit/round: the parameters come from encode; the rounding rule is encode's.
+  static void fit(const float* x, int64_t n, const float*, float, uint8_t* block, float*) { encode(x, n, block); }
+
+  static float round(uint8_t* block, const float*, int64_t, int64_t i, float x) {
+    uint16_t scale_h;
+    std::memcpy(&scale_h, block, 2);
+    const float scale = h2f(scale_h);
+    const int zero = Sym ? (kMaxq + 1) / 2 : block[2];
+    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+    const int q = std::clamp(static_cast<int>(std::nearbyint(x * inv)) + zero, 0, kMaxq);
+    uint8_t* codes = block + kHeader;
+    const uint64_t bit = static_cast<uint64_t>(i) * Bits;
+    const uint32_t mask = static_cast<uint32_t>(kMaxq) << (bit % 8), v = static_cast<uint32_t>(q) << (bit % 8);
+    codes[bit / 8] = static_cast<uint8_t>((codes[bit / 8] & ~mask) | v);
+    if ((bit % 8) + Bits > 8) codes[bit / 8 + 1] = static_cast<uint8_t>((codes[bit / 8 + 1] & ~(mask >> 8)) | (v >> 8));
+    return scale * static_cast<float>(q - zero);
+  }
+
   static void decode(const uint8_t* in, int64_t n, float* y) {
     uint16_t scale_h;
     std::memcpy(&scale_h, in, 2);
@@ -105,6 +123,8 @@ struct AffineFormat {
     for (int64_t g = 0; g < n / Group; ++g) G::decode(in + g * kGroupBytes, Group, out + g * Group);
   }
 
+  static constexpr FitRound kFitRound{0, &G::fit, &G::round};
+
   static Format make(std::string_view name, Tolerance tol, std::string_view description) {
     return Format{
         .name = name,
@@ -121,6 +141,7 @@ struct AffineFormat {
         .tensor_bytes = &rows_times_row_bytes<row_bytes>,
         .quantize = &quantize_rows<quantize_row, row_bytes>,
         .dequantize = &dequantize_rows<dequantize_row, row_bytes>,
+        .fit_round = &kFitRound,
     };
   }
 };

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include "io/gguf_llama.h"
@@ -41,6 +42,7 @@ struct Planned {
   const Weight* weight;
   const Format* format;
   int64_t layer;
+  MethodConfig method;
 };
 
 // Where quantized tensors go: a GGUF file, or a Hugging Face-style folder.
@@ -169,8 +171,9 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   const ModelTraits traits{.n_layers = model.config.n_layers, .n_heads = model.config.n_heads,
                            .n_kv_heads = model.config.n_kv_heads, .has_imatrix = !o.imatrix.empty()};
   const Format& f32 = format_by_name("f32");
+  std::map<std::string, int> no_fit_round;  // format -> tensors a calibrated method cannot reach
   for (const Weight* w : model.weights()) {
-    Planned p{w, &f32, layer_of(w->name)};
+    Planned p{w, &f32, layer_of(w->name), {"rtn", {}}};
     if (w->rows > 1) {
       // A tied embedding is also the output matrix: it follows the output's rules (as in
       // llama.cpp, where token_embd then gets output's type).
@@ -183,9 +186,46 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       }
       if (c.fell_back) report.fallbacks.push_back(w->name + ": " + c.reason);
       params_by_format[p.format] += w->numel();
+      // Calibrated methods work on the block linears; token_embd and output are rounded.
+      if (p.layer >= 0) {
+        p.method = o.method;
+        if (!c.method.empty()) p.method = {c.method, c.options};
+        else if (!c.options.empty()) p.method.options = c.options;
+        check_method_config(p.method);
+        if (method_by_name(p.method.name).needs_calibration && p.format->fit_round == nullptr &&
+            p.format->kind != FormatKind::kFloat) {
+          ++no_fit_round[std::string(p.format->name)];
+          p.method = {"rtn", {}};
+        }
+        if (p.format->kind == FormatKind::kFloat) p.method = {"rtn", {}};
+      }
     }
     plan.push_back(p);
   }
+  for (const auto& [format, n] : no_fit_round) {
+    warn(o.method.name + " cannot round into " + format + " (the format has no fit/round steps): " + std::to_string(n) +
+         " tensors rounded to nearest");
+  }
+  bool calibrated = false;
+  for (const Planned& p : plan) calibrated = calibrated || method_by_name(p.method.name).needs_calibration;
+  check_method_config(o.method);
+  std::unique_ptr<LayerwiseQuantizer> layerwise;
+  std::map<std::string, const Planned*> plan_by_name;
+  for (const Planned& p : plan) plan_by_name[p.weight->name] = &p;
+  if (calibrated) {
+    if (o.calib.empty()) throw Error("method " + o.method.name + " needs calibration text: give --calib FILE");
+    CalibrationSet calib = load_calibration(model, o.calib, o.calib_options);
+    auto target = [&](const Weight& w, int64_t) {
+      const Planned& p = *plan_by_name.at(w.name);
+      LinearTarget t{p.format, p.method, {}};
+      if (p.format->uses_importance && !o.imatrix.empty()) t.importance = imatrix.weights_for(w.name, w.cols);
+      return t;
+    };
+    layerwise = std::make_unique<LayerwiseQuantizer>(model, std::move(calib), target, o.calib_progress);
+  } else if (!o.calib.empty()) {
+    warn("calibration text given but no calibrated method is used (--method gptq): ignored", {.file = o.calib});
+  }
+  std::map<std::string, QuantizedTensor> block;  // the calibrated block being written
   const Format* dominant = params_by_format.empty() ? &f32
       : std::max_element(params_by_format.begin(), params_by_format.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
   std::unique_ptr<TensorSink> out;
@@ -214,7 +254,17 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(plan.size()), f32_bytes_done, w.name);
     std::vector<uint8_t> bytes;
     const auto order = rope_order(w);
-    if (p.format == w.format && order.empty()) {
+    if (layerwise && p.layer >= 0) {
+      if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
+      QuantizedTensor& t = block.at(w.name);
+      bytes = std::move(t.bytes);
+      if (!order.empty()) {  // rows are independent in every row-local format: permute the bytes
+        const uint64_t rb = format_row_bytes(*p.format, w.cols);
+        std::vector<uint8_t> permuted(bytes.size());
+        for (int64_t r = 0; r < w.rows; ++r) std::memcpy(permuted.data() + r * rb, bytes.data() + order[r] * rb, rb);
+        bytes.swap(permuted);
+      }
+    } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
     } else {
       std::vector<float> x = w.to_f32();

@@ -10,6 +10,7 @@
 
 #include "core/json_fields.h"
 #include "lowbit/error.h"
+#include "lowbit/methods.h"
 
 namespace lowbit {
 namespace {
@@ -130,6 +131,13 @@ void validate(const Recipe& r, const std::string& source) {
     } catch (const Error& e) {
       throw Error(e.message() + " in 'rules[" + std::to_string(i) + "].layers'", {.file = source, .value = e.context().value});
     }
+    if (!r.rules[i].method.empty() || !r.rules[i].options.empty()) {
+      try {
+        check_method_config({r.rules[i].method.empty() ? "gptq" : r.rules[i].method, r.rules[i].options});
+      } catch (const Error& e) {
+        throw Error(e.message() + " in 'rules[" + std::to_string(i) + "]'", {.file = source, .value = e.context().value});
+      }
+    }
     try {
       conditions_hold(r.rules[i].when, {});  // throws on an unknown condition
     } catch (const Error& e) {
@@ -180,8 +188,21 @@ Recipe load_recipe(const std::string& name_or_path) {
     const Json& rules = j.get_array("rules");
     for (size_t i = 0; i < rules.size(); ++i) {
       const JsonObject rule = j.element(rules, "rules", i);
-      r.rules.push_back({rule.get_string("tensor"), rule.get_string("layers", ""), rule.get_string("format"),
-                         rule.get_string("when", "")});
+      RecipeRule parsed{rule.get_string("tensor"), rule.get_string("layers", ""), rule.get_string("format"),
+                        rule.get_string("when", ""), rule.get_string("method", ""), {}};
+      if (rule.has("options")) {
+        const JsonObject opts = rule.get_object("options");
+        for (const auto& [k, v] : opts.json().items()) {
+          if (v.is_string()) {
+            parsed.options[k] = v.get<std::string>();
+          } else if (v.is_boolean() || v.is_number()) {
+            parsed.options[k] = v.dump();
+          } else {
+            opts.fail(k, "must be a string, number or boolean", &v);
+          }
+        }
+      }
+      r.rules.push_back(std::move(parsed));
     }
   }
   validate(r, name_or_path);
@@ -191,7 +212,8 @@ Recipe load_recipe(const std::string& name_or_path) {
 TensorChoice choose_format(const Recipe& recipe, const std::string& tensor_name, int64_t layer, const ModelTraits& model,
                            int64_t cols) {
   const std::string part = tensor_part(tensor_name);
-  std::string chosen = recipe.base, reason = "base";
+  std::string chosen = recipe.base, reason = "base", method;
+  std::map<std::string, std::string> options;
   for (size_t i = 0; i < recipe.rules.size(); ++i) {
     const RecipeRule& rule = recipe.rules[i];
     if (fnmatch(rule.tensor.c_str(), part.c_str(), 0) == 0 && layer_selected(rule.layers, layer, model.n_layers) &&
@@ -199,17 +221,19 @@ TensorChoice choose_format(const Recipe& recipe, const std::string& tensor_name,
       chosen = rule.format;
       reason = "rule " + std::to_string(i) + " (" + rule.tensor + (rule.layers.empty() ? "" : " @ " + rule.layers) +
                (rule.when.empty() ? "" : " when " + rule.when) + ")";
+      method = rule.method;
+      options = rule.options;
       break;
     }
   }
-  if (chosen == "keep") return {nullptr, reason + ": kept as stored"};
+  if (chosen == "keep") return {nullptr, reason + ": kept as stored", false, method, options};
   const Format* f = &format_by_name(chosen);
-  if (format_fits(*f, cols)) return {f, reason};
+  if (format_fits(*f, cols)) return {f, reason, false, method, options};
   for (const Format* alt : fallback_chain(*f)) {
     if (format_fits(*alt, cols)) {
       return {alt, reason + ": " + std::string(f->name) + " needs rows of a multiple of " + std::to_string(f->block_size) +
                        ", this tensor has " + std::to_string(cols) + " -> " + std::string(alt->name),
-              true};
+              true, method, options};
     }
   }
   throw Error("no format fits this tensor", {.tensor = tensor_name, .value = std::to_string(cols) + " columns"});

@@ -1,11 +1,13 @@
-// `lowbit quantize IN OUT.gguf (--recipe R | --format F) [--imatrix FILE]`: streams the
-// model through the recipe; progress on stderr, a per-format summary at the end.
+// `lowbit quantize IN OUT.gguf (--recipe R | --format F) [--imatrix FILE] [--method gptq
+// --calib FILE]`: streams the model through the recipe (and the layer-wise calibrated
+// method); progress on stderr, a per-format summary at the end.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "lowbit/error.h"
+#include "lowbit/methods.h"
 #include "lowbit/progress.h"
 #include "lowbit/quantize.h"
 
@@ -16,7 +18,8 @@ Runner register_quantize(CLI::App& app) {
   struct Options {
     QuantizeOptions q;
     std::string format, recipe;
-    bool json = false;
+    std::vector<std::string> method_options;
+    bool act_order = false, json = false;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("input", o->q.input, "HF folder, .gguf file or llama2.c checkpoint")->required();
@@ -27,16 +30,38 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--imatrix", o->q.imatrix, "importance matrix (lowbit imatrix or llama.cpp's .gguf/.dat)");
   sub->add_option("--tokenizer", o->q.tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--name", o->q.name, "general.name");
+  std::string methods;
+  for (const auto& m : method_table()) methods += std::string(methods.empty() ? "" : ", ") + m.name;
+  sub->add_option("--method,-m", o->q.method.name, "quantization method for the block linears: " + methods + " (default rtn)");
+  sub->add_option("--method-option,-O", o->method_options, "KEY=VALUE option of the method (repeatable; gptq: damp, block, act-order, static-groups)");
+  sub->add_flag("--act-order", o->act_order, "GPTQ: columns in descending Hessian diagonal (same as -O act-order=true)");
+  sub->add_option("--calib", o->q.calib, "calibration text for calibrated methods (gptq)");
+  sub->add_option("--calib-samples", o->q.calib_options.samples, "calibration samples (default 128)")->check(CLI::PositiveNumber);
+  sub->add_option("--calib-len", o->q.calib_options.length, "tokens per calibration sample (default 512, or the model's context if shorter)")->check(CLI::PositiveNumber);
+  sub->add_option("--seed", o->q.calib_options.seed, "seed of the calibration sample choice (default 0)");
   sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
   return [o]() {
     if (o->recipe.empty() && o->format.empty()) throw lowbit::Error("give --recipe or --format");
     o->q.recipe = o->format.empty() ? o->recipe : "pure:" + o->format;
+    for (const auto& kv : o->method_options) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw lowbit::Error("--method-option must be KEY=VALUE", {.value = kv});
+      o->q.method.options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (o->act_order) o->q.method.options["act-order"] = "true";
+    std::unique_ptr<Progress> calib_progress;
+    o->q.calib_progress = [&](int64_t block, int64_t blocks, int64_t group, int64_t groups) {
+      if (!calib_progress) calib_progress = std::make_unique<Progress>(o->q.method.name, blocks * groups, "groups");
+      calib_progress->update(block * groups + group, fmt::format("block {}/{}", block + 1, blocks));
+    };
     std::unique_ptr<Progress> progress;
     o->q.progress = [&](int64_t i, int64_t n, uint64_t bytes, const std::string& name) {
+      if (calib_progress) return;  // the calibrated pass reports per block
       if (!progress) progress = std::make_unique<Progress>("quantize", n, "tensors");
       progress->update(i, fmt::format("{:.1f} MB f32 in{}{}", bytes / 1e6, name.empty() ? "" : ", ", name));
     };
     const QuantizeReport r = quantize_model(o->q);
+    if (calib_progress) calib_progress->finish("");
     if (progress) progress->finish(fmt::format("{:.1f} MB/s", r.parameters * 4.0 / 1e6 / r.seconds));
     if (o->json) {
       nlohmann::ordered_json j{{"output", o->q.output}, {"recipe", r.recipe}, {"parameters", r.parameters},

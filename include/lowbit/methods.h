@@ -1,0 +1,63 @@
+// The method table: one row per quantization method (rtn, gptq, ...) beside the format
+// table: its name, what it does, whether it needs calibration text, its options with
+// defaults, and a factory. Methods write into formats: any calibrated method can target any
+// format that has fit/round steps (format.h), GGUF k-quants included.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lowbit/arch.h"
+#include "lowbit/format.h"
+
+namespace lowbit {
+
+struct MethodOption {
+  const char* name;
+  const char* default_value;
+  const char* help;
+};
+
+// A method and its options as given (CLI flags or a recipe rule); values are strings,
+// checked by the method's factory.
+struct MethodConfig {
+  std::string name = "rtn";
+  std::map<std::string, std::string> options;
+};
+
+// One calibrated method working on one block: it sees the inputs of one group of linears
+// (every calibration sample, through the block as quantized so far), then quantizes the
+// group's members.
+class CalibratedMethod {
+ public:
+  virtual ~CalibratedMethod() = default;
+  // A new group of linears reading inputs of `cols` features.
+  virtual void begin_group(const LinearGroup& group, int64_t cols) = 0;
+  // x: (T, cols), one calibration sample's input to the group.
+  virtual void observe(const float* x, int64_t T) = 0;
+  // One member of the group: w: (rows, cols) in f32 -> bytes in `format`, with the
+  // member's own options (a recipe rule may set them).
+  virtual std::vector<uint8_t> quantize(const std::string& tensor, std::vector<float> w, int64_t rows, int64_t cols,
+                                        const Format& format, const MethodConfig& config) = 0;
+};
+
+struct Method {
+  const char* name;
+  const char* description;
+  bool needs_calibration;
+  std::vector<MethodOption> options;
+  std::unique_ptr<CalibratedMethod> (*make)();  // null for methods without calibration
+};
+
+const std::vector<Method>& method_table();
+const Method& method_by_name(const std::string& name);  // throws Error listing the known ones
+// Throws Error naming an option the method does not have, or a malformed value.
+void check_method_config(const MethodConfig& config);
+
+// Typed option reads for factories: the value given, else the row's default.
+double method_option_number(const MethodConfig& config, const std::string& option);
+bool method_option_flag(const MethodConfig& config, const std::string& option);
+
+}  // namespace lowbit

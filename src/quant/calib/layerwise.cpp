@@ -1,0 +1,107 @@
+// The layer-wise driver (see lowbit/layerwise.h).
+#include "lowbit/layerwise.h"
+
+#include <cstring>
+
+#include "lowbit/error.h"
+
+namespace lowbit {
+namespace {
+
+// A weight holding its own bytes in `format` (the engine runs any format).
+Weight owning_weight(const Weight& like, const Format* format, std::vector<uint8_t> bytes) {
+  Weight w = like;
+  auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  w.format = format;
+  w.data = *owned;
+  w.owned = owned;
+  return w;
+}
+
+std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * sizeof(float));
+  std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+}  // namespace
+
+LayerwiseQuantizer::LayerwiseQuantizer(const Model& model, CalibrationSet calibration, TargetFn target,
+                                       LayerwiseProgress progress)
+    : model_(model), calib_(std::move(calibration)), target_(std::move(target)), progress_(std::move(progress)),
+      engine_(model, calib_.samples.empty() ? 1 : static_cast<int64_t>(calib_.samples.front().size())) {
+  if (calib_.samples.empty()) throw Error("no calibration samples", {.file = calib_.source});
+  length_ = static_cast<int64_t>(calib_.samples.front().size());
+  const int64_t dim = model.config.dim;
+  x_.resize(calib_.samples.size() * length_ * dim);
+  for (size_t s = 0; s < calib_.samples.size(); ++s) {
+    if (static_cast<int64_t>(calib_.samples[s].size()) != length_) throw Error("calibration samples differ in length");
+    engine_.embed(calib_.samples[s], x_.data() + s * length_ * dim);
+  }
+}
+
+LayerwiseQuantizer::~LayerwiseQuantizer() = default;
+
+std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
+  const int64_t l = next_++;
+  if (l >= model_.config.n_layers) throw Error("all blocks are quantized");
+  const int64_t dim = model_.config.dim, S = static_cast<int64_t>(calib_.samples.size());
+  const ArchLayout& layout = engine_.layout();
+  const Format& f32 = format_by_name("f32");
+  LayerWeights work = model_.layers[l];  // quantized members replace these as they are done
+  std::map<std::string, QuantizedTensor> out;
+  std::vector<float> x(length_ * dim);
+  for (size_t g = 0; g < layout.groups.size(); ++g) {
+    const LinearGroup& group = layout.groups[g];
+    if (progress_) progress_(l, model_.config.n_layers, static_cast<int64_t>(g), static_cast<int64_t>(layout.groups.size()));
+    // Which members a calibrated method quantizes; they share the group's input.
+    std::vector<LinearTarget> targets;
+    CalibratedMethod* method = nullptr;
+    for (const auto& m : group.members) {
+      targets.push_back(target_(work.*m.weight, l));
+      const Method& row = method_by_name(targets.back().method.name);
+      if (!row.needs_calibration) continue;
+      auto& slot = methods_[row.name];
+      if (!slot) slot = row.make();
+      if (method != nullptr && method != slot.get()) {
+        throw Error("linears sharing an input must use one calibrated method", {.tensor = (work.*m.weight).name});
+      }
+      method = slot.get();
+    }
+    if (method != nullptr) {
+      const int64_t cols = (work.*group.members.front().weight).cols;
+      method->begin_group(group, cols);
+      engine_.set_observer([&](const ObservedInput& in) {
+        if (&in.group == &group) method->observe(in.x, in.T);
+      });
+      for (int64_t s = 0; s < S; ++s) {
+        std::copy_n(x_.data() + s * length_ * dim, length_ * dim, x.data());
+        engine_.block(work, l, x.data(), length_, 0, static_cast<int>(g));
+      }
+      engine_.set_observer({});
+    }
+    for (size_t i = 0; i < group.members.size(); ++i) {
+      Weight& w = work.*group.members[i].weight;
+      const LinearTarget& t = targets[i];
+      std::vector<uint8_t> bytes;
+      if (method_by_name(t.method.name).needs_calibration) {
+        bytes = method->quantize(w.name, w.to_f32(), w.rows, w.cols, *t.format, t.method);
+      } else if (t.format == w.format) {
+        bytes.assign(w.data.begin(), w.data.end());
+      } else {
+        bytes = quantize_tensor(*t.format, w.to_f32(), w.rows, w.cols, t.importance.empty() ? nullptr : t.importance.data());
+      }
+      w = owning_weight(w, t.format, bytes);
+      out[w.name] = {t.format, std::move(bytes)};
+    }
+  }
+  for (const LayerWeight norm : {&LayerWeights::attn_norm, &LayerWeights::ffn_norm}) {
+    const Weight& w = work.*norm;
+    out[w.name] = {&f32, f32_bytes(w.to_f32())};
+  }
+  // The next block's inputs: this block, quantized, on every sample.
+  for (int64_t s = 0; s < S; ++s) engine_.block(work, l, x_.data() + s * length_ * dim, length_, 0);
+  return out;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,90 @@
+// The method table (see lowbit/methods.h). Each calibrated method lives in its own file
+// and contributes a factory.
+#include <cmath>
+#include <string>
+
+#include "lowbit/error.h"
+#include "lowbit/methods.h"
+#include "quant/methods/gptq_method.h"
+
+namespace lowbit {
+
+const std::vector<Method>& method_table() {
+  static const std::vector<Method> t{
+      {"rtn", "round to nearest: each tensor quantized on its own by the format's reference quantizer (with the imatrix when given)",
+       false, {}, nullptr},
+      {"gptq",
+       "GPTQ (Frantar et al. 2022): layer-wise, true-sequential; rounds column by column and spreads the error over the "
+       "columns left, weighted by the inverse Hessian of the calibration inputs",
+       true,
+       {{"damp", "0.01", "damping, a fraction of mean(diag H); raised by 0.01 while H is singular"},
+        {"block", "128", "lazy-batch width (columns)"},
+        {"act-order", "false", "quantize columns in descending diag(H) (desc_act)"},
+        {"static-groups", "false", "fit every group on the original weights first"}},
+       &make_gptq_method},
+  };
+  return t;
+}
+
+const Method& method_by_name(const std::string& name) {
+  std::string known;
+  for (const auto& m : method_table()) {
+    if (name == m.name) return m;
+    known += (known.empty() ? "" : ", ") + std::string(m.name);
+  }
+  throw Error("unknown method (known: " + known + ")", {.value = name.substr(0, 40)});
+}
+
+namespace {
+
+const MethodOption& option_row(const MethodConfig& c, const std::string& option) {
+  const Method& m = method_by_name(c.name);
+  for (const auto& o : m.options) {
+    if (option == o.name) return o;
+  }
+  std::string known;
+  for (const auto& o : m.options) known += (known.empty() ? "" : ", ") + std::string(o.name);
+  throw Error("method " + c.name + " has no option '" + option.substr(0, 40) + "'" + (known.empty() ? "" : " (options: " + known + ")"));
+}
+
+std::string option_value(const MethodConfig& c, const std::string& option) {
+  const MethodOption& row = option_row(c, option);
+  const auto it = c.options.find(option);
+  return it == c.options.end() ? row.default_value : it->second;
+}
+
+}  // namespace
+
+double method_option_number(const MethodConfig& c, const std::string& option) {
+  const std::string v = option_value(c, option);
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size() && std::isfinite(d)) return d;
+  } catch (const std::exception&) {
+  }
+  throw Error("option '" + option + "' of " + c.name + " must be a number", {.value = v.substr(0, 40)});
+}
+
+bool method_option_flag(const MethodConfig& c, const std::string& option) {
+  const std::string v = option_value(c, option);
+  if (v == "true" || v == "1") return true;
+  if (v == "false" || v == "0") return false;
+  throw Error("option '" + option + "' of " + c.name + " must be true or false", {.value = v.substr(0, 40)});
+}
+
+void check_method_config(const MethodConfig& c) {
+  const Method& m = method_by_name(c.name);
+  for (const auto& [k, v] : c.options) {
+    const MethodOption& row = option_row(c, k);
+    const std::string def = row.default_value;
+    if (def == "true" || def == "false") {
+      method_option_flag(c, k);
+    } else {
+      method_option_number(c, k);
+    }
+  }
+  (void)m;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,149 @@
+// The layer-wise calibration path: calibration windows and their errors, the observer
+// seeing each shared input once, the driver reproducing plain rounding with method rtn,
+// and GPTQ beating RTN on a real model at the same bytes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "lowbit/calibration.h"
+#include "lowbit/engine.h"
+#include "lowbit/error.h"
+#include "lowbit/layerwise.h"
+#include "lowbit/model_io.h"
+#include "lowbit/perplexity.h"
+#include "lowbit/quantize.h"
+#include "test_support.h"
+
+namespace lowbit {
+namespace {
+
+const std::string kModel = "models/shakespeare-llama-4m";
+
+TEST(Calibration, WindowsAndTheirErrors) {
+  const Model m = load_model(test::shared_path(kModel));
+  const std::string dir = test::temp_dir();
+  std::ofstream(dir + "/empty.txt");
+  EXPECT_THROW(load_calibration(m, dir + "/empty.txt", {}), Error);
+  EXPECT_THROW(load_calibration(m, dir + "/missing.txt", {}), Error);
+  std::ofstream(dir + "/short.txt") << "To be, or not to be.";
+  try {
+    load_calibration(m, dir + "/short.txt", {.samples = 4, .length = 64});
+    ADD_FAILURE() << "a text shorter than one sample was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.context().file, dir + "/short.txt");
+    EXPECT_NE(std::string(e.what()).find("shorter than one sample"), std::string::npos) << e.what();
+  }
+  // More samples than the text holds: those it holds, BOS first, each of the length asked.
+  const std::string calib = test::shared_path("data/shakespeare-calib.txt");
+  const auto tokens = m.tokenizer->encode(test::read_file(calib), true);
+  const int64_t available = static_cast<int64_t>(tokens.size()) / 256;
+  const CalibrationSet all = load_calibration(m, calib, {.samples = available + 100, .length = 256});
+  EXPECT_EQ(static_cast<int64_t>(all.samples.size()), available);
+  for (const auto& s : all.samples) {
+    EXPECT_EQ(s.size(), 256u);
+    EXPECT_EQ(s[0], m.tokenizer->bos());
+  }
+  // The choice depends on the seed only; length 0 means min(512, context).
+  const CalibrationSet a = load_calibration(m, calib, {.samples = 8, .length = 0, .seed = 1});
+  const CalibrationSet b = load_calibration(m, calib, {.samples = 8, .length = 0, .seed = 1});
+  const CalibrationSet c = load_calibration(m, calib, {.samples = 8, .length = 0, .seed = 2});
+  EXPECT_EQ(a.samples, b.samples);
+  EXPECT_NE(a.samples, c.samples);
+  EXPECT_EQ(static_cast<int64_t>(a.samples[0].size()), std::min<int64_t>(512, m.config.context_length));
+  EXPECT_THROW(load_calibration(m, calib, {.samples = 0}), Error);
+  EXPECT_THROW(load_calibration(m, calib, {.samples = 4, .length = m.config.context_length + 1}), Error);
+}
+
+TEST(Calibration, ObserverSeesEachSharedInputOnce) {
+  const Model m = load_model(test::shared_path(kModel));
+  Engine engine(m, 16);
+  std::map<std::string, int> seen;
+  engine.set_observer([&](const ObservedInput& in) {
+    ++seen[in.group.name];
+    EXPECT_EQ(in.T, 16);
+    for (const Weight* w : in.weights) EXPECT_EQ(w->cols, in.cols);
+  });
+  std::vector<int32_t> tokens(16, 5);
+  engine.forward(tokens, 0, nullptr);
+  const int64_t L = m.config.n_layers;
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"attn_in", L}, {"attn_out_in", L}, {"ffn_in", L}, {"ffn_down_in", L}}));
+}
+
+// With every linear rounded on its own, the driver gives the bytes plain quantization does.
+TEST(Calibration, DriverWithRtnGivesThePlainBytes) {
+  const Model m = load_model(test::shared_path(kModel));
+  const Format& f = format_by_name("int4_g32_asym");
+  CalibrationSet calib = load_calibration(m, test::shared_path("data/shakespeare-calib.txt"), {.samples = 2, .length = 32});
+  LayerwiseQuantizer lw(m, std::move(calib), [&](const Weight&, int64_t) { return LinearTarget{&f, {"rtn", {}}, {}}; });
+  for (int64_t l = 0; l < m.config.n_layers; ++l) {
+    const auto block = lw.next_block();
+    for (const Weight* w : {&m.layers[l].attn_q, &m.layers[l].attn_v, &m.layers[l].ffn_down}) {
+      EXPECT_TRUE(block.at(w->name).bytes == quantize_tensor(f, w->to_f32(), w->rows, w->cols)) << w->name;
+    }
+    EXPECT_EQ(block.size(), 9u);
+  }
+  EXPECT_THROW(lw.next_block(), Error);
+}
+
+double kld_of(const std::string& path, const std::string& base_logits, const std::vector<int32_t>& tokens) {
+  PerplexityOptions p;
+  p.n_ctx = 256;
+  p.max_chunks = 12;
+  p.kld_base_path = base_logits;
+  return compute_perplexity(load_model(path), tokens, p).kld->mean;
+}
+
+// GPTQ's block linears in int4_g128 (embeddings and output in f16, GPTQModel's layout) have
+// a clearly lower KLD than RTN's at the same bytes; act-order too.
+TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
+  const std::string dir = test::temp_dir();
+  const std::string model = test::shared_path(kModel);
+  const Model base = load_model(model);
+  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  PerplexityOptions p;
+  p.n_ctx = 256;
+  p.max_chunks = 12;
+  p.save_logits_path = dir + "/base.logits";
+  compute_perplexity(base, tokens, p);
+  std::ofstream(dir + "/r.json") << R"({"base": "int4_g128_asym", "rules": [{"tensor": "token_embd", "format": "f16"},
+                                       {"tensor": "output", "format": "f16"}]})";
+  auto run = [&](const std::string& name, const std::string& method, bool act_order) {
+    QuantizeOptions o;
+    o.input = model;
+    o.output = dir + "/" + name;
+    o.recipe = dir + "/r.json";
+    o.method.name = method;
+    if (act_order) o.method.options["act-order"] = "true";
+    o.calib = method == "rtn" ? "" : test::shared_path("data/shakespeare-calib.txt");
+    o.calib_options = {.samples = 32, .length = 256};
+    const QuantizeReport r = quantize_model(o);
+    return std::pair{r.bytes, kld_of(o.output, dir + "/base.logits", tokens)};
+  };
+  const auto [rtn_bytes, rtn] = run("rtn", "rtn", false);
+  const auto [gptq_bytes, gptq] = run("gptq", "gptq", false);
+  const auto [ao_bytes, ao] = run("gptq_ao", "gptq", true);
+  std::cout << "int4_g128 KLD: rtn " << rtn << ", gptq " << gptq << ", gptq act-order " << ao << "\n";
+  EXPECT_EQ(gptq_bytes, rtn_bytes);
+  EXPECT_EQ(ao_bytes, rtn_bytes);
+  EXPECT_LT(gptq, 0.8 * rtn);
+  EXPECT_LT(ao, 0.8 * rtn);
+}
+
+TEST(Calibration, CalibratedMethodNeedsText) {
+  QuantizeOptions o;
+  o.input = test::shared_path(kModel);
+  o.output = test::temp_dir() + "/x";
+  o.recipe = "pure:int4_g32_asym";
+  o.method.name = "gptq";
+  EXPECT_THROW(quantize_model(o), Error);
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+  o.method.name = "gptq";
+  o.method.options["no-such-option"] = "1";
+  EXPECT_THROW(quantize_model(o), Error);
+  o.method = {"awq-typo", {}};
+  EXPECT_THROW(quantize_model(o), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
