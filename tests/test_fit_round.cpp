@@ -40,6 +40,9 @@ TEST(FitRound, TwoStepsGiveTheReferenceBytes) {
 }
 
 TEST(FitRound, RoundReturnsTheDecodedValue) {
+  // Values shifted a little (as GPTQ's error feedback does) and far outside the fitted
+  // range (3x: every format must clamp, not wrap).
+  for (const float factor : {0.9f, 3.0f, -3.0f})
   for (const Format& f : format_table()) {
     if (f.fit_round == nullptr) continue;
     const int64_t rows = 3, cols = f.block_size == kPerRow ? 64 : 2 * f.block_size;
@@ -58,18 +61,19 @@ TEST(FitRound, RoundReturnsTheDecodedValue) {
       // Round to shifted values (as GPTQ does after error feedback), not the fitted ones.
       for (int64_t i = 0; i < block; ++i) {
         std::vector<float> shifted = columns[g * block + i];
-        for (auto& v : shifted) v *= 0.9f;
+        for (auto& v : shifted) v *= factor;
         fq.round(g, i, shifted.data(), qc.data());
         for (int64_t r = 0; r < rows; ++r) q[r * cols + g * block + i] = qc[r];
       }
     }
     const auto decoded = dequantize_tensor(f, fq.take_bytes(), rows, cols);
-    EXPECT_EQ(decoded, q) << f.name;
+    EXPECT_EQ(decoded, q) << f.name << " x" << factor;
   }
 }
 
 TEST(FitRound, TheFormatsGptqTargetsHaveThem) {
-  for (const char* name : {"int2_g64_asym", "int3_g64_asym", "int4_g128_asym", "int4_g32_sym", "int8_pc_asym", "int4_pc_sym"}) {
+  for (const char* name : {"q4_k", "q3_k", "q2_k", "q5_k", "q6_k", "q4_0", "q8_0", "iq4_nl", "iq4_xs", "nf4", "fp4",
+                           "int2_g64_asym", "int3_g64_asym", "int4_g128_asym", "int4_g32_sym", "int8_pc_asym", "int4_pc_sym"}) {
     EXPECT_NE(format_by_name(name).fit_round, nullptr) << name;
   }
 }

@@ -51,7 +51,7 @@ uint64_t block_row_bytes(int64_t n) {
 // A row of the format table for a block format whose blocks are `Block` structs.
 template <typename Block, int64_t BlockSize, QuantizeRowFn Q, DequantizeRowFn D>
 Format block_format(std::string_view name, int gguf_type, FormatKind kind, bool uses_importance,
-                    Tolerance tol, std::string_view description) {
+                    Tolerance tol, std::string_view description, const FitRound* fit_round = nullptr) {
   constexpr auto bytes = &block_row_bytes<BlockSize, sizeof(Block)>;
   return Format{
       .name = name,
@@ -68,8 +68,10 @@ Format block_format(std::string_view name, int gguf_type, FormatKind kind, bool 
       .tensor_bytes = &rows_times_row_bytes<bytes>,
       .quantize = &quantize_rows<Q, bytes>,
       .dequantize = &dequantize_rows<D, bytes>,
+      .fit_round = fit_round,
   };
 }
+
 
 // Block access that tolerates any alignment of the row bytes.
 template <typename Block>
@@ -87,6 +89,20 @@ void store_block(const Block& b, uint8_t* p) {
 inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
 inline uint16_t f2h(float f) { return fp32_to_fp16(f); }
 
+// Fields of a block struct read and written in place in (possibly unaligned) bytes.
+inline float load_half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return h2f(h);
+}
+
+// Sets the `bits`-wide field at bit `shift` of byte p to v.
+inline void set_bits(uint8_t* p, int shift, int bits, int v) {
+  const int mask = ((1 << bits) - 1) << shift;
+  *p = static_cast<uint8_t>((*p & ~mask) | ((v << shift) & mask));
+}
+inline int get_bits(const uint8_t* p, int shift, int bits) { return (*p >> shift) & ((1 << bits) - 1); }
+
 // Round to nearest, ties to even, as ggml's nearest_int does (add 1.5 * 2^23 and read the
 // mantissa bits). Valid for |v| <= 2^22.
 inline int nearest_int(float v) {
@@ -94,6 +110,15 @@ inline int nearest_int(float v) {
   int32_t bits;
   std::memcpy(&bits, &shifted, sizeof(bits));
   return (bits & 0x007fffff) - 0x00400000;
+}
+
+// nearest_int(v) clamped to [lo, hi], safe for any v (GPTQ's error feedback can push a
+// value far outside the range its block was fitted to): equal to
+// std::clamp(nearest_int(v), lo, hi) wherever nearest_int is valid.
+inline int nearest_int_clamped(float v, int lo, int hi) {
+  if (!(v > static_cast<float>(lo))) return lo;
+  if (!(v < static_cast<float>(hi))) return hi;
+  return std::clamp(nearest_int(v), lo, hi);
 }
 
 inline constexpr float kGroupMaxEps = 1e-15f;  // a group with |x| below this is all zero

@@ -80,7 +80,9 @@ struct AffineGroup {
     const float scale = h2f(scale_h);
     const int zero = Sym ? (kMaxq + 1) / 2 : block[2];
     const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-    const int q = std::clamp(static_cast<int>(std::nearbyint(x * inv)) + zero, 0, kMaxq);
+    // Clamped in float first: error feedback may push x far outside the group's range.
+    const float level = std::clamp(std::nearbyint(x * inv), static_cast<float>(-zero), static_cast<float>(kMaxq - zero));
+    const int q = static_cast<int>(level) + zero;
     uint8_t* codes = block + kHeader;
     const uint64_t bit = static_cast<uint64_t>(i) * Bits;
     const uint32_t mask = static_cast<uint32_t>(kMaxq) << (bit % 8), v = static_cast<uint32_t>(q) << (bit % 8);

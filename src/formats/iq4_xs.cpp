@@ -1,5 +1,7 @@
 // iq4_xs (ggml type 23): super-blocks of 256 = 8 blocks of 32 on the iq4 grid, with
 // signed 6-bit block scales and one fp16 super-scale. Value = d * (ls - 32) * grid[q].
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 #include "formats/iq4_search.h"
@@ -18,7 +20,8 @@ struct BlockIq4Xs {
 };
 static_assert(sizeof(BlockIq4Xs) == 136, "iq4_xs block is 136 bytes (4.25 bpw)");
 
-void quantize_block(const float* x, const float* qw, BlockIq4Xs& b) {
+// idl (optional, 8 floats): the unrounded 1/(d·l) each sub-block's indices are chosen with.
+void quantize_block(const float* x, const float* qw, BlockIq4Xs& b, float* idl_out = nullptr) {
   const float sigma2 = 2 * mean_square(x, kSuper);
   float scales[8], w[32];
   uint8_t L[kSuper];
@@ -44,6 +47,7 @@ void quantize_block(const float* x, const float* qw, BlockIq4Xs& b) {
     int l = std::clamp(nearest_int(id * scales[ib]), -32, 31);
     const float dl = d * l;
     const float idl = dl ? 1 / dl : 0.f;
+    if (idl_out) idl_out[ib] = idl;
     for (int j = 0; j < 32; ++j) {
       L[32 * ib + j] = static_cast<uint8_t>(nearest_grid_index(kIq4Grid, idl * x[32 * ib + j]));
     }
@@ -65,6 +69,28 @@ void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* o
     store_block(b, out + i * sizeof(BlockIq4Xs));
   }
 }
+
+// Fit: the super-block as quantize makes it, aux the 8 inverse sub-scales it assigns
+// indices with. Round: the grid index nearest x·idl, as quantize assigns them.
+void fit(const float* x, int64_t, const float* importance, float, uint8_t* block, float* aux) {
+  BlockIq4Xs b;
+  quantize_block(x, importance, b, aux);
+  store_block(b, block);
+}
+
+float round(uint8_t* block, const float* aux, int64_t, int64_t e, float x) {
+  const int ib = static_cast<int>(e / 32), j = static_cast<int>(e % 32);
+  uint8_t* q = block + offsetof(BlockIq4Xs, qs) + 16 * ib + j % 16;
+  const int shift = j < 16 ? 0 : 4;
+  set_bits(q, shift, 4, nearest_grid_index(kIq4Grid, aux[ib] * x));
+  uint16_t scales_h;
+  std::memcpy(&scales_h, block + offsetof(BlockIq4Xs, scales_h), 2);
+  const int ls = ((block[offsetof(BlockIq4Xs, scales_l) + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4);
+  const float dl = load_half(block + offsetof(BlockIq4Xs, d)) * (ls - 32);
+  return dl * kIq4Grid[get_bits(q, shift, 4)];
+}
+
+constexpr FitRound kFitRound{8, &fit, &round};
 
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
@@ -89,7 +115,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format iq4_xs_format() {
   return block_format<BlockIq4Xs, kSuper, quantize_row, dequantize_row>(
       "iq4_xs", 23, FormatKind::kNonLinear, true, {0.099, 0.15, 0.05},
-      "ggml IQ4_XS: 256-superblocks, 8x32 blocks with 6-bit scales on the iq4 grid");
+      "ggml IQ4_XS: 256-superblocks, 8x32 blocks with 6-bit scales on the iq4 grid", &kFitRound);
 }
 
 }  // namespace lowbit::formats

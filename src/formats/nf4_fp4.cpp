@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cmath>
 #include <limits>
 
@@ -79,6 +80,26 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
     decode_block(Code, b.qs, b.absmax, out + ib * kBlock);
   }
 }
+
+// Fit: absmax and codes as quantize makes them. Round: the code nearest x/absmax.
+template <const float* Code>
+void fit(const float* x, int64_t, const float*, float, uint8_t* block, float*) {
+  quantize_row<Code>(x, nullptr, kBlock, block);
+}
+
+template <const float* Code>
+float round(uint8_t* block, const float*, int64_t, int64_t i, float x) {
+  float absmax;
+  std::memcpy(&absmax, block + offsetof(BlockBnb4, absmax), 4);
+  const float inv = absmax > 0 ? 1.0f / absmax : 0.0f;
+  uint8_t* q = block + offsetof(BlockBnb4, qs) + i / 2;
+  const int shift = i % 2 == 0 ? 4 : 0;  // the first element of a byte is the high nibble
+  set_bits(q, shift, 4, nearest_code(Code, x * inv));
+  return Code[get_bits(q, shift, 4)] * absmax;
+}
+
+template <const float* Code>
+constexpr FitRound kFitRound{0, &fit<Code>, &round<Code>};
 
 // ---- double quantization (tensor-level layout) ----
 
@@ -158,9 +179,10 @@ template <const float* Code>
 std::vector<Format> bnb_pair(std::string_view name, std::string_view dq_name, Tolerance tol,
                              std::string_view description, std::string_view dq_description) {
   Format plain = block_format<BlockBnb4, kBlock, quantize_row<Code>, dequantize_row<Code>>(
-      name, kNotGguf, FormatKind::kNormalFloat, false, tol, description);
+      name, kNotGguf, FormatKind::kNormalFloat, false, tol, description, &kFitRound<Code>);
   plain.max_abs_input = std::numeric_limits<float>::max();  // fp32 absmax
   Format dq = plain;
+  dq.fit_round = nullptr;  // the absmax values are quantized across the tensor: no per-block fit
   dq.name = dq_name;
   dq.row_local = false;
   dq.block_bytes = kBlock / 2 + 1;  // codes + one 8-bit absmax; group scales amortised

@@ -1,5 +1,7 @@
 // q2_k (ggml type 10): super-blocks of 256 = 16 sub-blocks of 16; 2-bit levels with a
 // 4-bit scale and 4-bit min per sub-block, fp16 super-scales d and dmin.
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 #include "formats/scale_search.h"
@@ -92,6 +94,30 @@ void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* o
   }
 }
 
+// Fit: the super-block as quantize makes it. Round: element e's level from the stored
+// sub-scale and sub-min, as finish_block derives it (a zero sub-scale keeps it).
+void fit(const float* x, int64_t, const float* importance, float, uint8_t* block, float*) {
+  BlockQ2_K b;
+  if (importance) {
+    quantize_block_weighted(x, importance, b);
+  } else {
+    quantize_block_plain(x, b);
+  }
+  store_block(b, block);
+}
+
+float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
+  const uint8_t sc = block[offsetof(BlockQ2_K, scales) + e / 16];
+  const float d = load_half(block + offsetof(BlockQ2_K, d)) * (sc & 0xF);
+  const float m = load_half(block + offsetof(BlockQ2_K, dmin)) * (sc >> 4);
+  const int within = static_cast<int>(e % 128), shift = 2 * (within / 32);
+  uint8_t* q = block + offsetof(BlockQ2_K, qs) + 32 * (e / 128) + within % 32;
+  if (d) set_bits(q, shift, 2, nearest_int_clamped((x + m) / d, 0, 3));
+  return d * get_bits(q, shift, 2) - m;
+}
+
+constexpr FitRound kFitRound{0, &fit, &round};
+
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
     const auto b = load_block<BlockQ2_K>(in + i * sizeof(BlockQ2_K));
@@ -117,7 +143,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format q2_k_format() {
   return block_format<BlockQ2_K, kSuper, quantize_row, dequantize_row>(
       "q2_k", 10, FormatKind::kKQuant, true, {0.38, 0.5, 0.05},
-      "ggml Q2_K: 256-superblocks, 16x16 sub-blocks with 4-bit scale+min, 2-bit levels");
+      "ggml Q2_K: 256-superblocks, 16x16 sub-blocks with 4-bit scale+min, 2-bit levels", &kFitRound);
 }
 
 }  // namespace lowbit::formats

@@ -1,5 +1,7 @@
 // q3_k (ggml type 11): super-blocks of 256 = 16 sub-blocks of 16; 3-bit levels (2 low
 // bits in qs, the high bit in hmask) with signed 6-bit sub-scales and one fp16 scale.
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 #include "formats/scale_search.h"
@@ -113,6 +115,33 @@ void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* o
   }
 }
 
+// Fit: the super-block as quantize makes it. Round: element e's level from the stored
+// scale and sub-scale, as finish_block derives it (a zero sub-scale keeps level 4, i.e. 0).
+void fit(const float* x, int64_t, const float* importance, float, uint8_t* block, float*) {
+  BlockQ3_K b;
+  if (importance) {
+    quantize_block_weighted(x, importance, b);
+  } else {
+    quantize_block_plain(x, b);
+  }
+  store_block(b, block);
+}
+
+float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
+  const float dl = load_half(block + offsetof(BlockQ3_K, d)) * get_scale(block + offsetof(BlockQ3_K, scales), static_cast<int>(e / 16));
+  const int within = static_cast<int>(e % 128), l = within % 32, shift = 2 * (within / 32);
+  uint8_t* q = block + offsetof(BlockQ3_K, qs) + 32 * (e / 128) + l;
+  uint8_t* h = block + offsetof(BlockQ3_K, hmask) + e % 32;
+  if (dl) {
+    const int level = nearest_int_clamped(x / dl, -4, 3) + 4;
+    set_bits(q, shift, 2, level & 3);
+    set_bits(h, static_cast<int>(e / 32), 1, level > 3 ? 1 : 0);
+  }
+  return dl * (get_bits(q, shift, 2) - (get_bits(h, static_cast<int>(e / 32), 1) ? 0 : 4));
+}
+
+constexpr FitRound kFitRound{0, &fit, &round};
+
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
     const auto b = load_block<BlockQ3_K>(in + i * sizeof(BlockQ3_K));
@@ -135,7 +164,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format q3_k_format() {
   return block_format<BlockQ3_K, kSuper, quantize_row, dequantize_row>(
       "q3_k", 11, FormatKind::kKQuant, true, {0.19, 0.27, 0.05},
-      "ggml Q3_K: 256-superblocks, 16x16 sub-blocks with 6-bit scales, 3-bit levels");
+      "ggml Q3_K: 256-superblocks, 16x16 sub-blocks with 6-bit scales, 3-bit levels", &kFitRound);
 }
 
 }  // namespace lowbit::formats

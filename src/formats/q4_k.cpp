@@ -1,5 +1,7 @@
 // q4_k (ggml type 12): super-blocks of 256 = 8 sub-blocks of 32; 4-bit levels with 6-bit
 // sub-scales and sub-mins, fp16 super-scales d and dmin.
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 #include "formats/kquant_affine.h"
@@ -19,22 +21,43 @@ struct BlockQ4_K {
 static_assert(sizeof(BlockQ4_K) == 144, "q4_k block is 144 bytes (4.5 bpw)");
 // value = d * sc * q - dmin * m
 
+void quantize_block(const float* x, const float* importance, uint8_t* out) {
+  const auto s = quantize_affine_superblock(x, importance, 15);
+  BlockQ4_K b{};
+  b.d = s.d;
+  b.dmin = s.dmin;
+  std::memcpy(b.scales, s.scales, 12);
+  for (int j = 0; j < kSuper; j += 64) {
+    for (int l = 0; l < 32; ++l) {
+      b.qs[j / 2 + l] = static_cast<uint8_t>(s.L[j + l] | (s.L[j + l + 32] << 4));
+    }
+  }
+  store_block(b, out);
+}
+
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
-    const auto s = quantize_affine_superblock(x + i * kSuper,
-                                              importance ? importance + i * kSuper : nullptr, 15);
-    BlockQ4_K b{};
-    b.d = s.d;
-    b.dmin = s.dmin;
-    std::memcpy(b.scales, s.scales, 12);
-    for (int j = 0; j < kSuper; j += 64) {
-      for (int l = 0; l < 32; ++l) {
-        b.qs[j / 2 + l] = static_cast<uint8_t>(s.L[j + l] | (s.L[j + l + 32] << 4));
-      }
-    }
-    store_block(b, out + i * sizeof(BlockQ4_K));
+    quantize_block(x + i * kSuper, importance ? importance + i * kSuper : nullptr, out + i * sizeof(BlockQ4_K));
   }
 }
+
+// Fit: the super-block as quantize makes it. Round: element e's level from the stored
+// sub-scale and sub-min, as quantize derives its final levels (a zero sub-scale keeps it).
+void fit(const float* x, int64_t, const float* importance, float, uint8_t* block, float*) {
+  quantize_block(x, importance, block);
+}
+
+float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
+  uint8_t sc, m;
+  unpack_scale_min_k4(block + offsetof(BlockQ4_K, scales), static_cast<int>(e / 32), &sc, &m);
+  const float d = load_half(block + offsetof(BlockQ4_K, d)) * sc, dm = load_half(block + offsetof(BlockQ4_K, dmin)) * m;
+  uint8_t* q = block + offsetof(BlockQ4_K, qs) + 32 * (e / 64) + e % 32;
+  const int shift = (e % 64) < 32 ? 0 : 4;
+  if (d) set_bits(q, shift, 4, nearest_int_clamped((x + dm) / d, 0, 15));
+  return d * get_bits(q, shift, 4) - dm;
+}
+
+constexpr FitRound kFitRound{0, &fit, &round};
 
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
@@ -59,7 +82,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format q4_k_format() {
   return block_format<BlockQ4_K, kSuper, quantize_row, dequantize_row>(
       "q4_k", 12, FormatKind::kKQuant, true, {0.092, 0.135, 0.05},
-      "ggml Q4_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 4-bit levels");
+      "ggml Q4_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 4-bit levels", &kFitRound);
 }
 
 }  // namespace lowbit::formats

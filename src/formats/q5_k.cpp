@@ -1,5 +1,7 @@
 // q5_k (ggml type 13): super-blocks of 256 = 8 sub-blocks of 32; 5-bit levels (low 4 in
 // qs, the fifth in qh) with 6-bit sub-scales and sub-mins, fp16 super-scales.
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 #include "formats/kquant_affine.h"
@@ -19,24 +21,50 @@ struct BlockQ5_K {
 };
 static_assert(sizeof(BlockQ5_K) == 176, "q5_k block is 176 bytes (5.5 bpw)");
 
+void quantize_block(const float* x, const float* importance, uint8_t* out) {
+  const auto s = quantize_affine_superblock(x, importance, 31);
+  BlockQ5_K b{};
+  b.d = s.d;
+  b.dmin = s.dmin;
+  std::memcpy(b.scales, s.scales, 12);
+  for (int c = 0; c < kSuper / 64; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const int l1 = s.L[64 * c + l], l2 = s.L[64 * c + 32 + l];
+      b.qs[32 * c + l] = static_cast<uint8_t>((l1 & 0xF) | ((l2 & 0xF) << 4));
+      b.qh[l] = static_cast<uint8_t>(b.qh[l] | ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1)));
+    }
+  }
+  store_block(b, out);
+}
+
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
-    const auto s = quantize_affine_superblock(x + i * kSuper,
-                                              importance ? importance + i * kSuper : nullptr, 31);
-    BlockQ5_K b{};
-    b.d = s.d;
-    b.dmin = s.dmin;
-    std::memcpy(b.scales, s.scales, 12);
-    for (int c = 0; c < kSuper / 64; ++c) {
-      for (int l = 0; l < 32; ++l) {
-        const int l1 = s.L[64 * c + l], l2 = s.L[64 * c + 32 + l];
-        b.qs[32 * c + l] = static_cast<uint8_t>((l1 & 0xF) | ((l2 & 0xF) << 4));
-        b.qh[l] = static_cast<uint8_t>(b.qh[l] | ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1)));
-      }
-    }
-    store_block(b, out + i * sizeof(BlockQ5_K));
+    quantize_block(x + i * kSuper, importance ? importance + i * kSuper : nullptr, out + i * sizeof(BlockQ5_K));
   }
 }
+
+// Fit: the super-block as quantize makes it. Round: element e's level from the stored
+// sub-scale and sub-min, as quantize derives its final levels (a zero sub-scale keeps it).
+void fit(const float* x, int64_t, const float* importance, float, uint8_t* block, float*) {
+  quantize_block(x, importance, block);
+}
+
+float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
+  uint8_t sc, m;
+  unpack_scale_min_k4(block + offsetof(BlockQ5_K, scales), static_cast<int>(e / 32), &sc, &m);
+  const float d = load_half(block + offsetof(BlockQ5_K, d)) * sc, dm = load_half(block + offsetof(BlockQ5_K, dmin)) * m;
+  const int c = static_cast<int>(e / 64), upper = (e % 64) < 32 ? 0 : 1;
+  uint8_t* q = block + offsetof(BlockQ5_K, qs) + 32 * c + e % 32;
+  uint8_t* h = block + offsetof(BlockQ5_K, qh) + e % 32;
+  if (d) {
+    const int l = nearest_int_clamped((x + dm) / d, 0, 31);
+    set_bits(q, 4 * upper, 4, l & 0xF);
+    set_bits(h, 2 * c + upper, 1, l >> 4);
+  }
+  return d * (get_bits(q, 4 * upper, 4) + (get_bits(h, 2 * c + upper, 1) ? 16 : 0)) - dm;
+}
+
+constexpr FitRound kFitRound{0, &fit, &round};
 
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
@@ -62,7 +90,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format q5_k_format() {
   return block_format<BlockQ5_K, kSuper, quantize_row, dequantize_row>(
       "q5_k", 13, FormatKind::kKQuant, true, {0.046, 0.07, 0.05},
-      "ggml Q5_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 5-bit levels");
+      "ggml Q5_K: 256-superblocks, 8x32 sub-blocks with 6-bit scale+min, 5-bit levels", &kFitRound);
 }
 
 }  // namespace lowbit::formats

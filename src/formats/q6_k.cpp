@@ -1,5 +1,7 @@
 // q6_k (ggml type 14): super-blocks of 256 = 16 sub-blocks of 16; 6-bit levels (low 4 in
 // ql, high 2 in qh) with signed 8-bit sub-scales and one fp16 scale.
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 #include "formats/scale_search.h"
@@ -63,6 +65,35 @@ void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* o
   }
 }
 
+// Fit: the super-block as quantize makes it. Round: element e's level from the stored
+// scale and sub-scale, as quantize derives its final levels (a zero sub-scale keeps it).
+void fit(const float* x, int64_t, const float* importance, float, uint8_t* block, float*) {
+  BlockQ6_K b;
+  quantize_block(x, importance, b);
+  store_block(b, block);
+}
+
+float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
+  const int half = static_cast<int>(e / 128), w = static_cast<int>(e % 128), l = w % 32, part = w / 32;
+  const int sub = static_cast<int>(e / 16);
+  const float d = load_half(block + offsetof(BlockQ6_K, d));
+  const int8_t sc = static_cast<int8_t>(block[offsetof(BlockQ6_K, scales) + sub]);
+  // part 0: ql[l] low, 1: ql[l+32] low, 2: ql[l] high, 3: ql[l+32] high; qh[l] bits 2*part.
+  uint8_t* ql = block + offsetof(BlockQ6_K, ql) + 64 * half + l + (part % 2) * 32;
+  uint8_t* qh = block + offsetof(BlockQ6_K, qh) + 32 * half + l;
+  const int lshift = part < 2 ? 0 : 4;
+  const float dl = d * sc;
+  if (dl) {
+    const int level = nearest_int_clamped(x / dl, -32, 31) + 32;
+    set_bits(ql, lshift, 4, level & 0xF);
+    set_bits(qh, 2 * part, 2, level >> 4);
+  }
+  const int q = (get_bits(ql, lshift, 4) | (get_bits(qh, 2 * part, 2) << 4)) - 32;
+  return d * sc * q;
+}
+
+constexpr FitRound kFitRound{0, &fit, &round};
+
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {
     const auto b = load_block<BlockQ6_K>(in + i * sizeof(BlockQ6_K));
@@ -93,7 +124,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format q6_k_format() {
   return block_format<BlockQ6_K, kSuper, quantize_row, dequantize_row>(
       "q6_k", 14, FormatKind::kKQuant, true, {0.023, 0.038, 0.05},
-      "ggml Q6_K: 256-superblocks, 16x16 sub-blocks with int8 scales, 6-bit levels");
+      "ggml Q6_K: 256-superblocks, 16x16 sub-blocks with int8 scales, 6-bit levels", &kFitRound);
 }
 
 }  // namespace lowbit::formats

@@ -1,5 +1,7 @@
 // q8_0 (ggml type 8): blocks of 32, fp16 scale amax/127, int8 levels. Matches ggml byte
 // for byte; importance weights do not change it (as in ggml).
+#include <cstddef>
+
 #include "formats/format_impl.h"
 #include "formats/formats.h"
 
@@ -28,6 +30,25 @@ void quantize_row(const float* x, const float* /*importance*/, int64_t n, uint8_
   }
 }
 
+// Fit: the block as quantize makes it, and the unrounded 1/d it rounds with (aux[0]).
+// Round: round(x/d) as quantize does, clamped to the level range.
+void fit(const float* x, int64_t, const float*, float, uint8_t* block, float* aux) {
+  quantize_row(x, nullptr, kBlock, block);
+  float amax = 0;
+  for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127;
+  aux[0] = d ? 1.0f / d : 0.0f;
+}
+
+float round(uint8_t* block, const float* aux, int64_t, int64_t i, float x) {
+  const float d = load_half(block + offsetof(BlockQ8_0, d));
+  auto* q = reinterpret_cast<int8_t*>(block + offsetof(BlockQ8_0, qs) + i);
+  *q = static_cast<int8_t>(std::round(std::clamp(x * aux[0], -127.0f, 127.0f)));
+  return *q * d;
+}
+
+constexpr FitRound kFitRound{1, &fit, &round};
+
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t ib = 0; ib < n / kBlock; ++ib) {
     const auto b = load_block<BlockQ8_0>(in + ib * sizeof(BlockQ8_0));
@@ -41,7 +62,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
 Format q8_0_format() {
   return block_format<BlockQ8_0, kBlock, quantize_row, dequantize_row>(
       "q8_0", 8, FormatKind::kLegacy, false, {0.007, 0.013, 0.01},
-      "ggml Q8_0: 32-blocks, fp16 scale, int8 symmetric");
+      "ggml Q8_0: 32-blocks, fp16 scale, int8 symmetric", &kFitRound);
 }
 
 }  // namespace lowbit::formats

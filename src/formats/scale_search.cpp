@@ -50,9 +50,10 @@ void importance_weights(const float* x, const float* importance, float sigma2, i
 }
 
 float symmetric_scale_search(int n, int nmax, const float* x, int8_t* L, const float* weights,
-                             ElementWeight fallback) {
+                             ElementWeight fallback, float* chosen_iscale) {
   float amax;
   const float max = signed_absmax(n, x, &amax);
+  if (chosen_iscale) *chosen_iscale = 0.0f;
   if (amax < kGroupMaxEps) {
     std::memset(L, 0, n);
     return 0.0f;
@@ -76,6 +77,7 @@ float symmetric_scale_search(int n, int nmax, const float* x, int8_t* L, const f
   float iscale = -nmax / max;
   fit(iscale, &sumlx, &suml2);
   assign(iscale);
+  if (chosen_iscale) *chosen_iscale = iscale;
   float scale = suml2 ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   for (int step = -9; step <= 9; ++step) {
@@ -84,6 +86,7 @@ float symmetric_scale_search(int n, int nmax, const float* x, int8_t* L, const f
     fit(iscale, &sumlx, &suml2);
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
       assign(iscale);
+      if (chosen_iscale) *chosen_iscale = iscale;
       scale = sumlx / suml2;
       best = scale * sumlx;
     }

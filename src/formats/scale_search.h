@@ -21,8 +21,9 @@ enum class ElementWeight { kSquare, kUnit, kAbs, kSqrtAbs };
 // scales around -nmax/max and keeps the weighted least-squares best. Writes L[i] = l + nmax.
 // weights: (n) or nullptr (then `fallback` weighs them). Returns the scale (0 if all zero).
 // (ggml make_qx_quants with rmse_type 1..4)
+// chosen_iscale (optional): the inverse scale the levels were rounded with.
 float symmetric_scale_search(int n, int nmax, const float* x, int8_t* L, const float* weights,
-                             ElementWeight fallback = ElementWeight::kSquare);
+                             ElementWeight fallback = ElementWeight::kSquare, float* chosen_iscale = nullptr);
 
 // Symmetric search for 3-bit sub-blocks: start from -nmax/max and move single elements to a
 // better level while the x^2-weighted fit improves (ggml make_q3_quants, do_rmse=true).

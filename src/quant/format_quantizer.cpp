@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "formats/scale_search.h"
 #include "lowbit/error.h"
 
 namespace lowbit {
@@ -22,11 +23,8 @@ FormatQuantizer::FormatQuantizer(const Format& format, int64_t rows, int64_t col
   const int64_t blocks = block_ == 0 ? 1 : cols / block_;
   aux_.assign(static_cast<size_t>(rows * blocks * steps_.aux_floats), 0.0f);
   row_mean_square_.resize(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0;
-    for (int64_t c = 0; c < cols; ++c) s += static_cast<double>(w[r * cols + c]) * w[r * cols + c];
-    row_mean_square_[r] = static_cast<float>(s / static_cast<double>(cols));
-  }
+  // As the legacy quantizers take it over the row they quantize.
+  for (int64_t r = 0; r < rows; ++r) row_mean_square_[r] = formats::mean_square(w.data() + r * cols, cols);
 }
 
 float* FormatQuantizer::aux_at(int64_t row, int64_t group) {
