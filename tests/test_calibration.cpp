@@ -130,6 +130,59 @@ TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
   EXPECT_LT(ao, 0.8 * rtn);
 }
 
+// AWQ at int3_g64 (embeddings and output in f16): below RTN's KLD at the same bytes; with a
+// one-point grid (s = 1) and no clipping it is exactly RTN.
+TEST(Calibration, AwqBeatsRtnAndReducesToIt) {
+  const std::string dir = test::temp_dir();
+  const std::string model = test::shared_path(kModel);
+  const Model base = load_model(model);
+  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  PerplexityOptions p;
+  p.n_ctx = 256;
+  p.max_chunks = 12;
+  p.save_logits_path = dir + "/base.logits";
+  compute_perplexity(base, tokens, p);
+  std::ofstream(dir + "/r.json") << R"({"base": "int3_g64_asym", "rules": [{"tensor": "token_embd", "format": "f16"},
+                                       {"tensor": "output", "format": "f16"}]})";
+  auto run = [&](const std::string& name, const MethodConfig& method) {
+    QuantizeOptions o;
+    o.input = model;
+    o.output = dir + "/" + name;
+    o.recipe = dir + "/r.json";
+    o.method = method;
+    o.calib = method.name == "rtn" ? "" : test::shared_path("data/shakespeare-calib.txt");
+    o.calib_options = {.samples = 16, .length = 256};
+    quantize_model(o);
+    return kld_of(o.output, dir + "/base.logits", tokens);
+  };
+  const double rtn = run("rtn", {"rtn", {}});
+  const double awq = run("awq", {"awq", {}});
+  const double plain = run("awq_plain", {"awq", {{"grid", "1"}, {"clip", "false"}}});
+  EXPECT_DOUBLE_EQ(plain, rtn);
+  std::cout << "int3_g64 KLD: rtn " << rtn << ", awq " << awq << "\n";
+  EXPECT_LT(awq, 0.95 * rtn);
+  EXPECT_EQ(test::read_file(dir + "/awq_plain/model.safetensors"), test::read_file(dir + "/rtn/model.safetensors"));
+}
+
+// Every calibrated path on a tiny calibration set (fast enough for the sanitizer run):
+// AWQ with clipping and GPTQ rounding, GPTQ with act-order, into a k-quant GGUF file.
+TEST(Calibration, EveryPathRunsOnATinySet) {
+  const std::string dir = test::temp_dir();
+  for (const MethodConfig& m : {MethodConfig{"awq", {{"gptq", "true"}, {"duo", "true"}}}, MethodConfig{"gptq", {{"act-order", "true"}}}}) {
+    QuantizeOptions o;
+    o.input = test::shared_path(kModel);
+    o.output = dir + "/" + m.name + ".gguf";
+    o.recipe = "q4_k_m";
+    o.method = m;
+    o.calib = test::shared_path("data/shakespeare-calib.txt");
+    o.calib_options = {.samples = 2, .length = 32};
+    const QuantizeReport r = quantize_model(o);
+    const Model q = load_model(o.output);
+    EXPECT_EQ(q.parameter_count(), r.parameters) << m.name;
+    EXPECT_TRUE(r.formats.count("q4_k")) << m.name;
+  }
+}
+
 TEST(Calibration, CalibratedMethodNeedsText) {
   QuantizeOptions o;
   o.input = test::shared_path(kModel);

@@ -47,6 +47,7 @@ class LayerwiseQuantizer {
   int64_t blocks_done() const { return next_; }
 
  private:
+  class Probe;
   const Model& model_;
   CalibrationSet calib_;
   TargetFn target_;

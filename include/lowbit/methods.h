@@ -4,6 +4,7 @@
 // format that has fit/round steps (format.h), GGUF k-quants included.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,12 +28,28 @@ struct MethodConfig {
   std::map<std::string, std::string> options;
 };
 
-// One calibrated method working on one block: it sees the inputs of one group of linears
-// (every calibration sample, through the block as quantized so far), then quantizes the
-// group's members.
+// Runs the calibration samples through one block (the layer-wise driver implements it).
+class BlockProbe {
+ public:
+  virtual ~BlockProbe() = default;
+  // Every sample through block weights `w` up to the input of group g (arch_layout order):
+  // fn(sample, x: (T, cols)).
+  virtual void group_inputs(const LayerWeights& w, int g,
+                            const std::function<void(int64_t sample, const float* x, int64_t T, int64_t cols)>& fn) = 0;
+  virtual int64_t samples() const = 0;
+};
+
+// One calibrated method working on one block: before the groups, it may rewrite the
+// block's float weights (AWQ's scales and clipping, folded into norms and linears); then
+// for each group it sees the inputs of the group's linears (every calibration sample,
+// through the block as quantized so far) and quantizes the group's members.
 class CalibratedMethod {
  public:
   virtual ~CalibratedMethod() = default;
+  // work: the block's weights; members, norms and linears that feed a group may be
+  // replaced by f32 weights with new values (the model computes the same function).
+  virtual void prepare_block(int64_t /*layer*/, const ArchLayout& /*layout*/, LayerWeights& /*work*/, BlockProbe& /*probe*/,
+                             const std::function<const Format*(const Weight&)>& /*format_of*/, const MethodConfig& /*config*/) {}
   // A new group of linears reading inputs of `cols` features.
   virtual void begin_group(const LinearGroup& group, int64_t cols) = 0;
   // x: (T, cols), one calibration sample's input to the group.
@@ -50,6 +67,9 @@ struct Method {
   std::vector<MethodOption> options;
   std::unique_ptr<CalibratedMethod> (*make)();  // null for methods without calibration
 };
+
+// A weight shaped like `like` holding `values` (rows × cols) in f32, owning its bytes.
+Weight make_f32_weight(const Weight& like, const std::vector<float>& values);
 
 const std::vector<Method>& method_table();
 const Method& method_by_name(const std::string& name);  // throws Error listing the known ones

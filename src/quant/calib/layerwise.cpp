@@ -26,6 +26,35 @@ std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
 
 }  // namespace
 
+Weight make_f32_weight(const Weight& like, const std::vector<float>& values) {
+  return owning_weight(like, &format_by_name("f32"), f32_bytes(values));
+}
+
+// Runs the driver's stored block inputs through one block, up to a group's input.
+class LayerwiseQuantizer::Probe final : public BlockProbe {
+ public:
+  Probe(LayerwiseQuantizer& q, int64_t layer) : q_(q), layer_(layer) {}
+  void group_inputs(const LayerWeights& w, int g,
+                    const std::function<void(int64_t, const float*, int64_t, int64_t)>& fn) override {
+    const int64_t dim = q_.model_.config.dim, T = q_.length_;
+    const LinearGroup& group = q_.engine_.layout().groups.at(g);
+    std::vector<float> x(T * dim);
+    for (int64_t s = 0; s < samples(); ++s) {
+      q_.engine_.set_observer([&](const ObservedInput& in) {
+        if (&in.group == &group) fn(s, in.x, in.T, in.cols);
+      });
+      std::copy_n(q_.x_.data() + s * T * dim, T * dim, x.data());
+      q_.engine_.block(w, layer_, x.data(), T, 0, g);
+    }
+    q_.engine_.set_observer({});
+  }
+  int64_t samples() const override { return static_cast<int64_t>(q_.calib_.samples.size()); }
+
+ private:
+  LayerwiseQuantizer& q_;
+  int64_t layer_;
+};
+
 LayerwiseQuantizer::LayerwiseQuantizer(const Model& model, CalibrationSet calibration, TargetFn target,
                                        LayerwiseProgress progress)
     : model_(model), calib_(std::move(calibration)), target_(std::move(target)), progress_(std::move(progress)),
@@ -51,6 +80,20 @@ std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
   LayerWeights work = model_.layers[l];  // quantized members replace these as they are done
   std::map<std::string, QuantizedTensor> out;
   std::vector<float> x(length_ * dim);
+  // Methods that rewrite the float block first (AWQ), each once with its first linear's options.
+  std::map<std::string, MethodConfig> used;
+  for (const LinearGroup& group : layout.groups) {
+    for (const auto& m : group.members) {
+      const MethodConfig c = target_(work.*m.weight, l).method;
+      if (method_by_name(c.name).needs_calibration) used.emplace(c.name, c);
+    }
+  }
+  Probe probe(*this, l);
+  for (const auto& [name, config] : used) {
+    auto& slot = methods_[name];
+    if (!slot) slot = method_by_name(name).make();
+    slot->prepare_block(l, layout, work, probe, [&](const Weight& w) { return target_(w, l).format; }, config);
+  }
   for (size_t g = 0; g < layout.groups.size(); ++g) {
     const LinearGroup& group = layout.groups[g];
     if (progress_) progress_(l, model_.config.n_layers, static_cast<int64_t>(g), static_cast<int64_t>(layout.groups.size()));

@@ -5,6 +5,7 @@
 
 #include "lowbit/error.h"
 #include "lowbit/methods.h"
+#include "quant/methods/awq_method.h"
 #include "quant/methods/gptq_method.h"
 
 namespace lowbit {
@@ -22,6 +23,17 @@ const std::vector<Method>& method_table() {
         {"act-order", "false", "quantize columns in descending diag(H) (desc_act)"},
         {"static-groups", "false", "fit every group on the original weights first"}},
        &make_gptq_method},
+      {"awq",
+       "AWQ (Lin et al. 2023): per group of linears sharing an input, scales from the activations (grid search on the "
+       "module's output), folded into the norm or linear feeding them; then a clip search; then RTN or GPTQ",
+       true,
+       {{"grid", "20", "points of the scale-exponent grid"},
+        {"duo", "false", "AutoAWQ's duo scaling: divide by mean|w|^(1-r) too"},
+        {"clip", "true", "search a clipping range per row and block (not for q and k)"},
+        {"gptq", "false", "round with GPTQ after scaling (AWQ + GPTQ)"},
+        {"damp", "0.01", "GPTQ damping when gptq=true"},
+        {"act-order", "false", "GPTQ act-order when gptq=true"}},
+       &make_awq_method},
   };
   return t;
 }
