@@ -15,29 +15,13 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench_util.h"
 #include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
 #include "lowbit/gptq_case.h"
 #include "lowbit/threads.h"
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Best of 3 sgemm runs of n³: this machine's practical float FMA rate, FLOP/s.
-double measure_sgemm_rate(int n = 2048) {
-  lowbit::ensure_blas_kernels();
-  std::vector<float> a(static_cast<size_t>(n) * n, 1.0f), b(a), c(a.size());
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-    best = std::max(best, 2.0 * n * n * n / seconds_since(t0));
-  }
-  return best;
-}
 
 lowbit::GptqCase synthetic_case(int64_t rows, int64_t cols, int64_t tokens, int bits, int64_t group, uint64_t seed) {
   lowbit::GptqCase c;
@@ -99,10 +83,10 @@ int main(int argc, char** argv) {
     } else {
       throw lowbit::Error("give a case file or --synthetic ROWSxCOLS");
     }
-    const double peak = measure_sgemm_rate();
+    const double peak = lowbit::bench::measure_sgemm_rate();
     const auto t0 = std::chrono::steady_clock::now();
     const lowbit::GptqCaseResult r = lowbit::run_gptq_case(c);
-    const double total = seconds_since(t0);
+    const double total = lowbit::bench::seconds_since(t0);
     // FLOPs: SYRK N·cols², Cholesky and triangular inverse 2/3·cols³, updates 2·rows·cols².
     const double n = static_cast<double>(c.cols);
     const double flops_hessian = r.seconds_hessian > 0 ? static_cast<double>(c.tokens) * n * n : 0;

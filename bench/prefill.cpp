@@ -11,30 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/engine.h"
+#include "bench_util.h"
 #include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
 #include "lowbit/model_io.h"
 #include "lowbit/threads.h"
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double measure_sgemm_rate(int n = 2048) {
-  lowbit::ensure_blas_kernels();
-  std::vector<float> a(static_cast<size_t>(n) * n, 1.0f), b(a), c(a.size());
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-    best = std::max(best, 2.0 * n * n * n / seconds_since(t0));
-  }
-  return best;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"prefill speed of the engine"};
@@ -61,14 +43,14 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reps; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       engine.forward(ids, 0, logits.data(), false);
-      best = std::min(best, seconds_since(t0));
+      best = std::min(best, lowbit::bench::seconds_since(t0));
     }
     // Matrix FLOPs: 2 per weight per token in the blocks, the head for the last token only;
     // attention: 2·2·T²/2·dim per layer (scores and weighted sum, causal).
     const double block_params = static_cast<double>(m.parameter_count() - m.token_embd.numel() - m.output.numel());
     const double flops = 2.0 * block_params * tokens + 2.0 * m.output.numel() +
                          2.0 * static_cast<double>(tokens) * tokens * c.dim * c.n_layers;
-    const double peak = measure_sgemm_rate();
+    const double peak = lowbit::bench::measure_sgemm_rate();
     nlohmann::ordered_json out{{"model", path}, {"weights", std::string(m.layers[0].attn_q.format->name)},
                                {"tokens", tokens}, {"threads", lowbit::thread_count()}, {"seconds", best},
                                {"tokens_per_second", tokens / best}, {"gflop", flops / 1e9}, {"gflops", flops / best / 1e9},

@@ -86,6 +86,18 @@ TEST(Calibration, DriverWithRtnGivesThePlainBytes) {
   EXPECT_THROW(lw.next_block(), Error);
 }
 
+// The evaluation tokens, after saving the base model's logits on them to `path`.
+std::vector<int32_t> save_base_logits(const std::string& model, const std::string& path) {
+  const Model base = load_model(model);
+  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  PerplexityOptions p;
+  p.n_ctx = 256;
+  p.max_chunks = 12;
+  p.save_logits_path = path;
+  compute_perplexity(base, tokens, p);
+  return tokens;
+}
+
 double kld_of(const std::string& path, const std::string& base_logits, const std::vector<int32_t>& tokens) {
   PerplexityOptions p;
   p.n_ctx = 256;
@@ -99,13 +111,7 @@ double kld_of(const std::string& path, const std::string& base_logits, const std
 TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
   const std::string dir = test::temp_dir();
   const std::string model = test::shared_path(kModel);
-  const Model base = load_model(model);
-  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
-  PerplexityOptions p;
-  p.n_ctx = 256;
-  p.max_chunks = 12;
-  p.save_logits_path = dir + "/base.logits";
-  compute_perplexity(base, tokens, p);
+  const auto tokens = save_base_logits(model, dir + "/base.logits");
   std::ofstream(dir + "/r.json") << R"({"base": "int4_g128_asym", "rules": [{"tensor": "token_embd", "format": "f16"},
                                        {"tensor": "output", "format": "f16"}]})";
   auto run = [&](const std::string& name, const std::string& method, bool act_order) {
@@ -135,13 +141,7 @@ TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
 TEST(Calibration, AwqBeatsRtnAndReducesToIt) {
   const std::string dir = test::temp_dir();
   const std::string model = test::shared_path(kModel);
-  const Model base = load_model(model);
-  const auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
-  PerplexityOptions p;
-  p.n_ctx = 256;
-  p.max_chunks = 12;
-  p.save_logits_path = dir + "/base.logits";
-  compute_perplexity(base, tokens, p);
+  const auto tokens = save_base_logits(model, dir + "/base.logits");
   std::ofstream(dir + "/r.json") << R"({"base": "int3_g64_asym", "rules": [{"tensor": "token_embd", "format": "f16"},
                                        {"tensor": "output", "format": "f16"}]})";
   auto run = [&](const std::string& name, const MethodConfig& method) {
