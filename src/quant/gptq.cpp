@@ -38,24 +38,21 @@ int invert_upper_row_major(double* a, int64_t n) {
 }
 
 // The upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), as the reference gets it from
-// cholesky → cholesky_inverse → cholesky(upper). Computed with half the work: with J the
-// reversal, JHJ = L Lᵀ gives H = Ũ Ũᵀ for the upper-triangular Ũ = J L J, so H⁻¹ = Ũ⁻ᵀ Ũ⁻¹
-// and U = Ũ⁻¹ (the factor is unique). h: (n, n) symmetric. Returns false when H is not
+// cholesky → cholesky_inverse → cholesky(upper). Computed in place with half the work: with
+// J the reversal, JHJ = L Lᵀ gives H = Ũ Ũᵀ for the upper-triangular Ũ = J L J, so
+// H⁻¹ = Ũ⁻ᵀ Ũ⁻¹ and U = Ũ⁻¹ (the factor is unique). JHJ is the matrix turned by 180°, a
+// reversal of its elements. a: (n, n) symmetric H in, U out. Returns false when H is not
 // positive definite.
-bool upper_cholesky_of_inverse(const std::vector<double>& h, int64_t n, std::vector<double>& u) {
-  u.assign(static_cast<size_t>(n * n), 0.0);
+bool upper_cholesky_of_inverse(std::vector<double>& a, int64_t n) {
+  std::reverse(a.begin(), a.end());  // JHJ
+  if (cholesky_lower_row_major(a.data(), n) != 0) return false;
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j <= i; ++j) u[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];  // lower of JHJ
+    for (int64_t j = i + 1; j < n; ++j) a[i * n + j] = 0.0;  // L alone
   }
-  if (cholesky_lower_row_major(u.data(), n) != 0) return false;
-  // Ũ[i][j] = L[n-1-i][n-1-j]: reverse both indices (a 180° turn of the matrix).
-  std::reverse(u.begin(), u.end());
+  std::reverse(a.begin(), a.end());  // Ũ = JLJ, upper triangular
+  if (invert_upper_row_major(a.data(), n) != 0) return false;
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < i; ++j) u[i * n + j] = 0.0;
-  }
-  if (invert_upper_row_major(u.data(), n) != 0) return false;
-  for (int64_t i = 0; i < n; ++i) {
-    if (!(u[i * n + i] > 0) || !std::isfinite(u[i * n + i])) return false;
+    if (!(a[i * n + i] > 0) || !std::isfinite(a[i * n + i])) return false;
   }
   return true;
 }
@@ -129,9 +126,9 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
       throw Error("GPTQ: the Hessian stays singular with damping up to " + std::to_string(o.max_percdamp) + " of its mean diagonal",
                   {.value = "mean diag(H) " + std::to_string(mean_diag)});
     }
-    std::vector<double> damped = H;
-    for (int64_t c = 0; c < cols; ++c) damped[c * cols + c] += percdamp * mean_diag;
-    if (upper_cholesky_of_inverse(damped, cols, U)) {
+    U = H;
+    for (int64_t c = 0; c < cols; ++c) U[c * cols + c] += percdamp * mean_diag;
+    if (upper_cholesky_of_inverse(U, cols)) {
       result.percdamp = percdamp;
       break;
     }

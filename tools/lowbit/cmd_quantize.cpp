@@ -35,7 +35,7 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--method,-m", o->q.method.name, "quantization method for the block linears: " + methods + " (default rtn)");
   sub->add_option("--method-option,-O", o->method_options, "KEY=VALUE option of the method (repeatable; gptq: damp, block, act-order, static-groups)");
   sub->add_flag("--act-order", o->act_order, "GPTQ: columns in descending Hessian diagonal (same as -O act-order=true)");
-  sub->add_option("--calib", o->q.calib, "calibration text for calibrated methods (gptq)");
+  sub->add_option("--calib", o->q.calib, "calibration text for calibrated methods (gptq, awq)");
   sub->add_option("--calib-samples", o->q.calib_options.samples, "calibration samples (default 128)")->check(CLI::PositiveNumber);
   sub->add_option("--calib-len", o->q.calib_options.length, "tokens per calibration sample (default 512, or the model's context if shorter)")->check(CLI::PositiveNumber);
   sub->add_option("--seed", o->q.calib_options.seed, "seed of the calibration sample choice (default 0)");
@@ -49,14 +49,16 @@ Runner register_quantize(CLI::App& app) {
       o->q.method.options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     if (o->act_order) o->q.method.options["act-order"] = "true";
+    // A calibrated method reports per block and group, not per tensor.
+    const bool calibrated = method_by_name(o->q.method.name).needs_calibration;
     std::unique_ptr<Progress> calib_progress;
     o->q.calib_progress = [&](int64_t block, int64_t blocks, int64_t group, int64_t groups) {
       if (!calib_progress) calib_progress = std::make_unique<Progress>(o->q.method.name, blocks * groups, "groups");
       calib_progress->update(block * groups + group, fmt::format("block {}/{}", block + 1, blocks));
     };
     std::unique_ptr<Progress> progress;
-    o->q.progress = [&](int64_t i, int64_t n, uint64_t bytes, const std::string& name) {
-      if (calib_progress) return;  // the calibrated pass reports per block
+    o->q.progress = [&, calibrated](int64_t i, int64_t n, uint64_t bytes, const std::string& name) {
+      if (calibrated) return;  // the calibrated pass reports per block instead
       if (!progress) progress = std::make_unique<Progress>("quantize", n, "tensors");
       progress->update(i, fmt::format("{:.1f} MB f32 in{}{}", bytes / 1e6, name.empty() ? "" : ", ", name));
     };

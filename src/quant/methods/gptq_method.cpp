@@ -22,7 +22,10 @@ class GptqMethod final : public CalibratedMethod {
 
   std::vector<uint8_t> quantize(const std::string& tensor, std::vector<float> w, int64_t rows, int64_t cols,
                                 const Format& format, const MethodConfig& config) override {
-    if (hessian_.empty()) hessian_ = acc_->hessian();
+    if (hessian_.empty()) {
+      hessian_ = acc_->hessian();
+      acc_.reset();  // its float64 sums and staging buffers are not needed any more
+    }
     GptqOptions o;
     o.percdamp = method_option_number(config, "damp");
     o.block_size = static_cast<int64_t>(method_option_number(config, "block"));
