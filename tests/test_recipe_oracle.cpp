@@ -5,8 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
-#include <regex>
+#include <set>
 
 #include "lowbit/error.h"
 #include "lowbit/recipe.h"
@@ -17,10 +18,13 @@ namespace {
 
 // "L22_h4_kv1" -> 22 layers, 4 heads, 1 KV head (the README's table, encoded in the name).
 ModelTraits traits_of(const std::string& model) {
-  static const std::regex shape(R"(L(\d+)_h(\d+)_kv(\d+))");
-  std::smatch m;
-  if (!std::regex_match(model, m, shape)) throw Error("unexpected oracle model name", {.value = model});
-  return {.n_layers = std::stoll(m[1]), .n_heads = std::stoll(m[2]), .n_kv_heads = std::stoll(m[3])};
+  long layers = 0, heads = 0, kv = 0;
+  int used = 0;
+  if (std::sscanf(model.c_str(), "L%ld_h%ld_kv%ld%n", &layers, &heads, &kv, &used) != 3 ||
+      used != static_cast<int>(model.size())) {
+    throw Error("unexpected oracle model name", {.value = model});
+  }
+  return {.n_layers = layers, .n_heads = heads, .n_kv_heads = kv};
 }
 
 int64_t layer_of(const std::string& tensor) {
