@@ -106,29 +106,43 @@ double kld_of(const std::string& path, const std::string& base_logits, const std
   return compute_perplexity(load_model(path), tokens, p).kld->mean;
 }
 
-// GPTQ's block linears in int4_g128 (embeddings and output in f16, GPTQModel's layout) have
-// a clearly lower KLD than RTN's at the same bytes; act-order too.
-TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
-  const std::string dir = test::temp_dir();
-  const std::string model = test::shared_path(kModel);
-  const auto tokens = save_base_logits(model, dir + "/base.logits");
-  std::ofstream(dir + "/r.json") << R"({"base": "int4_g128_asym", "rules": [{"tensor": "token_embd", "format": "f16"},
-                                       {"tensor": "output", "format": "f16"}]})";
-  auto run = [&](const std::string& name, const std::string& method, bool act_order) {
+// One model quantized several ways for KLD comparisons: block linears in `linears`,
+// token_embd and output in f16 (GPTQModel's layout), calibrated on shakespeare-calib.txt.
+class LinearsRun {
+ public:
+  LinearsRun(const std::string& linears, int64_t samples)
+      : dir_(test::temp_dir()), model_(test::shared_path(kModel)), samples_(samples) {
+    tokens_ = save_base_logits(model_, dir_ + "/base.logits");
+    std::ofstream(dir_ + "/r.json") << R"({"base": ")" + linears + R"(", "rules": [{"tensor": "token_embd", "format": "f16"},
+                                         {"tensor": "output", "format": "f16"}]})";
+  }
+  // Quantizes into dir/name with `method`: (tensor bytes, mean KLD against the base).
+  std::pair<uint64_t, double> run(const std::string& name, const MethodConfig& method) {
     QuantizeOptions o;
-    o.input = model;
-    o.output = dir + "/" + name;
-    o.recipe = dir + "/r.json";
-    o.method.name = method;
-    if (act_order) o.method.options["act-order"] = "true";
-    o.calib = method == "rtn" ? "" : test::shared_path("data/shakespeare-calib.txt");
-    o.calib_options = {.samples = 32, .length = 256};
+    o.input = model_;
+    o.output = dir_ + "/" + name;
+    o.recipe = dir_ + "/r.json";
+    o.method = method;
+    o.calib = method.name == "rtn" ? "" : test::shared_path("data/shakespeare-calib.txt");
+    o.calib_options = {.samples = samples_, .length = 256};
     const QuantizeReport r = quantize_model(o);
-    return std::pair{r.bytes, kld_of(o.output, dir + "/base.logits", tokens)};
-  };
-  const auto [rtn_bytes, rtn] = run("rtn", "rtn", false);
-  const auto [gptq_bytes, gptq] = run("gptq", "gptq", false);
-  const auto [ao_bytes, ao] = run("gptq_ao", "gptq", true);
+    return {r.bytes, kld_of(o.output, dir_ + "/base.logits", tokens_)};
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_, model_;
+  int64_t samples_;
+  std::vector<int32_t> tokens_;
+};
+
+// GPTQ's block linears in int4_g128 have a clearly lower KLD than RTN's at the same bytes;
+// act-order too.
+TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
+  LinearsRun r("int4_g128_asym", 32);
+  const auto [rtn_bytes, rtn] = r.run("rtn", {"rtn", {}});
+  const auto [gptq_bytes, gptq] = r.run("gptq", {"gptq", {}});
+  const auto [ao_bytes, ao] = r.run("gptq_ao", {"gptq", {{"act-order", "true"}}});
   std::cout << "int4_g128 KLD: rtn " << rtn << ", gptq " << gptq << ", gptq act-order " << ao << "\n";
   EXPECT_EQ(gptq_bytes, rtn_bytes);
   EXPECT_EQ(ao_bytes, rtn_bytes);
@@ -136,32 +150,17 @@ TEST(Calibration, GptqBeatsRtnAtTheSameBytes) {
   EXPECT_LT(ao, 0.8 * rtn);
 }
 
-// AWQ at int3_g64 (embeddings and output in f16): below RTN's KLD at the same bytes; with a
-// one-point grid (s = 1) and no clipping it is exactly RTN.
+// AWQ at int3_g64: below RTN's KLD at the same bytes; with a one-point grid (s = 1) and no
+// clipping it is exactly RTN.
 TEST(Calibration, AwqBeatsRtnAndReducesToIt) {
-  const std::string dir = test::temp_dir();
-  const std::string model = test::shared_path(kModel);
-  const auto tokens = save_base_logits(model, dir + "/base.logits");
-  std::ofstream(dir + "/r.json") << R"({"base": "int3_g64_asym", "rules": [{"tensor": "token_embd", "format": "f16"},
-                                       {"tensor": "output", "format": "f16"}]})";
-  auto run = [&](const std::string& name, const MethodConfig& method) {
-    QuantizeOptions o;
-    o.input = model;
-    o.output = dir + "/" + name;
-    o.recipe = dir + "/r.json";
-    o.method = method;
-    o.calib = method.name == "rtn" ? "" : test::shared_path("data/shakespeare-calib.txt");
-    o.calib_options = {.samples = 16, .length = 256};
-    quantize_model(o);
-    return kld_of(o.output, dir + "/base.logits", tokens);
-  };
-  const double rtn = run("rtn", {"rtn", {}});
-  const double awq = run("awq", {"awq", {}});
-  const double plain = run("awq_plain", {"awq", {{"grid", "1"}, {"clip", "false"}}});
+  LinearsRun r("int3_g64_asym", 16);
+  const double rtn = r.run("rtn", {"rtn", {}}).second;
+  const double awq = r.run("awq", {"awq", {}}).second;
+  const double plain = r.run("awq_plain", {"awq", {{"grid", "1"}, {"clip", "false"}}}).second;
   EXPECT_DOUBLE_EQ(plain, rtn);
   std::cout << "int3_g64 KLD: rtn " << rtn << ", awq " << awq << "\n";
   EXPECT_LT(awq, 0.95 * rtn);
-  EXPECT_EQ(test::read_file(dir + "/awq_plain/model.safetensors"), test::read_file(dir + "/rtn/model.safetensors"));
+  EXPECT_EQ(test::read_file(r.dir() + "/awq_plain/model.safetensors"), test::read_file(r.dir() + "/rtn/model.safetensors"));
 }
 
 // Every calibrated path on a tiny calibration set (fast enough for the sanitizer run):

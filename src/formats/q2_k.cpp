@@ -82,17 +82,6 @@ void quantize_block_weighted(const float* x, const float* qw, BlockQ2_K& b) {
   finish_block(x, L, b);
 }
 
-void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
-  for (int64_t i = 0; i < n / kSuper; ++i) {
-    BlockQ2_K b;
-    if (importance) {
-      quantize_block_weighted(x + i * kSuper, importance + i * kSuper, b);
-    } else {
-      quantize_block_plain(x + i * kSuper, b);
-    }
-    store_block(b, out + i * sizeof(BlockQ2_K));
-  }
-}
 
 // Fit: the super-block as quantize makes it. Round: element e's level from the stored
 // sub-scale and sub-min, as finish_block derives it (a zero sub-scale keeps it).
@@ -117,6 +106,12 @@ float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
 }
 
 constexpr FitRound kFitRound{0, &fit, &round};
+
+void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    fit(x + i * kSuper, kSuper, importance ? importance + i * kSuper : nullptr, 0.0f, out + i * sizeof(BlockQ2_K), nullptr);
+  }
+}
 
 void dequantize_row(const uint8_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n / kSuper; ++i) {

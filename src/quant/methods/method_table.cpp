@@ -86,7 +86,7 @@ bool method_option_flag(const MethodConfig& c, const std::string& option) {
 }
 
 void check_method_config(const MethodConfig& c) {
-  const Method& m = method_by_name(c.name);
+  method_by_name(c.name);  // throws for an unknown method
   for (const auto& [k, v] : c.options) {
     const MethodOption& row = option_row(c, k);
     const std::string def = row.default_value;
@@ -96,7 +96,6 @@ void check_method_config(const MethodConfig& c) {
       method_option_number(c, k);
     }
   }
-  (void)m;
 }
 
 }  // namespace lowbit
