@@ -56,7 +56,7 @@ TEST(GptqOracle, HessianFromInputsEqualsTheReferenceH) {
   const GptqCase c = load_gptq_case(case_files().front());
   HessianAccumulator acc(c.cols);
   for (int64_t t = 0; t < c.tokens; t += 100) acc.add(c.x.data() + t * c.cols, std::min<int64_t>(100, c.tokens - t));
-  const auto h = acc.hessian();
+  const auto h = acc.take_hessian();
   // The reference's add_batch counts a 2-D batch as one sample (nsamples += 1 per batch of
   // 256 rows), so its H is 2/4·Σ x xᵀ = 256 × ours. GPTQ does not depend on H's scale.
   const double batch_rows = 256;
@@ -75,7 +75,7 @@ TEST(GptqOracle, SingularHessianIsDampedOrRefused) {
   HessianAccumulator acc(cols);
   acc.add(x.data(), 1);
   GptqMinMaxQuantizer q4(4, 0, false, rows);
-  const GptqResult ok = gptq_quantize(w, rows, cols, acc.hessian(), q4, {});
+  const GptqResult ok = gptq_quantize(w, rows, cols, acc.take_hessian(), q4, {});
   EXPECT_EQ(ok.q.size(), w.size());
   EXPECT_DOUBLE_EQ(ok.percdamp, 0.01);
   // A matrix with a negative eigenvalue needs more damping: it is raised until it works.

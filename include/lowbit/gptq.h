@@ -47,9 +47,9 @@ struct GptqResult {
   int64_t dead_columns = 0;  // inputs with diag(H) == 0 (their weights are zeroed, as in the reference)
 };
 
-// w: (rows, cols) row-major; hessian: (cols, cols) symmetric, consumed. Throws Error when
+// w: (rows, cols) row-major; hessian: (cols, cols) symmetric, read only. Throws Error when
 // H stays singular up to max_percdamp (the caller decides on a fallback).
-GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::vector<double> hessian,
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> hessian,
                          GptqQuantizer& quantizer, const GptqOptions& options);
 
 // GPTQ's quantizer (quant.py, perchannel, mse=False): per row and group, range [min(w, 0),

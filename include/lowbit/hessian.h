@@ -17,13 +17,15 @@ class HessianAccumulator {
   void add(const float* x, int64_t T);
   int64_t cols() const { return cols_; }
   int64_t tokens() const { return tokens_; }
-  // (cols, cols), both triangles: 2/N·Σ x xᵀ (all zero before any token).
-  std::vector<double> hessian();
+  // (cols, cols), both triangles: 2/N·Σ x xᵀ (all zero before any token). Hands over the
+  // accumulator's own float64 sums (no second n² buffer); add() throws afterwards.
+  std::vector<double> take_hessian();
 
  private:
   static constexpr int64_t kStageTokens = 2048;
   int64_t cols_;
   int64_t tokens_ = 0, staged_ = 0;
+  bool taken_ = false;
   std::vector<double> sum_;      // Σ x xᵀ, upper triangle (row-major, i <= j)
   std::vector<float> product_;   // SYRK result of one stage
   std::vector<float> stage_;     // (kStageTokens, cols) inputs not multiplied yet

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "lowbit/error.h"
+#include "lowbit/mapped_file.h"
 
 namespace lowbit {
 namespace {
@@ -50,6 +51,9 @@ std::vector<NonFiniteWeight> find_nonfinite_weights(const Model& model) {
 void require_finite_weights(const Model& model) {
   for (const Weight* w : model.weights()) {
     const NonFiniteWeight f = scan(*w);
+    // The scan reads the whole model; a mapped source keeps only what is in use resident
+    // (the pages come back from the page cache when the tensor is read again).
+    if (!w->owned) release_pages(w->data);
     if (f.count == 0) continue;
     throw Error("non-finite weight at row " + std::to_string(f.row) + ", column " + std::to_string(f.col) + " (" +
                     std::to_string(f.count) + " in this tensor)",

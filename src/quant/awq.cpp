@@ -42,6 +42,7 @@ class AwqMethod final : public CalibratedMethod {
     const int grid = static_cast<int>(method_option_number(config, "grid"));
     const bool duo = method_option_flag(config, "duo");
     const bool clip = method_option_flag(config, "clip");
+    const bool clip_qk = method_option_flag(config, "clip-qk");
     if (grid < 1) throw Error("AWQ: grid must be >= 1");
     GroupInputs in = capture(layout, work, probe);
     for (size_t g = 0; g < layout.groups.size(); ++g) {
@@ -59,7 +60,7 @@ class AwqMethod final : public CalibratedMethod {
     if (clip) {
       for (size_t g = 0; g < layout.groups.size(); ++g) {
         for (const auto& m : layout.groups[g].members) {
-          if (m.awq_clip) clip_weight(work.*m.weight, *format_of(work.*m.weight), in.x[g], in.tokens);
+          if (m.awq_clip || clip_qk) clip_weight(work.*m.weight, *format_of(work.*m.weight), in.x[g], in.tokens);
         }
       }
     }
@@ -237,11 +238,17 @@ class AwqMethod final : public CalibratedMethod {
     }
   }
 
-  // Per row and storage block, clamp to ±max·(1 - i/20) for the i < 10 that minimises the
-  // block's output MSE on up to 512 evenly sampled tokens. The error of a block change d is
-  // Σ_t (x_t·d)² = dᵀ G d with G the Gram matrix of the sampled inputs of that block (shared
-  // by all rows), which is cheaper than the token sum for blocks up to 256.
+  // Per row and storage block, clamp to [lo·(1 - a/20), hi·(1 - b/20)] (lo, hi: the block's
+  // min and max; a, b < 10) minimising the block's output MSE on up to 512 evenly sampled
+  // tokens. llm-awq shrinks ±max|w| together (a = b on a symmetric range); lowbit first
+  // sweeps a = b, then a with b fixed, then b with a fixed, which finds the lopsided ranges
+  // an asymmetric grid wants (docs/METHODS.md: 23% lower KLD than RTN at int3_g64 instead
+  // of 16%). The error of a block change d is Σ_t (x_t·d)² = dᵀ G d with G the Gram matrix
+  // of the sampled inputs of that block (shared by all rows), cheaper than the token sum
+  // for blocks up to 256.
   static void clip_weight(Weight& weight, const Format& format, const std::vector<float>& x_all, int64_t tokens) {
+    constexpr int kSteps = 10;        // shrink by 0 .. 45% (llm-awq: max_shrink 0.5, n_grid 20)
+    constexpr float kStep = 1.0f / 20;
     const int64_t rows = weight.rows, cols = weight.cols;
     const int64_t block = format.block_size == kPerRow ? cols : format.block_size;
     const int64_t step = std::max<int64_t>(1, tokens / 512);
@@ -262,24 +269,24 @@ class AwqMethod final : public CalibratedMethod {
       }
 #pragma omp parallel for schedule(dynamic)
       for (int64_t r = 0; r < rows; ++r) {
-        std::vector<float> cand(block), best_w(block), q;
-        std::vector<double> d(block);
         float* wb = w.data() + r * cols + b0;
-        float mx = 0;
-        for (int64_t j = 0; j < block; ++j) mx = std::max(mx, std::fabs(wb[j]));
-        if (mx == 0) continue;
-        double best_err = INFINITY;
-        for (int i = 0; i < 10; ++i) {
-          const float lim = mx * (1.0f - static_cast<float>(i) / 20.0f);
-          for (int64_t j = 0; j < block; ++j) cand[j] = std::clamp(wb[j], -lim, lim);
+        std::vector<float> cand(block), q;
+        std::vector<double> d(block);
+        // Output error of the block clamped to [lo·(1 - a·kStep), hi·(1 - b·kStep)].
+        const auto [lo, hi] = std::minmax_element(wb, wb + block);
+        const float lo0 = *lo, hi0 = *hi;
+        if (lo0 == 0 && hi0 == 0) continue;
+        auto error = [&](int a, int b) {
+          const float l = lo0 * (1 - a * kStep), h = hi0 * (1 - b * kStep);
+          for (int64_t j = 0; j < block; ++j) cand[j] = std::clamp(wb[j], l, h);
           q = dequantize_tensor(format, quantize_tensor(format, cand, 1, block), 1, block);
           for (int64_t j = 0; j < block; ++j) d[j] = static_cast<double>(wb[j]) - q[j];
           double err = 0;
           if (gram) {
-            for (int64_t a = 0; a < block; ++a) {
+            for (int64_t i = 0; i < block; ++i) {
               double row = 0;
-              for (int64_t b = 0; b < block; ++b) row += G[a * block + b] * d[b];
-              err += d[a] * row;
+              for (int64_t j = 0; j < block; ++j) row += G[i * block + j] * d[j];
+              err += d[i] * row;
             }
           } else {
             for (int64_t t : picked) {
@@ -289,12 +296,25 @@ class AwqMethod final : public CalibratedMethod {
               err += o * o;
             }
           }
-          if (err < best_err) {
-            best_err = err;
-            best_w = cand;
-          }
+          return err;
+        };
+        int best_a = 0, best_b = 0;
+        double best = error(0, 0);
+        auto consider = [&](int a, int b) {
+          const double e = error(a, b);
+          if (e < best) best = e, best_a = a, best_b = b;
+        };
+        for (int i = 1; i < kSteps; ++i) consider(i, i);
+        const int diag = best_a;
+        for (int a = 0; a < kSteps; ++a) {
+          if (a != diag) consider(a, diag);
         }
-        std::copy(best_w.begin(), best_w.end(), wb);
+        const int a = best_a;
+        for (int b = 0; b < kSteps; ++b) {
+          if (b != diag) consider(a, b);
+        }
+        const float l = lo0 * (1 - best_a * kStep), h = hi0 * (1 - best_b * kStep);
+        for (int64_t j = 0; j < block; ++j) wb[j] = std::clamp(wb[j], l, h);
       }
     }
     weight = make_f32_weight(weight, w);

@@ -59,7 +59,7 @@ bool upper_cholesky_of_inverse(std::vector<double>& a, int64_t n) {
 
 }  // namespace
 
-GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::vector<double> H,
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> H,
                          GptqQuantizer& quantizer, const GptqOptions& o) {
   if (static_cast<int64_t>(w.size()) != rows * cols || static_cast<int64_t>(H.size()) != cols * cols) {
     throw Error("GPTQ: W must be (rows, cols) and H (cols, cols)",
@@ -84,10 +84,10 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
 
   // 1. One group per row: parameters from the whole matrix, before dead columns are zeroed.
   if (G == 0) fit_columns(0, 0, cols, diag);
-  // 2. Dead inputs (never active in calibration): H[d,d] = 1, W[:,d] = 0.
+  // 2. Dead inputs (never active in calibration): H[d,d] = 1 (applied when H is copied in
+  //    step 5; diag holds it), W[:,d] = 0.
   for (int64_t c = 0; c < cols; ++c) {
     if (H[c * cols + c] == 0) {
-      H[c * cols + c] = 1;
       diag[c] = 1;
       std::fill_n(column(c), rows, 0.0f);
       ++result.dead_columns;
@@ -99,26 +99,25 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
   if (static_groups) {
     for (int64_t g = 0; g < cols / G; ++g) fit_columns(g, g * G, G, diag);
   }
-  // 4. Act-order: columns by descending diag(H); W and both sides of H permuted.
+  // 4. Act-order: columns by descending diag(H) (dead ones count as 1); W permuted here,
+  //    both sides of H when it is copied in step 5.
   std::vector<int64_t> perm(cols);
   std::iota(perm.begin(), perm.end(), 0);
   if (o.act_order) {
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return H[a * cols + a] > H[b * cols + b]; });
+    auto h = [&](int64_t c) { return H[c * cols + c] == 0 ? 1.0 : H[c * cols + c]; };
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return h(a) > h(b); });
     std::vector<float> permuted(Wt.size());
-    std::vector<double> Hp(H.size());
-    for (int64_t i = 0; i < cols; ++i) {
-      std::copy_n(Wt.data() + perm[i] * rows, rows, permuted.data() + i * rows);
-      for (int64_t j = 0; j < cols; ++j) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
-    }
+    for (int64_t i = 0; i < cols; ++i) std::copy_n(Wt.data() + perm[i] * rows, rows, permuted.data() + i * rows);
     Wt.swap(permuted);
-    H.swap(Hp);
     std::vector<float> d(cols);
     for (int64_t i = 0; i < cols; ++i) d[i] = diag[perm[i]];
     diag.swap(d);
   }
   // 5. Damping and Hinv = upper Cholesky factor of H⁻¹; more damping while H is singular.
+  //    U = P·H·Pᵀ with the dead diagonal set to 1, plus damping; the caller's H is not
+  //    changed, so each retry starts from it and only one working n² copy exists.
   double mean_diag = 0;
-  for (int64_t c = 0; c < cols; ++c) mean_diag += H[c * cols + c];
+  for (int64_t c = 0; c < cols; ++c) mean_diag += H[c * cols + c] == 0 ? 1.0 : H[c * cols + c];
   mean_diag /= static_cast<double>(cols);
   std::vector<double> U;
   for (double percdamp = o.percdamp;; percdamp += o.damp_increment) {
@@ -126,16 +125,21 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
       throw Error("GPTQ: the Hessian stays singular with damping up to " + std::to_string(o.max_percdamp) + " of its mean diagonal",
                   {.value = "mean diag(H) " + std::to_string(mean_diag)});
     }
-    U = H;
-    for (int64_t c = 0; c < cols; ++c) U[c * cols + c] += percdamp * mean_diag;
+    U.resize(H.size());
+#pragma omp parallel for schedule(static) if (cols >= 256)
+    for (int64_t i = 0; i < cols; ++i) {
+      const double* src = H.data() + perm[i] * cols;
+      double* dst = U.data() + i * cols;
+      for (int64_t j = 0; j < cols; ++j) dst[j] = src[perm[j]];
+      if (dst[i] == 0) dst[i] = 1;
+      dst[i] += percdamp * mean_diag;
+    }
     if (upper_cholesky_of_inverse(U, cols)) {
       result.percdamp = percdamp;
       break;
     }
     if (o.damp_increment <= 0) throw Error("GPTQ: the Hessian is not positive definite", {.value = "percdamp " + std::to_string(percdamp)});
   }
-  H.clear();
-  H.shrink_to_fit();
   std::vector<float> Hinv(U.begin(), U.end());
   U.clear();
   U.shrink_to_fit();

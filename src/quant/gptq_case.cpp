@@ -99,12 +99,12 @@ GptqCaseResult run_gptq_case(const GptqCase& c) {
     const auto t0 = std::chrono::steady_clock::now();
     HessianAccumulator acc(c.cols);
     for (int64_t t = 0; t < c.tokens; t += 256) acc.add(c.x.data() + t * c.cols, std::min<int64_t>(256, c.tokens - t));
-    h = acc.hessian();
+    h = acc.take_hessian();
     r.seconds_hessian = seconds_since(t0);
   }
   GptqMinMaxQuantizer quantizer(c.bits, c.group_size, c.symmetric, c.rows);
   const auto t0 = std::chrono::steady_clock::now();
-  GptqResult g = gptq_quantize(c.w, c.rows, c.cols, std::move(h), quantizer, c.options);
+  GptqResult g = gptq_quantize(c.w, c.rows, c.cols, h, quantizer, c.options);
   r.seconds_gptq = seconds_since(t0);
   r.percdamp = g.percdamp;
   r.dead_columns = g.dead_columns;

@@ -17,6 +17,7 @@ HessianAccumulator::HessianAccumulator(int64_t cols)
 }
 
 void HessianAccumulator::add(const float* x, int64_t T) {
+  if (taken_) throw Error("Hessian accumulator: add() after take_hessian()");
   // Rows are staged until kStageTokens are there: one product with many tokens runs near
   // the GEMM peak, where small ones are bound by writing the (cols, cols) result.
   while (T > 0) {
@@ -47,14 +48,17 @@ void HessianAccumulator::multiply_staged() {
   staged_ = 0;
 }
 
-std::vector<double> HessianAccumulator::hessian() {
+std::vector<double> HessianAccumulator::take_hessian() {
   multiply_staged();
-  std::vector<double> h(sum_.size(), 0.0);
-  if (tokens_ == 0) return h;
-  const double scale = 2.0 / static_cast<double>(tokens_);
+  stage_ = {};
+  product_ = {};
+  std::vector<double> h = std::move(sum_);
+  h.resize(static_cast<size_t>(cols_ * cols_), 0.0);
+  const double scale = tokens_ == 0 ? 0.0 : 2.0 / static_cast<double>(tokens_);
   for (int64_t i = 0; i < cols_; ++i) {
-    for (int64_t j = i; j < cols_; ++j) h[i * cols_ + j] = h[j * cols_ + i] = scale * sum_[i * cols_ + j];
+    for (int64_t j = i; j < cols_; ++j) h[i * cols_ + j] = h[j * cols_ + i] = scale * h[i * cols_ + j];
   }
+  taken_ = true;
   return h;
 }
 

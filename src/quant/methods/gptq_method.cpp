@@ -23,7 +23,7 @@ class GptqMethod final : public CalibratedMethod {
   std::vector<uint8_t> quantize(const std::string& tensor, std::vector<float> w, int64_t rows, int64_t cols,
                                 const Format& format, const MethodConfig& config) override {
     if (hessian_.empty()) {
-      hessian_ = acc_->hessian();
+      hessian_ = acc_->take_hessian();
       acc_.reset();  // its float64 sums and staging buffers are not needed any more
     }
     GptqOptions o;
