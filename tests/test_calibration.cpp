@@ -156,7 +156,7 @@ TEST(Calibration, AwqBeatsRtnAndReducesToIt) {
   LinearsRun r("int3_g64_asym", 16);
   const double rtn = r.run("rtn", {"rtn", {}}).second;
   const double awq = r.run("awq", {"awq", {}}).second;
-  const double plain = r.run("awq_plain", {"awq", {{"grid", "1"}, {"clip", "false"}}}).second;
+  const double plain = r.run("awq_plain", {"awq", {{"grid", "1"}, {"clip", "false"}, {"duo", "false"}}}).second;
   EXPECT_DOUBLE_EQ(plain, rtn);
   std::cout << "int3_g64 KLD: rtn " << rtn << ", awq " << awq << "\n";
   EXPECT_LT(awq, 0.95 * rtn);
@@ -164,13 +164,16 @@ TEST(Calibration, AwqBeatsRtnAndReducesToIt) {
 }
 
 // Every calibrated path on a tiny calibration set (fast enough for the sanitizer run):
-// AWQ with clipping and GPTQ rounding, GPTQ with act-order, into a k-quant GGUF file.
+// AWQ with GPTQ rounding, AWQ rounding k-quants with the observed inputs as importance,
+// GPTQ with act-order, into a k-quant GGUF file.
 TEST(Calibration, EveryPathRunsOnATinySet) {
   const std::string dir = test::temp_dir();
-  for (const MethodConfig& m : {MethodConfig{"awq", {{"gptq", "true"}, {"duo", "true"}}}, MethodConfig{"gptq", {{"act-order", "true"}}}}) {
+  int n = 0;
+  for (const MethodConfig& m : {MethodConfig{"awq", {{"gptq", "true"}, {"duo", "false"}}}, MethodConfig{"awq", {}},
+                                MethodConfig{"gptq", {{"act-order", "true"}}}}) {
     QuantizeOptions o;
     o.input = test::shared_path(kModel);
-    o.output = dir + "/" + m.name + ".gguf";
+    o.output = dir + "/" + m.name + std::to_string(n++) + ".gguf";
     o.recipe = "q4_k_m";
     o.method = m;
     o.calib = test::shared_path("data/shakespeare-calib.txt");

@@ -6,9 +6,12 @@
 //      module with the members quantized as Q(W·diag(s))·diag(s)⁻¹ (eq. 4-5 of the paper);
 //   2. fold the best s into what feeds the group: the RMSNorm weight (÷ s) or the previous
 //      linear's output rows (÷ s: v → o, up → down), the members' input columns (× s);
-//   3. clip search (not for q and k): per output row and storage block, the max |w| shrunk
-//      by (1 - i/20), i < 10, minimising the block's output MSE on 512 sampled tokens;
-//   4. round the result into the target format (plain RTN, or GPTQ with option gptq=true).
+//   3. clip search: per output row and storage block, the range [min, max] with each end
+//      shrunk by (1 - i/20), i < 10, minimising the block's output MSE on 512 sampled
+//      tokens (llm-awq shrinks ±max|w| and skips q and k; docs/METHODS.md has the numbers);
+//      formats that search their own ranges with importance (k-quants) skip it;
+//   4. round the result into the target format: RTN (with the Σx² of the group's inputs as
+//      importance where the format takes one), or GPTQ with option gptq=true.
 // The next block's inputs come from the quantized block (the driver is sequential; llm-awq
 // takes them from the float block). The scale search runs on the float block, as both
 // references do, before any member is quantized.
@@ -60,7 +63,9 @@ class AwqMethod final : public CalibratedMethod {
     if (clip) {
       for (size_t g = 0; g < layout.groups.size(); ++g) {
         for (const auto& m : layout.groups[g].members) {
-          if (m.awq_clip || clip_qk) clip_weight(work.*m.weight, *format_of(work.*m.weight), in.x[g], in.tokens);
+          const Format& format = *format_of(work.*m.weight);
+          // A format that searches its own ranges with importance gets that instead (quantize()).
+          if ((m.awq_clip || clip_qk) && !format.uses_importance) clip_weight(work.*m.weight, format, in.x[g], in.tokens);
         }
       }
     }
@@ -70,13 +75,20 @@ class AwqMethod final : public CalibratedMethod {
 
   void begin_group(const LinearGroup& group, int64_t cols) override {
     if (use_gptq_) gptq_->begin_group(group, cols);
+    cols_ = cols;
+    importance_.assign(static_cast<size_t>(cols), 0.0f);
   }
+  // Σ x² per input channel of the group's inputs as they arrive now: scaled, and through the
+  // block's members quantized so far (the imatrix of the scaled weights).
   void observe(const float* x, int64_t T) override {
     if (use_gptq_) gptq_->observe(x, T);
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t j = 0; j < cols_; ++j) importance_[j] += x[t * cols_ + j] * x[t * cols_ + j];
+    }
   }
   std::vector<uint8_t> quantize(const std::string& tensor, std::vector<float> w, int64_t rows, int64_t cols,
                                 const Format& format, const MethodConfig& config) override {
-    if (!use_gptq_) return quantize_tensor(format, w, rows, cols);
+    if (!use_gptq_) return quantize_tensor(format, w, rows, cols, format.uses_importance ? importance_.data() : nullptr);
     MethodConfig g{"gptq", {}};
     for (const char* k : {"damp", "act-order"}) {
       if (config.options.count(k)) g.options[k] = config.options.at(k);
@@ -87,6 +99,8 @@ class AwqMethod final : public CalibratedMethod {
  private:
   bool use_gptq_ = false;
   std::unique_ptr<CalibratedMethod> gptq_;
+  int64_t cols_ = 0;
+  std::vector<float> importance_;  // (cols) Σ x² of the current group's observed inputs
 
   static GroupInputs capture(const ArchLayout& layout, const LayerWeights& work, BlockProbe& probe) {
     GroupInputs in;

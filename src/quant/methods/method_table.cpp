@@ -28,7 +28,7 @@ const std::vector<Method>& method_table() {
        "module's output), folded into the norm or linear feeding them; then a clip search; then RTN or GPTQ",
        true,
        {{"grid", "20", "points of the scale-exponent grid"},
-        {"duo", "false", "AutoAWQ's duo scaling: divide by mean|w|^(1-r) too"},
+        {"duo", "true", "AutoAWQ's duo scaling (its default): divide by mean|w|^(1-r) too"},
         {"clip", "true", "search a clipping range per row and block"},
         {"clip-qk", "true", "clip q and k too (llm-awq skips them)"},
         {"gptq", "false", "round with GPTQ after scaling (AWQ + GPTQ)"},
