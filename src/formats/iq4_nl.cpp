@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/iq4_search.h"
 #include "formats/scale_search.h"
@@ -12,11 +13,6 @@ namespace {
 
 constexpr int kBlock = 32;
 
-struct BlockIq4Nl {
-  uint16_t d;               // fp16 scale
-  uint8_t qs[kBlock / 2];   // byte j: index of element j (low), element j+16 (high)
-};
-static_assert(sizeof(BlockIq4Nl) == 18, "iq4_nl block is 18 bytes (4.5 bpw)");
 
 // One block; returns the unrounded 1/d its indices are chosen with (0 for a zero block).
 float quantize_block(const float* xb, const float* importance, uint8_t* out) {

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/iq4_search.h"
 #include "formats/scale_search.h"
@@ -12,13 +13,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-struct BlockIq4Xs {
-  uint16_t d;              // fp16 super-scale
-  uint16_t scales_h;       // high 2 bits of the 8 block scales (block ib at bits 2ib)
-  uint8_t scales_l[4];     // low 4 bits of the block scales (block ib: byte ib/2, nibble ib%2)
-  uint8_t qs[kSuper / 2];  // per 32 elements: byte j = index j (low) | index j+16 (high)
-};
-static_assert(sizeof(BlockIq4Xs) == 136, "iq4_xs block is 136 bytes (4.25 bpw)");
 
 // idl (optional, 8 floats): the unrounded 1/(d·l) each sub-block's indices are chosen with.
 void quantize_block(const float* x, const float* qw, BlockIq4Xs& b, float* idl_out = nullptr) {

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/scale_search.h"
 
@@ -11,14 +12,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-struct BlockQ2_K {
-  uint8_t scales[kSuper / 16];  // low nibble: scale, high nibble: min, per sub-block
-  uint8_t qs[kSuper / 4];       // 2-bit levels: byte l of each 32-byte chunk holds
-                                // elements l, l+32, l+64, l+96 of its 128-element half
-  uint16_t d;                   // fp16 super-scale for scales
-  uint16_t dmin;                // fp16 super-scale for mins; value = d*sc*q - dmin*m
-};
-static_assert(sizeof(BlockQ2_K) == 84, "q2_k block is 84 bytes (2.625 bpw)");
 
 // Re-derives levels from the stored (quantized) scales and packs them.
 void finish_block(const float* x, uint8_t* L, BlockQ2_K& b) {

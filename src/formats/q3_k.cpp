@@ -3,7 +3,9 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
+#include "formats/kquant_scales.h"
 #include "formats/scale_search.h"
 
 namespace lowbit::formats {
@@ -11,14 +13,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-struct BlockQ3_K {
-  uint8_t hmask[kSuper / 8];  // high bit: element j -> byte j%32, bit j/32
-  uint8_t qs[kSuper / 4];     // low 2 bits, packed as in q2_k
-  uint8_t scales[12];         // 16 six-bit scales (biased by 32): low nibbles in bytes
-                              // 0..7, high 2 bits in bytes 8..11
-  uint16_t d;                 // fp16 super-scale; value = d * (sc - 32) * (q - 4)
-};
-static_assert(sizeof(BlockQ3_K) == 110, "q3_k block is 110 bytes (3.4375 bpw)");
 
 void set_scale(uint8_t* scales, int j, int l) {  // l in 0..63
   if (j < 8) {
@@ -29,17 +23,13 @@ void set_scale(uint8_t* scales, int j, int l) {  // l in 0..63
   scales[j % 4 + 8] = static_cast<uint8_t>(scales[j % 4 + 8] | ((l >> 4) << (2 * (j / 4))));
 }
 
-int get_scale(const uint8_t* scales, int j) {  // signed, -32..31
-  const int low = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
-  return (low | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-}
 
 // Re-derives the levels from the stored scales and packs them.
 void finish_block(const float* x, BlockQ3_K& b) {
   int8_t L[kSuper] = {};
   const float d_all = h2f(b.d);
   for (int j = 0; j < 16; ++j) {
-    const float d = d_all * get_scale(b.scales, j);
+    const float d = d_all * q3_k_scale(b.scales, j);
     if (!d) {
       // ggml leaves the search's levels here; a zero scale decodes to 0 whatever they are.
       for (int i = 0; i < 16; ++i) L[16 * j + i] = 4;
@@ -117,7 +107,7 @@ void fit(const float* x, int64_t, const float* importance, float, uint8_t* block
 }
 
 float round(uint8_t* block, const float*, int64_t, int64_t e, float x) {
-  const float dl = load_half(block + offsetof(BlockQ3_K, d)) * get_scale(block + offsetof(BlockQ3_K, scales), static_cast<int>(e / 16));
+  const float dl = load_half(block + offsetof(BlockQ3_K, d)) * q3_k_scale(block + offsetof(BlockQ3_K, scales), static_cast<int>(e / 16));
   const int within = static_cast<int>(e % 128), l = within % 32, shift = 2 * (within / 32);
   uint8_t* q = block + offsetof(BlockQ3_K, qs) + 32 * (e / 128) + l;
   uint8_t* h = block + offsetof(BlockQ3_K, hmask) + e % 32;
@@ -148,7 +138,7 @@ void dequantize_row(const uint8_t* in, int64_t n, float* out) {
       const int shift = 2 * (within / 32), l = within % 32;
       const int low = (b.qs[32 * chunk + l] >> shift) & 3;
       const int high = (b.hmask[l] >> (j / 32)) & 1;
-      const float dl = d_all * get_scale(b.scales, j / 16);
+      const float dl = d_all * q3_k_scale(b.scales, j / 16);
       y[j] = dl * (low - (high ? 0 : 4));
     }
   }

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
@@ -12,11 +13,6 @@ namespace {
 
 constexpr int kBlock = 32;
 
-struct BlockQ4_0 {
-  uint16_t d;               // fp16 scale; value = (q - 8) * d
-  uint8_t qs[kBlock / 2];   // byte j: element j (low nibble), element j+16 (high nibble)
-};
-static_assert(sizeof(BlockQ4_0) == 18, "q4_0 block is 18 bytes (4.5 bpw)");
 
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   const float sigma2 = importance ? mean_square(x, n) : 0.0f;

@@ -1,6 +1,7 @@
 // q4_1 (ggml type 3): blocks of 32, fp16 scale and min, 4-bit levels 0..15. Encoding
 // matches ggml byte for byte; with importance weights it searches scale and min.
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
@@ -10,12 +11,6 @@ namespace {
 
 constexpr int kBlock = 32;
 
-struct BlockQ4_1 {
-  uint16_t d;              // fp16 scale
-  uint16_t m;              // fp16 min; value = q * d + m
-  uint8_t qs[kBlock / 2];  // byte j: element j (low nibble), element j+16 (high nibble)
-};
-static_assert(sizeof(BlockQ4_1) == 20, "q4_1 block is 20 bytes (5.0 bpw)");
 
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   const float sigma2 = importance ? mean_square(x, n) : 0.0f;

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/kquant_affine.h"
 #include "formats/kquant_scales.h"
@@ -12,14 +13,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-struct BlockQ4_K {
-  uint16_t d;               // fp16 super-scale of the sub-scales
-  uint16_t dmin;            // fp16 super-scale of the sub-mins
-  uint8_t scales[12];       // 8 six-bit scales and 8 six-bit mins (kquant_scales.h)
-  uint8_t qs[kSuper / 2];   // per 64 elements: byte l = element l (low) | element l+32 (high)
-};
-static_assert(sizeof(BlockQ4_K) == 144, "q4_k block is 144 bytes (4.5 bpw)");
-// value = d * sc * q - dmin * m
 
 void quantize_block(const float* x, const float* importance, uint8_t* out) {
   const auto s = quantize_affine_superblock(x, importance, 15);

@@ -1,6 +1,7 @@
 // q5_0 (ggml type 6): blocks of 32, fp16 scale, 5-bit levels -16..15 (4 low bits in qs,
 // the fifth in a 32-bit mask). Encoding matches ggml byte for byte.
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
@@ -10,12 +11,6 @@ namespace {
 
 constexpr int kBlock = 32;
 
-struct BlockQ5_0 {
-  uint16_t d;              // fp16 scale; value = (q - 16) * d
-  uint8_t qh[4];           // bit j: fifth bit of element j (little-endian u32)
-  uint8_t qs[kBlock / 2];  // low nibbles: element j (low), element j+16 (high)
-};
-static_assert(sizeof(BlockQ5_0) == 22, "q5_0 block is 22 bytes (5.5 bpw)");
 
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   const float sigma2 = importance ? mean_square(x, n) : 0.0f;

@@ -1,6 +1,7 @@
 // q5_1 (ggml type 7): blocks of 32, fp16 scale and min, 5-bit levels 0..31. Encoding
 // matches ggml byte for byte; with importance weights it searches scale and min.
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/legacy_quant.h"
 #include "formats/scale_search.h"
@@ -10,13 +11,6 @@ namespace {
 
 constexpr int kBlock = 32;
 
-struct BlockQ5_1 {
-  uint16_t d;              // fp16 scale
-  uint16_t m;              // fp16 min; value = q * d + m
-  uint8_t qh[4];           // bit j: fifth bit of element j
-  uint8_t qs[kBlock / 2];  // low nibbles: element j (low), element j+16 (high)
-};
-static_assert(sizeof(BlockQ5_1) == 24, "q5_1 block is 24 bytes (6.0 bpw)");
 
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
   const float sigma2 = importance ? mean_square(x, n) : 0.0f;

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/kquant_affine.h"
 #include "formats/kquant_scales.h"
@@ -12,14 +13,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-struct BlockQ5_K {
-  uint16_t d;               // fp16 super-scale of the sub-scales
-  uint16_t dmin;            // fp16 super-scale of the sub-mins
-  uint8_t scales[12];       // 8 six-bit scales and 8 six-bit mins (kquant_scales.h)
-  uint8_t qh[kSuper / 8];   // fifth bits: element 64c+l -> qh[l] bit 2c, 64c+32+l -> bit 2c+1
-  uint8_t qs[kSuper / 2];   // low nibbles, packed as in q4_k
-};
-static_assert(sizeof(BlockQ5_K) == 176, "q5_k block is 176 bytes (5.5 bpw)");
 
 void quantize_block(const float* x, const float* importance, uint8_t* out) {
   const auto s = quantize_affine_superblock(x, importance, 31);

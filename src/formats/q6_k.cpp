@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 #include "formats/scale_search.h"
 
@@ -11,14 +12,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-struct BlockQ6_K {
-  uint8_t ql[kSuper / 2];   // low 4 bits; per 128 elements: ql[l] = e[l] | e[l+64] << 4,
-                            // ql[l+32] = e[l+32] | e[l+96] << 4
-  uint8_t qh[kSuper / 4];   // high 2 bits; per 128: qh[l] = e[l] | e[l+32]<<2 | e[l+64]<<4 | e[l+96]<<6
-  int8_t scales[kSuper / 16];  // signed sub-scales
-  uint16_t d;               // fp16 super-scale; value = d * scale * (q - 32)
-};
-static_assert(sizeof(BlockQ6_K) == 210, "q6_k block is 210 bytes (6.5625 bpw)");
 
 void quantize_block(const float* x, const float* qw, BlockQ6_K& b) {
   int8_t L[kSuper];

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "formats/format_impl.h"
+#include "formats/blocks.h"
 #include "formats/formats.h"
 
 namespace lowbit::formats {
@@ -10,11 +11,6 @@ namespace {
 
 constexpr int kBlock = 32;
 
-struct BlockQ8_0 {
-  uint16_t d;           // fp16 scale; value = q * d
-  int8_t qs[kBlock];    // levels -127..127
-};
-static_assert(sizeof(BlockQ8_0) == 34, "q8_0 block is 34 bytes (8.5 bpw)");
 
 void quantize_row(const float* x, const float* /*importance*/, int64_t n, uint8_t* out) {
   for (int64_t ib = 0; ib < n / kBlock; ++ib) {

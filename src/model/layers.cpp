@@ -1,5 +1,5 @@
 // Llama block layers (see layers.h). Scalar code, OpenMP over independent rows/heads;
-// matmul's prefill path uses BLAS.
+// attention's prefill path uses BLAS. The fast matmul is src/kernels/linear.cpp.
 #include "model/layers.h"
 
 #include <cblas.h>
@@ -25,13 +25,12 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// f32 rows are read in place only when the data is float-aligned (a safetensors header may
-// leave it at any offset); otherwise each row is decoded like any other format.
-bool f32_in_place(const Weight& w) {
-  return w.format->name == "f32" && reinterpret_cast<uintptr_t>(w.data.data()) % alignof(float) == 0;
-}
-
 }  // namespace
+
+bool f32_in_place(const Weight& w) {
+  static const Format* const f32 = &format_by_name("f32");
+  return w.format == f32 && reinterpret_cast<uintptr_t>(w.data.data()) % alignof(float) == 0;
+}
 
 void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out) {
   for (int64_t t = 0; t < T; ++t) {
@@ -175,28 +174,6 @@ void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) {
       if (!direct) w.row_to_f32(r, row.data());
       for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot(wr, x + t * cols, cols);
     }
-  }
-}
-
-void matmul(const Weight& w, const float* x, int64_t T, float* y) {
-  const int64_t rows = w.rows, cols = w.cols;
-  if (T < kGemmMinTokens) return matmul_ref(w, x, T, y);
-  ensure_blas_kernels();
-  if (f32_in_place(w)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows), static_cast<int>(cols),
-                1.0f, x, static_cast<int>(cols), reinterpret_cast<const float*>(w.data.data()), static_cast<int>(cols), 0.0f, y,
-                static_cast<int>(rows));
-    return;
-  }
-  // Panels of rows decoded to f32 (about 16 MiB each), then y[:, r0:r1] = x · panelᵀ.
-  const int64_t panel_rows = std::clamp<int64_t>((int64_t{1} << 22) / cols, 1, rows);
-  std::vector<float> panel(static_cast<size_t>(panel_rows * cols));
-  for (int64_t r0 = 0; r0 < rows; r0 += panel_rows) {
-    const int64_t n = std::min(panel_rows, rows - r0);
-#pragma omp parallel for schedule(static) if (n * cols >= (1 << 15))
-    for (int64_t r = 0; r < n; ++r) w.row_to_f32(r0 + r, panel.data() + r * cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n), static_cast<int>(cols), 1.0f,
-                x, static_cast<int>(cols), panel.data(), static_cast<int>(cols), 0.0f, y + r0, static_cast<int>(rows));
   }
 }
 

@@ -44,9 +44,13 @@ void swiglu(float* gate, const float* up, int64_t n);
 // x: (n) += y: (n)
 void add_residual(float* x, const float* y, int64_t n);
 
-// y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format. Reference: each row decoded once,
-// T dot products. matmul() (engine.h) uses SGEMM on decoded panels of rows from
-// kGemmMinTokens on.
+// y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format. Reference: each row decoded to
+// fp32 once, T fp32 dot products. matmul() (engine.h, src/kernels/linear.cpp) is the fast
+// version: the kernel table's int8 path, or SGEMM on decoded panels from kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
+
+// Whether w is fp32 data that can be read in place (a safetensors header may leave the data
+// at any offset; unaligned f32 rows are decoded like any other format).
+bool f32_in_place(const Weight& w);
 
 }  // namespace lowbit

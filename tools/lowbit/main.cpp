@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_imatrix);
   add(lowbit::cli::register_recipes);
   add(lowbit::cli::register_eval);
+  add(lowbit::cli::register_bench);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,95 @@
+// The kernel table, beside the format table: for each weight format, the activation format
+// its dot products use and the functions that compute them, for every instruction set
+// compiled in (ref = the scalar oracle and fallback, avx2, avx512 = AVX-512 VNNI). The best
+// set the CPU can run is chosen once, at the first call. Not the matmul drivers
+// (src/kernels/linear.cpp) and not the formats themselves (format.h).
+//
+// The int8 path (as llama.cpp's vec_dot_type): activations are quantized per row to int8
+// with one fp32 scale per 16 elements (Q8Rows); a weight row is read as unsigned codes with
+// one affine map per 16 elements, value = a * u + b (U8Row). Then
+//   Σ_i w_i x_i = Σ_s (a_s d_s Σ_{i in s} u_i q_i + b_s sum_s),  sum_s = d_s Σ_{i in s} q_i,
+// where the inner sums are exact integers. Formats whose values are not integers on a
+// 16-element affine grid (f16, bf16, nf4, fp8, ...) use the float path: rows decoded to
+// fp32 and dotted with fp32 activations.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "lowbit/format.h"
+
+namespace lowbit {
+
+inline constexpr int64_t kQ8Sub = 16;    // elements per activation/weight scale
+inline constexpr int64_t kQ8Chunk = 64;  // rows are padded with zeros to a multiple of this
+inline int64_t q8_padded(int64_t cols) { return (cols + kQ8Chunk - 1) / kQ8Chunk * kQ8Chunk; }
+
+// One activation row quantized: q: (padded) int8; d_lane: (padded/4) the scale of each
+// 4-code lane (a sub-block's scale repeated 4 times); sum: (padded/16) d * Σq per sub-block.
+struct Q8RowView {
+  const int8_t* q;
+  const float* d_lane;
+  const float* sum;
+};
+
+// T activation rows quantized together (zero padding included).
+struct Q8Rows {
+  int64_t rows = 0, cols = 0, padded = 0;
+  std::vector<int8_t> q;
+  std::vector<float> d_lane, sum;
+  Q8RowView row(int64_t t) const {
+    return {q.data() + t * padded, d_lane.data() + t * (padded / 4), sum.data() + t * (padded / kQ8Sub)};
+  }
+};
+
+// One weight row unpacked: u: (padded) codes; a, b: (padded/16) affine map per sub-block.
+struct U8RowView {
+  const uint8_t* u;
+  const float* a;
+  const float* b;
+};
+
+enum class ActFormat { kF32, kQ8 };
+
+// Per instruction set: the format-independent kernels.
+struct IsaKernels {
+  std::string_view name;  // "ref", "avx2", "avx512"
+  // x: (cols) → one Q8 row (q: padded, d_lane: padded/4, sum: padded/16).
+  void (*quantize_q8)(const float* x, int64_t cols, int8_t* q, float* d_lane, float* sum);
+  // y[n] = w · x_n for the nt <= 4 activation rows xs[0..nt); padded: multiple of 64.
+  void (*dot_u8_q8)(U8RowView w, int64_t padded, const Q8RowView* xs, int nt, float* y);
+  // Σ a_i b_i over n elements.
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  // The set's int8 multiply-accumulate instruction run back to back on all OpenMP threads,
+  // in GOP/s (2 ops per MAC); null for ref.
+  double (*int8_peak_gops)();
+};
+
+// A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
+using FusedDotFn = void (*)(const uint8_t* row, int64_t cols, const Q8RowView* xs, int nt, float* y);
+// The row's bytes → codes and per-sub-block maps (u: padded, a/b: padded/16, zero-padded).
+using UnpackU8Fn = void (*)(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b);
+
+// Per weight format.
+struct WeightKernels {
+  const Format* format;
+  ActFormat act;
+  UnpackU8Fn unpack_u8;   // scalar reference; set for kQ8
+  FusedDotFn fused_dot;   // the chosen set's fused decode kernel; null: unpack then dot_u8_q8
+};
+
+// The instruction sets compiled in whose features this CPU has, "ref" first.
+std::vector<const IsaKernels*> usable_isas();
+// The set the engine uses: the best usable one, or the one named by LOWBIT_ISA.
+const IsaKernels& active_isa();
+// The kernels of `f` under the active set (O(1): indexed by the format's table position).
+const WeightKernels& weight_kernels(const Format& f);
+// The fused decode kernel of format `name` in set `isa`, or null (for tests and benches).
+FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name);
+
+// Quantizes T rows x: (T, cols) with the active set (rows in parallel).
+void quantize_q8_rows(const float* x, int64_t T, int64_t cols, Q8Rows& out);
+
+}  // namespace lowbit

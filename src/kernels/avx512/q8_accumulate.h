@@ -1,0 +1,66 @@
+// AVX-512 VNNI building blocks shared by the avx512 kernel files: one 64-element chunk of
+// unsigned weight codes with its per-lane scales, accumulated against nt Q8 activation rows.
+// Only included by files compiled with the AVX-512 flags.
+#pragma once
+
+#include <immintrin.h>
+
+#include "lowbit/kernels.h"
+
+namespace lowbit::kernels::avx512 {
+
+// Lane k of a 16-lane vector covers codes 4k..4k+3, i.e. sub-block k/4 of the chunk.
+inline __m512 expand_sub4(__m128 four) {
+  const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(four));
+}
+// Lanes 0-7 get two[0], lanes 8-15 get two[1] (two 32-element blocks per chunk).
+inline __m512 expand_sub2(__m128 two) {
+  const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(two));
+}
+
+template <int NT>
+struct Acc {
+  __m512 s[NT];
+  __m128 b[NT];
+  Acc() {
+    for (int n = 0; n < NT; ++n) {
+      s[n] = _mm512_setzero_ps();
+      b[n] = _mm_setzero_ps();
+    }
+  }
+  void finish(float* y) const {
+    for (int n = 0; n < NT; ++n) {
+      const __m128 b2 = _mm_add_ps(b[n], _mm_movehl_ps(b[n], b[n]));
+      const __m128 b1 = _mm_add_ss(b2, _mm_shuffle_ps(b2, b2, 1));
+      y[n] = _mm512_reduce_add_ps(s[n]) + _mm_cvtss_f32(b1);
+    }
+  }
+};
+
+// Chunk c (elements 64c..64c+63): u the codes, a_lane each lane's weight scale, b4 the
+// offsets of the chunk's four sub-blocks. acc.s += (Σ_lane u q) a d; acc.b += b4 * sum.
+template <int NT>
+inline void accumulate(Acc<NT>& acc, __m512i u, __m512 a_lane, __m128 b4, const Q8RowView* xs, int64_t c) {
+  for (int n = 0; n < NT; ++n) {
+    const __m512i q = _mm512_loadu_si512(xs[n].q + 64 * c);
+    const __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q);
+    const __m512 scale = _mm512_mul_ps(a_lane, _mm512_loadu_ps(xs[n].d_lane + 16 * c));
+    acc.s[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc.s[n]);
+    acc.b[n] = _mm_fmadd_ps(b4, _mm_loadu_ps(xs[n].sum + 4 * c), acc.b[n]);
+  }
+}
+
+// Runs body.template operator()<NT>(acc) for NT = nt (1..4), then writes y.
+template <typename Body>
+inline void for_nt(int nt, float* y, Body&& body) {
+  switch (nt) {
+    case 1: { Acc<1> acc; body(acc); acc.finish(y); break; }
+    case 2: { Acc<2> acc; body(acc); acc.finish(y); break; }
+    case 3: { Acc<3> acc; body(acc); acc.finish(y); break; }
+    default: { Acc<4> acc; body(acc); acc.finish(y); break; }
+  }
+}
+
+}  // namespace lowbit::kernels::avx512

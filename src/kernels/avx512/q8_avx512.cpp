@@ -1,0 +1,96 @@
+// AVX-512 (F/BW/DQ/VL + VNNI) versions of the format-independent kernels: activation
+// quantization, the u8 x q8 dot of an unpacked row, and the fp32 dot. Compiled with the
+// AVX-512 flags; chosen only when the CPU reports them (cpu_features).
+#include <immintrin.h>
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "kernels/avx512/q8_accumulate.h"
+#include "kernels/kernel_impl.h"
+#include "lowbit/cpu_features.h"
+
+namespace lowbit::kernels {
+namespace {
+
+using namespace avx512;
+
+// Same arithmetic as quantize_q8_ref: x * (127 / absmax) rounded to nearest even.
+void quantize_q8_avx512(const float* x, int64_t cols, int8_t* q, float* d_lane, float* sum) {
+  const int64_t padded = q8_padded(cols);
+  for (int64_t s = 0; s < padded / kQ8Sub; ++s) {
+    const int64_t i0 = s * kQ8Sub;
+    const int64_t n = std::max<int64_t>(0, std::min(kQ8Sub, cols - i0));
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i0);
+    const float amax = _mm512_reduce_max_ps(_mm512_abs_ps(v));
+    const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(v, _mm512_set1_ps(id)));
+    qi = _mm512_max_epi32(_mm512_min_epi32(qi, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i0), _mm512_cvtepi32_epi8(qi));
+    _mm_storeu_ps(d_lane + 4 * s, _mm_set1_ps(d));
+    sum[s] = d * static_cast<float>(_mm512_reduce_add_epi32(qi));
+  }
+}
+
+void dot_u8_q8_avx512(U8RowView w, int64_t padded, const Q8RowView* xs, int nt, float* y) {
+  for_nt(nt, y, [&](auto& acc) {
+    for (int64_t c = 0; c < padded / kQ8Chunk; ++c) {
+      const __m512i u = _mm512_loadu_si512(w.u + 64 * c);
+      accumulate(acc, u, expand_sub4(_mm_loadu_ps(w.a + 4 * c)), _mm_loadu_ps(w.b + 4 * c), xs, c);
+    }
+  });
+}
+
+float dot_f32_avx512(const float* a, const float* b, int64_t n) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16 * k), _mm512_loadu_ps(b + i + 16 * k), acc[k]);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
+    acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc[0]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+// 12 independent VPDPBUSD chains per thread (enough to cover its latency), 64 MACs each.
+double int8_peak_avx512() {
+  constexpr int64_t kIters = int64_t{1} << 24;
+  constexpr int kChains = 12;
+  const auto t0 = std::chrono::steady_clock::now();
+  int threads = 1;
+  int64_t checksum = 0;
+#pragma omp parallel reduction(+ : checksum)
+  {
+#pragma omp single
+    threads = omp_get_num_threads();
+    __m512i acc[kChains];
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_epi32(k);
+    const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(static_cast<char>(omp_get_thread_num() + 1));
+    for (int64_t i = 0; i < kIters; ++i) {
+      for (int k = 0; k < kChains; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], a, b);
+      __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]));  // keep the loop
+    }
+    for (int k = 0; k < kChains; ++k) checksum += _mm512_reduce_add_epi32(acc[k]);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  __asm__ volatile("" : : "r"(checksum));  // the sums are used
+  return 2.0 * 64.0 * kChains * static_cast<double>(kIters) * threads / s / 1e9;
+}
+
+constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &int8_peak_avx512};
+
+}  // namespace
+
+std::span<const FusedEntry> avx512_fused_kernels();
+
+const IsaEntry& avx512_isa() {
+  static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), [] { return cpu_features().avx512_vnni; }};
+  return entry;
+}
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,41 @@
+// Internal plumbing of the kernel table: each instruction set's kernels and its fused
+// decode kernels, and the scalar unpackers. Not part of the public API (lowbit/kernels.h).
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "lowbit/kernels.h"
+
+namespace lowbit::kernels {
+
+struct FusedEntry {
+  std::string_view format;
+  FusedDotFn fn;
+};
+struct UnpackEntry {
+  std::string_view format;
+  UnpackU8Fn fn;
+};
+
+// One per instruction set; the fused list may be empty.
+struct IsaEntry {
+  const IsaKernels* isa;
+  std::span<const FusedEntry> fused;
+  bool (*supported)();  // the CPU can run it
+};
+
+const IsaEntry& ref_isa();
+const IsaEntry& avx2_isa();
+const IsaEntry& avx512_isa();
+
+// The formats with an int8 path, each with its scalar unpacker (ref/unpack_u8.cpp).
+std::span<const UnpackEntry> unpack_table();
+
+// Kernels shared by the SIMD sets for the parts of a row they do not fuse: the scalar
+// unpack of blocks [first_elem, cols) followed by the set's dot_u8_q8 on that range.
+// row: the whole row's bytes; first_elem: a multiple of 64 where a block starts.
+void dot_tail(const IsaKernels& isa, UnpackU8Fn unpack, const uint8_t* row_at_first, int64_t first_elem,
+              int64_t cols, const Q8RowView* xs, int nt, float* y);
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,106 @@
+// The linear layer's drivers: y = x · wᵀ for weights in any format, multithreaded over
+// rows. Formats with an int8 path quantize the activations once (Q8Rows) and run the
+// kernel table's fused kernel (or unpack + dot_u8_q8) over up to 4 tokens per weight-row
+// read, tokens tiled so the activations of a tile stay in cache. Float formats decode rows
+// and use dot_f32 for decode, and SGEMM on decoded panels for prefill. matmul_ref
+// (layers.cpp) is the oracle.
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "lowbit/blas_setup.h"
+#include "lowbit/engine.h"
+#include "lowbit/kernels.h"
+#include "model/layers.h"
+
+namespace lowbit {
+namespace {
+
+constexpr int64_t kTokensPerCall = 4;   // activation rows per kernel call
+constexpr int64_t kTokenTile = 32;      // activation rows whose Q8 data stays in cache together
+
+// y: (T, rows) by the int8 path; xq: the T activation rows, quantized.
+void matmul_q8(const Weight& w, const WeightKernels& k, const Q8Rows& xq, int64_t T, float* y) {
+  const IsaKernels& isa = active_isa();
+  const int64_t rows = w.rows, cols = w.cols, padded = xq.padded;
+  const uint64_t row_bytes = format_row_bytes(*w.format, cols);
+  std::vector<Q8RowView> views(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) views[t] = xq.row(t);
+  for (int64_t t0 = 0; t0 < T; t0 += kTokenTile) {
+    const int64_t t1 = std::min(T, t0 + kTokenTile);
+#pragma omp parallel if (rows * cols * (t1 - t0) >= (1 << 15))
+    {
+      std::vector<uint8_t> u(k.fused_dot ? 0 : padded);
+      std::vector<float> a(k.fused_dot ? 0 : padded / kQ8Sub), b(a.size());
+      float out[kTokensPerCall];
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* row = w.data.data() + r * row_bytes;
+        if (!k.fused_dot) k.unpack_u8(row, cols, u.data(), a.data(), b.data());
+        for (int64_t t = t0; t < t1; t += kTokensPerCall) {
+          const int nt = static_cast<int>(std::min(kTokensPerCall, t1 - t));
+          if (k.fused_dot) {
+            k.fused_dot(row, cols, views.data() + t, nt, out);
+          } else {
+            isa.dot_u8_q8({u.data(), a.data(), b.data()}, padded, views.data() + t, nt, out);
+          }
+          for (int n = 0; n < nt; ++n) y[(t + n) * rows + r] = out[n];
+        }
+      }
+    }
+  }
+}
+
+// Decode through the float path: each row decoded once (or read in place), T dot products.
+void matvec_f32(const Weight& w, const float* x, int64_t T, float* y) {
+  const IsaKernels& isa = active_isa();
+  const int64_t rows = w.rows, cols = w.cols;
+  const bool direct = f32_in_place(w);
+#pragma omp parallel if (rows * cols * T >= (1 << 15))
+  {
+    std::vector<float> row(direct ? 0 : cols);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* wr = direct ? reinterpret_cast<const float*>(w.data.data()) + r * cols : row.data();
+      if (!direct) w.row_to_f32(r, row.data());
+      for (int64_t t = 0; t < T; ++t) y[t * rows + r] = isa.dot_f32(wr, x + t * cols, cols);
+    }
+  }
+}
+
+// Prefill through the float path: SGEMM on panels of rows decoded to f32 (about 16 MiB).
+void gemm_f32(const Weight& w, const float* x, int64_t T, float* y) {
+  const int64_t rows = w.rows, cols = w.cols;
+  ensure_blas_kernels();
+  if (f32_in_place(w)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows), static_cast<int>(cols),
+                1.0f, x, static_cast<int>(cols), reinterpret_cast<const float*>(w.data.data()), static_cast<int>(cols), 0.0f, y,
+                static_cast<int>(rows));
+    return;
+  }
+  const int64_t panel_rows = std::clamp<int64_t>((int64_t{1} << 22) / cols, 1, rows);
+  std::vector<float> panel(static_cast<size_t>(panel_rows * cols));
+  for (int64_t r0 = 0; r0 < rows; r0 += panel_rows) {
+    const int64_t n = std::min(panel_rows, rows - r0);
+#pragma omp parallel for schedule(static) if (n * cols >= (1 << 15))
+    for (int64_t r = 0; r < n; ++r) w.row_to_f32(r0 + r, panel.data() + r * cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n), static_cast<int>(cols), 1.0f,
+                x, static_cast<int>(cols), panel.data(), static_cast<int>(cols), 0.0f, y + r0, static_cast<int>(rows));
+  }
+}
+
+}  // namespace
+
+void matmul(const Weight& w, const float* x, int64_t T, float* y) {
+  const WeightKernels& k = weight_kernels(*w.format);
+  if (k.act == ActFormat::kQ8) {
+    thread_local Q8Rows xq;  // reused across calls: no allocation per token
+    quantize_q8_rows(x, T, w.cols, xq);
+    return matmul_q8(w, k, xq, T, y);
+  }
+  if (T < kGemmMinTokens) return matvec_f32(w, x, T, y);
+  gemm_f32(w, x, T, y);
+}
+
+}  // namespace lowbit

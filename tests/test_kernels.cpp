@@ -1,0 +1,254 @@
+// The kernel table against its scalar references: every instruction set compiled in that
+// this CPU runs (not only the one the engine picks), on random data of odd lengths and
+// misaligned pointers. Integer results exact; float results within a tolerance scaled to
+// Σ|terms| (float summation order is all that differs). The fast matmul against matmul_ref
+// within the bound that activation rounding allows.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/kernel_impl.h"
+#include "lowbit/engine.h"
+#include "lowbit/kernels.h"
+#include "model/layers.h"
+#include "test_support.h"
+
+namespace lowbit {
+namespace {
+
+constexpr double kFloatSlop = 1e-5;  // float accumulation over <= 10^4 terms, relative to Σ|terms|
+
+const IsaKernels& ref() { return *usable_isas().front(); }
+
+std::vector<const IsaKernels*> fast_isas() {
+  auto all = usable_isas();
+  all.erase(all.begin());
+  return all;
+}
+
+// A Q8 row with its own storage; misalign shifts every pointer by one element.
+struct OwnedQ8 {
+  std::vector<int8_t> q;
+  std::vector<float> d_lane, sum;
+  int misalign;
+  OwnedQ8(int64_t cols, int mis) : q(q8_padded(cols) + mis), d_lane(q8_padded(cols) / 4 + mis), sum(q8_padded(cols) / 16 + mis), misalign(mis) {}
+  int8_t* qp() { return q.data() + misalign; }
+  float* dp() { return d_lane.data() + misalign; }
+  float* sp() { return sum.data() + misalign; }
+  Q8RowView view() { return {qp(), dp(), sp()}; }
+};
+
+TEST(Kernels, RefIsFirstAndTheEngineUsesAUsableSet) {
+  ASSERT_FALSE(usable_isas().empty());
+  EXPECT_EQ(usable_isas().front()->name, "ref");
+  bool found = false;
+  for (const IsaKernels* isa : usable_isas()) found |= isa == &active_isa();
+  EXPECT_TRUE(found);
+}
+
+TEST(Kernels, QuantizeActivationsMatchesRefExactly) {
+  for (const IsaKernels* isa : fast_isas()) {
+    for (int64_t cols : {1, 3, 7, 16, 17, 31, 63, 64, 65, 100, 256, 300, 1000}) {
+      for (int mis : {0, 1}) {
+        auto x = test::student_t3(cols + mis, 7 * cols + mis);
+        if (cols > 20) std::fill(x.begin() + mis + 16, x.begin() + mis + 32, 0.0f);  // an all-zero sub-block
+        OwnedQ8 a(cols, mis), b(cols, mis);
+        ref().quantize_q8(x.data() + mis, cols, a.qp(), a.dp(), a.sp());
+        isa->quantize_q8(x.data() + mis, cols, b.qp(), b.dp(), b.sp());
+        EXPECT_EQ(a.q, b.q) << isa->name << " cols " << cols;
+        EXPECT_EQ(a.d_lane, b.d_lane) << isa->name << " cols " << cols;
+        EXPECT_EQ(a.sum, b.sum) << isa->name << " cols " << cols;
+      }
+    }
+  }
+}
+
+TEST(Kernels, QuantizedActivationsAreWithinHalfAStep) {
+  const int64_t cols = 200;
+  const auto x = test::gaussian(cols, 3);
+  OwnedQ8 a(cols, 0);
+  ref().quantize_q8(x.data(), cols, a.qp(), a.dp(), a.sp());
+  for (int64_t i = 0; i < cols; ++i) {
+    const float d = a.d_lane[i / 4];
+    EXPECT_LE(std::fabs(d * a.q[i] - x[i]), 0.5f * d * (1 + 1e-6f)) << i;
+  }
+  for (int64_t i = cols; i < q8_padded(cols); ++i) EXPECT_EQ(a.q[i], 0) << "padding " << i;
+}
+
+TEST(Kernels, DotU8Q8MatchesRef) {
+  std::mt19937 rng(11);
+  for (const IsaKernels* isa : fast_isas()) {
+    for (int64_t padded : {64, 128, 192, 1024, 4096 + 64}) {
+      std::vector<uint8_t> u(padded + 1);
+      std::vector<float> a(padded / 16), b(padded / 16);
+      for (auto& v : u) v = static_cast<uint8_t>(rng());
+      const auto ga = test::gaussian(a.size(), padded), gb = test::gaussian(b.size(), padded + 1);
+      for (size_t s = 0; s < a.size(); ++s) {
+        a[s] = ga[s] * 0.01f;
+        b[s] = gb[s] * 0.5f;
+      }
+      std::vector<OwnedQ8> xs;
+      std::vector<Q8RowView> views;
+      for (int n = 0; n < 4; ++n) {
+        xs.emplace_back(padded, n % 2);
+        const auto x = test::student_t3(padded, 100 + n);
+        ref().quantize_q8(x.data(), padded, xs.back().qp(), xs.back().dp(), xs.back().sp());
+      }
+      for (auto& x : xs) views.push_back(x.view());
+      for (int nt = 1; nt <= 4; ++nt) {
+        const U8RowView w{u.data() + 1, a.data(), b.data()};  // codes misaligned by one byte
+        float want[4], got[4];
+        ref().dot_u8_q8(w, padded, views.data(), nt, want);
+        isa->dot_u8_q8(w, padded, views.data(), nt, got);
+        for (int n = 0; n < nt; ++n) {
+          double mag = 0;
+          for (int64_t s = 0; s < padded / 16; ++s) {
+            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) mag += std::fabs(a[s] * views[n].d_lane[i / 4] * w.u[i] * views[n].q[i]);
+            mag += std::fabs(b[s] * views[n].sum[s]);
+          }
+          EXPECT_NEAR(got[n], want[n], kFloatSlop * mag) << isa->name << " padded " << padded << " nt " << nt;
+        }
+      }
+    }
+  }
+}
+
+TEST(Kernels, DotF32MatchesRef) {
+  for (const IsaKernels* isa : fast_isas()) {
+    for (int64_t n : {1, 3, 7, 15, 16, 17, 63, 64, 65, 1000, 4099}) {
+      const auto a = test::gaussian(n + 1, n), b = test::gaussian(n + 1, n + 5);
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(a[i + 1] * b[i + 1]);
+      EXPECT_NEAR(isa->dot_f32(a.data() + 1, b.data() + 1, n), ref().dot_f32(a.data() + 1, b.data() + 1, n), kFloatSlop * mag)
+          << isa->name << " n " << n;
+    }
+  }
+}
+
+// The formats with an int8 path, each with a row length the format stores.
+std::vector<const Format*> q8_formats() {
+  std::vector<const Format*> out;
+  for (const kernels::UnpackEntry& e : kernels::unpack_table()) out.push_back(&format_by_name(e.format));
+  return out;
+}
+
+std::vector<int64_t> lengths_for(const Format& f) {
+  if (f.block_size == 256) return {256, 512, 768, 2816};
+  return {32, 64, 96, 160, 2048 + 32};
+}
+
+TEST(Kernels, EveryFloatFormatOrQ8FormatHasAKernelRow) {
+  for (const Format& f : format_table()) {
+    const WeightKernels& k = weight_kernels(f);
+    EXPECT_EQ(k.format, &f);
+    if (k.act == ActFormat::kQ8) {
+      EXPECT_NE(k.unpack_u8, nullptr) << f.name;
+    }
+  }
+  EXPECT_EQ(q8_formats().size(), 12u);
+}
+
+// Unpacked codes and maps give the values the format's own dequantize gives.
+TEST(Kernels, UnpackReproducesDequantize) {
+  for (const Format* f : q8_formats()) {
+    for (int64_t cols : lengths_for(*f)) {
+      const auto x = test::student_t3(cols, cols + 13, 0.02f);
+      const auto bytes = quantize_tensor(*f, x, 1, cols);
+      const auto deq = dequantize_tensor(*f, bytes, 1, cols);
+      const int64_t padded = q8_padded(cols);
+      std::vector<uint8_t> u(padded, 0xAA);
+      std::vector<float> a(padded / 16, 9), b(padded / 16, 9);
+      weight_kernels(*f).unpack_u8(bytes.data(), cols, u.data(), a.data(), b.data());
+      for (int64_t i = 0; i < cols; ++i) {
+        const float v = a[i / 16] * u[i] + b[i / 16];
+        ASSERT_NEAR(v, deq[i], 2e-6f * (std::fabs(a[i / 16]) * 255 + std::fabs(b[i / 16]))) << f->name << " elem " << i;
+      }
+      for (int64_t i = cols; i < padded; ++i) ASSERT_EQ(u[i], 0) << f->name << " padding " << i;
+      for (int64_t s = cols / 16; s < padded / 16; ++s) ASSERT_EQ(a[s], 0.0f) << f->name;
+    }
+  }
+}
+
+// Fused kernels (row bytes straight to the dot) against unpack_u8 + the reference dot.
+TEST(Kernels, FusedKernelsMatchUnpackThenRefDot) {
+  int checked = 0;
+  for (const IsaKernels* isa : fast_isas()) {
+    for (const Format* f : q8_formats()) {
+      const FusedDotFn fused = fused_dot_for(*isa, f->name);
+      if (!fused) continue;
+      for (int64_t cols : lengths_for(*f)) {
+        const auto x = test::student_t3(cols, cols + 29, 0.02f);
+        const auto bytes = quantize_tensor(*f, x, 1, cols);
+        std::vector<uint8_t> shifted(bytes.size() + 1);
+        std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);  // the row at an odd address
+        const int64_t padded = q8_padded(cols);
+        std::vector<uint8_t> u(padded);
+        std::vector<float> a(padded / 16), b(padded / 16);
+        weight_kernels(*f).unpack_u8(bytes.data(), cols, u.data(), a.data(), b.data());
+        std::vector<OwnedQ8> xs;
+        for (int n = 0; n < 4; ++n) {
+          xs.emplace_back(cols, n % 2);
+          const auto act = test::gaussian(cols, 500 + n);
+          ref().quantize_q8(act.data(), cols, xs.back().qp(), xs.back().dp(), xs.back().sp());
+        }
+        std::vector<Q8RowView> views;
+        for (auto& o : xs) views.push_back(o.view());
+        for (int nt = 1; nt <= 4; ++nt) {
+          float want[4], got[4];
+          ref().dot_u8_q8({u.data(), a.data(), b.data()}, padded, views.data(), nt, want);
+          fused(shifted.data() + 1, cols, views.data(), nt, got);
+          for (int n = 0; n < nt; ++n) {
+            double mag = 0;
+            for (int64_t i = 0; i < padded; ++i) mag += std::fabs((a[i / 16] * u[i] + b[i / 16]) * views[n].d_lane[i / 4] * views[n].q[i]);
+            EXPECT_NEAR(got[n], want[n], kFloatSlop * mag + 1e-30) << isa->name << " " << f->name << " cols " << cols << " nt " << nt;
+          }
+        }
+        ++checked;
+      }
+    }
+  }
+  if (!fast_isas().empty() && fast_isas().back()->name == "avx512") {
+    EXPECT_GE(checked, 6 * 4);  // six fused formats, four lengths each
+  }
+}
+
+// matmul (the engine's) against matmul_ref on every format, decode and prefill token
+// counts. The int8 path rounds each activation to within d/2 (d = its sub-block's absmax /
+// 127), so |y - y_ref| <= Σ_i |w_i| d_i / 2 plus float slop.
+TEST(Kernels, MatmulMatchesReferenceWithinActivationRounding) {
+  for (const Format& f : format_table()) {
+    const int64_t cols = f.block_size == kPerRow ? 96 : std::max<int64_t>(256, f.block_size), rows = 19;
+    if (!format_fits(f, cols)) continue;
+    const auto w32 = test::gaussian(rows * cols, 41, 0.05f);
+    const auto bytes = quantize_tensor(f, w32, rows, cols);
+    const auto shared = std::make_shared<const std::vector<uint8_t>>(bytes);
+    Weight w{"w", &f, rows, cols, *shared, shared};
+    const auto deq = dequantize_tensor(f, bytes, rows, cols);
+    for (int64_t T : {1, 3, 9, 37}) {
+      const auto x = test::student_t3(T * cols, 77 + T);
+      std::vector<float> y(T * rows), y_ref(T * rows);
+      matmul(w, x.data(), T, y.data());
+      matmul_ref(w, x.data(), T, y_ref.data());
+      const bool q8 = weight_kernels(f).act == ActFormat::kQ8;
+      for (int64_t t = 0; t < T; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double mag = 0, bound = 0;
+          for (int64_t s = 0; s < cols / 16; ++s) {
+            float amax = 0;
+            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) amax = std::max(amax, std::fabs(x[t * cols + i]));
+            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) {
+              mag += std::fabs(deq[r * cols + i] * x[t * cols + i]);
+              if (q8) bound += std::fabs(deq[r * cols + i]) * amax / 254.0;
+            }
+          }
+          ASSERT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound * (1 + 1e-4) + kFloatSlop * mag)
+              << f.name << " T " << T << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lowbit
