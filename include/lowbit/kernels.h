@@ -51,6 +51,20 @@ struct U8RowView {
   const float* b;
 };
 
+// 16 weight rows unpacked and interleaved for the prefill kernel, so that one 64-byte load
+// holds 4 codes of each row and the int8 sums of a sub-block accumulate per row in one lane:
+// u: (padded/16 sub-blocks, 4 groups, 16 rows, 4 codes); a, b: (padded/16, 16 rows).
+struct Panel16View {
+  const uint8_t* u;
+  const float* a;
+  const float* b;
+};
+inline constexpr int64_t kPanelRows = 16;
+
+// Interleaves rows[r] (r < n_rows <= 16, each unpacked: u (padded), a/b (padded/16)) into a
+// panel; rows n_rows..15 get zero codes and maps.
+void interleave_panel16(const U8RowView* rows, int n_rows, int64_t padded, uint8_t* u, float* a, float* b);
+
 enum class ActFormat { kF32, kQ8 };
 
 // Per instruction set: the format-independent kernels.
@@ -62,6 +76,9 @@ struct IsaKernels {
   void (*dot_u8_q8)(U8RowView w, int64_t padded, const Q8RowView* xs, int nt, float* y);
   // Σ a_i b_i over n elements.
   float (*dot_f32)(const float* a, const float* b, int64_t n);
+  // Prefill: 16 unpacked weight rows interleaved (Panel16) against nt <= 4 activation rows;
+  // y: (nt, 16).
+  void (*gemm_panel16)(const struct Panel16View& w, int64_t padded, const Q8RowView* xs, int nt, float* y);
   // The set's int8 multiply-accumulate instruction run back to back on all OpenMP threads,
   // in GOP/s (2 ops per MAC); null for ref.
   double (*int8_peak_gops)();
@@ -69,6 +86,9 @@ struct IsaKernels {
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
 using FusedDotFn = void (*)(const uint8_t* row, int64_t cols, const Q8RowView* xs, int nt, float* y);
+// A float-path weight row, in its file's bytes, dotted with nt <= 4 fp32 activation rows
+// x: (nt, cols).
+using FusedF32Fn = void (*)(const uint8_t* row, int64_t cols, const float* x, int nt, float* y);
 // The row's bytes → codes and per-sub-block maps (u: padded, a/b: padded/16, zero-padded).
 using UnpackU8Fn = void (*)(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b);
 
@@ -78,6 +98,7 @@ struct WeightKernels {
   ActFormat act;
   UnpackU8Fn unpack_u8;   // scalar reference; set for kQ8
   FusedDotFn fused_dot;   // the chosen set's fused decode kernel; null: unpack then dot_u8_q8
+  FusedF32Fn fused_f32;   // kF32 formats: the chosen set's fused kernel; null: decode + dot_f32
 };
 
 // The instruction sets compiled in whose features this CPU has, "ref" first.
@@ -86,8 +107,9 @@ std::vector<const IsaKernels*> usable_isas();
 const IsaKernels& active_isa();
 // The kernels of `f` under the active set (O(1): indexed by the format's table position).
 const WeightKernels& weight_kernels(const Format& f);
-// The fused decode kernel of format `name` in set `isa`, or null (for tests and benches).
+// The fused decode kernels of format `name` in set `isa`, or null (for tests and benches).
 FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name);
+FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name);
 
 // Quantizes T rows x: (T, cols) with the active set (rows in parallel).
 void quantize_q8_rows(const float* x, int64_t T, int64_t cols, Q8Rows& out);

@@ -13,6 +13,10 @@ struct FusedEntry {
   std::string_view format;
   FusedDotFn fn;
 };
+struct FusedF32Entry {
+  std::string_view format;
+  FusedF32Fn fn;
+};
 struct UnpackEntry {
   std::string_view format;
   UnpackU8Fn fn;
@@ -22,6 +26,7 @@ struct UnpackEntry {
 struct IsaEntry {
   const IsaKernels* isa;
   std::span<const FusedEntry> fused;
+  std::span<const FusedF32Entry> fused_f32;
   bool (*supported)();  // the CPU can run it
 };
 

@@ -2,6 +2,7 @@
 // the first call (the best the CPU runs, or LOWBIT_ISA), and per format its activation
 // format, scalar unpacker and fused decode kernel, indexed by the format's table position.
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/kernel_impl.h"
@@ -40,6 +41,13 @@ FusedDotFn find_fused(const IsaEntry& isa, std::string_view name) {
   return nullptr;
 }
 
+FusedF32Fn find_fused_f32(const IsaEntry& isa, std::string_view name) {
+  for (const FusedF32Entry& e : isa.fused_f32) {
+    if (e.format == name) return e.fn;
+  }
+  return nullptr;
+}
+
 struct Table {
   const IsaEntry* isa;
   std::vector<WeightKernels> rows;  // parallel to format_table()
@@ -50,7 +58,8 @@ const Table& table() {
     Table tb{&choose_isa(), {}};
     for (const Format& f : format_table()) {
       const UnpackU8Fn unpack = find_unpack(f.name);
-      tb.rows.push_back({&f, unpack ? ActFormat::kQ8 : ActFormat::kF32, unpack, unpack ? find_fused(*tb.isa, f.name) : nullptr});
+      tb.rows.push_back({&f, unpack ? ActFormat::kQ8 : ActFormat::kF32, unpack, unpack ? find_fused(*tb.isa, f.name) : nullptr,
+                         unpack ? nullptr : find_fused_f32(*tb.isa, f.name)});
     }
     return tb;
   }();
@@ -98,6 +107,30 @@ const WeightKernels& weight_kernels(const Format& f) {
 FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name) {
   for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
     if (e->isa == &isa) return kernels::find_fused(*e, name);
+  }
+  return nullptr;
+}
+
+void interleave_panel16(const U8RowView* rows, int n_rows, int64_t padded, uint8_t* u, float* a, float* b) {
+  for (int64_t s = 0; s < padded / kQ8Sub; ++s) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      for (int j = 0; j < 4; ++j) {
+        uint8_t* dst = u + ((s * 4 + j) * kPanelRows + r) * 4;
+        if (r < n_rows) {
+          std::memcpy(dst, rows[r].u + 16 * s + 4 * j, 4);
+        } else {
+          std::memset(dst, 0, 4);
+        }
+      }
+      a[s * kPanelRows + r] = r < n_rows ? rows[r].a[s] : 0.0f;
+      b[s * kPanelRows + r] = r < n_rows ? rows[r].b[s] : 0.0f;
+    }
+  }
+}
+
+FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name) {
+  for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
+    if (e->isa == &isa) return kernels::find_fused_f32(*e, name);
   }
   return nullptr;
 }

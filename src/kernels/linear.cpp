@@ -1,7 +1,7 @@
 // The linear layer's drivers: y = x · wᵀ for weights in any format, multithreaded over
-// rows. Formats with an int8 path quantize the activations once (Q8Rows) and run the
+// rows. Formats with an int8 path quantize the activations once (Q8Rows); decode runs the
 // kernel table's fused kernel (or unpack + dot_u8_q8) over up to 4 tokens per weight-row
-// read, tokens tiled so the activations of a tile stay in cache. Float formats decode rows
+// read, and prefill unpacks 16 rows into a panel and runs the panel kernel over all tokens. Float formats decode rows
 // and use dot_f32 for decode, and SGEMM on decoded panels for prefill. matmul_ref
 // (layers.cpp) is the oracle.
 #include <cblas.h>
@@ -52,11 +52,62 @@ void matmul_q8(const Weight& w, const WeightKernels& k, const Q8Rows& xq, int64_
   }
 }
 
-// Decode through the float path: each row decoded once (or read in place), T dot products.
-void matvec_f32(const Weight& w, const float* x, int64_t T, float* y) {
+// Prefill by panels: each thread unpacks 16 rows at a time, interleaves them (Panel16) and
+// runs the set's panel kernel over every token, 4 at a time. y: (T, rows).
+void gemm_q8_panels(const Weight& w, const WeightKernels& k, const Q8Rows& xq, int64_t T, float* y) {
+  const IsaKernels& isa = active_isa();
+  const int64_t rows = w.rows, cols = w.cols, padded = xq.padded, n_panels = (rows + kPanelRows - 1) / kPanelRows;
+  const uint64_t row_bytes = format_row_bytes(*w.format, cols);
+  std::vector<Q8RowView> views(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) views[t] = xq.row(t);
+#pragma omp parallel
+  {
+    std::vector<uint8_t> ru(static_cast<size_t>(kPanelRows * padded)), pu(ru.size());
+    std::vector<float> ra(static_cast<size_t>(kPanelRows * padded / kQ8Sub)), rb(ra.size()), pa(ra.size()), pb(ra.size());
+    U8RowView unpacked[kPanelRows];
+    float out[kTokensPerCall * kPanelRows];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t p = 0; p < n_panels; ++p) {
+      const int64_t r0 = p * kPanelRows;
+      const int n_rows = static_cast<int>(std::min(kPanelRows, rows - r0));
+      for (int r = 0; r < n_rows; ++r) {
+        uint8_t* u = ru.data() + r * padded;
+        float* a = ra.data() + r * (padded / kQ8Sub);
+        float* b = rb.data() + r * (padded / kQ8Sub);
+        k.unpack_u8(w.data.data() + (r0 + r) * row_bytes, cols, u, a, b);
+        unpacked[r] = {u, a, b};
+      }
+      interleave_panel16(unpacked, n_rows, padded, pu.data(), pa.data(), pb.data());
+      for (int64_t t = 0; t < T; t += kTokensPerCall) {
+        const int nt = static_cast<int>(std::min(kTokensPerCall, T - t));
+        isa.gemm_panel16({pu.data(), pa.data(), pb.data()}, padded, views.data() + t, nt, out);
+        for (int n = 0; n < nt; ++n) {
+          for (int r = 0; r < n_rows; ++r) y[(t + n) * rows + r0 + r] = out[n * kPanelRows + r];
+        }
+      }
+    }
+  }
+}
+
+// Decode through the float path: the set's fused kernel on the row's bytes, or each row
+// decoded once (or read in place) and T dot products.
+void matvec_f32(const Weight& w, const WeightKernels& k, const float* x, int64_t T, float* y) {
   const IsaKernels& isa = active_isa();
   const int64_t rows = w.rows, cols = w.cols;
   const bool direct = f32_in_place(w);
+  if (k.fused_f32) {
+    const uint64_t row_bytes = format_row_bytes(*w.format, cols);
+#pragma omp parallel for schedule(static) if (rows * cols * T >= (1 << 15))
+    for (int64_t r = 0; r < rows; ++r) {
+      float out[kTokensPerCall];
+      for (int64_t t = 0; t < T; t += kTokensPerCall) {
+        const int nt = static_cast<int>(std::min(kTokensPerCall, T - t));
+        k.fused_f32(w.data.data() + r * row_bytes, cols, x + t * cols, nt, out);
+        for (int n = 0; n < nt; ++n) y[(t + n) * rows + r] = out[n];
+      }
+    }
+    return;
+  }
 #pragma omp parallel if (rows * cols * T >= (1 << 15))
   {
     std::vector<float> row(direct ? 0 : cols);
@@ -97,9 +148,10 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   if (k.act == ActFormat::kQ8) {
     thread_local Q8Rows xq;  // reused across calls: no allocation per token
     quantize_q8_rows(x, T, w.cols, xq);
+    if (T >= kGemmMinTokens && active_isa().gemm_panel16) return gemm_q8_panels(w, k, xq, T, y);
     return matmul_q8(w, k, xq, T, y);
   }
-  if (T < kGemmMinTokens) return matvec_f32(w, x, T, y);
+  if (T < kGemmMinTokens) return matvec_f32(w, k, x, T, y);
   gemm_f32(w, x, T, y);
 }
 

@@ -20,36 +20,62 @@ inline __m512 expand_sub2(__m128 two) {
   return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(two));
 }
 
+// Per activation row: s the scaled products (per lane), b4 offsets accumulated a chunk
+// (4 sub-blocks) at a time, b16 offsets a super-block (16 sub-blocks) at a time. finish()
+// multiplies the offset sums by bias_scale, so kernels whose offset is a fixed multiple of
+// the scale (q4_0: b = -8 d) accumulate d and scale once per row.
 template <int NT>
 struct Acc {
-  __m512 s[NT];
-  __m128 b[NT];
+  __m512 s[NT], s2[NT];  // two chains: a chunk's FMA need not wait for the previous one
+  __m128 b4[NT];
+  __m512 b16[NT];
+  float bias_scale = 1.0f;
   Acc() {
     for (int n = 0; n < NT; ++n) {
-      s[n] = _mm512_setzero_ps();
-      b[n] = _mm_setzero_ps();
+      s[n] = s2[n] = _mm512_setzero_ps();
+      b4[n] = _mm_setzero_ps();
+      b16[n] = _mm512_setzero_ps();
     }
   }
   void finish(float* y) const {
     for (int n = 0; n < NT; ++n) {
-      const __m128 b2 = _mm_add_ps(b[n], _mm_movehl_ps(b[n], b[n]));
+      const __m128 b2 = _mm_add_ps(b4[n], _mm_movehl_ps(b4[n], b4[n]));
       const __m128 b1 = _mm_add_ss(b2, _mm_shuffle_ps(b2, b2, 1));
-      y[n] = _mm512_reduce_add_ps(s[n]) + _mm_cvtss_f32(b1);
+      y[n] = _mm512_reduce_add_ps(_mm512_add_ps(s[n], s2[n])) + bias_scale * (_mm_cvtss_f32(b1) + _mm512_reduce_add_ps(b16[n]));
     }
   }
 };
 
-// Chunk c (elements 64c..64c+63): u the codes, a_lane each lane's weight scale, b4 the
-// offsets of the chunk's four sub-blocks. acc.s += (Σ_lane u q) a d; acc.b += b4 * sum.
+// Chunk c (elements 64c..64c+63): u the codes, a_lane each lane's weight scale.
+// acc.s += (Σ_lane u q) a d; even chunks on one chain, odd chunks on the other.
 template <int NT>
-inline void accumulate(Acc<NT>& acc, __m512i u, __m512 a_lane, __m128 b4, const Q8RowView* xs, int64_t c) {
+inline void accumulate_codes(Acc<NT>& acc, __m512i u, __m512 a_lane, const Q8RowView* xs, int64_t c) {
+  __m512* chain = (c & 1) ? acc.s2 : acc.s;
   for (int n = 0; n < NT; ++n) {
     const __m512i q = _mm512_loadu_si512(xs[n].q + 64 * c);
     const __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q);
     const __m512 scale = _mm512_mul_ps(a_lane, _mm512_loadu_ps(xs[n].d_lane + 16 * c));
-    acc.s[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc.s[n]);
-    acc.b[n] = _mm_fmadd_ps(b4, _mm_loadu_ps(xs[n].sum + 4 * c), acc.b[n]);
+    chain[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, chain[n]);
   }
+}
+
+// The offsets of chunk c's four sub-blocks: acc.b4 += b4 * sum.
+template <int NT>
+inline void accumulate_offsets4(Acc<NT>& acc, __m128 b4, const Q8RowView* xs, int64_t c) {
+  for (int n = 0; n < NT; ++n) acc.b4[n] = _mm_fmadd_ps(b4, _mm_loadu_ps(xs[n].sum + 4 * c), acc.b4[n]);
+}
+
+// The offsets of super-block i's sixteen sub-blocks (elements 256i..256i+255).
+template <int NT>
+inline void accumulate_offsets16(Acc<NT>& acc, __m512 b16, const Q8RowView* xs, int64_t i) {
+  for (int n = 0; n < NT; ++n) acc.b16[n] = _mm512_fmadd_ps(b16, _mm512_loadu_ps(xs[n].sum + 16 * i), acc.b16[n]);
+}
+
+// Both at once, for the generic dot.
+template <int NT>
+inline void accumulate(Acc<NT>& acc, __m512i u, __m512 a_lane, __m128 b4, const Q8RowView* xs, int64_t c) {
+  accumulate_codes(acc, u, a_lane, xs, c);
+  accumulate_offsets4(acc, b4, xs, c);
 }
 
 // Runs body.template operator()<NT>(acc) for NT = nt (1..4), then writes y.

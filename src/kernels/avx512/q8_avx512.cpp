@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/avx512/q8_accumulate.h"
 #include "kernels/kernel_impl.h"
@@ -57,6 +58,45 @@ float dot_f32_avx512(const float* a, const float* b, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
+// One lane per weight row: per sub-block, four VPDPBUSD (each: 4 codes of all 16 rows
+// against one broadcast group of 4 activation codes) give the rows' exact int sums; then
+// one conversion and the scales. Templated on the token count so the accumulators stay in
+// registers.
+// Four int8 codes read as one 32-bit value (may alias the int8 array, any alignment).
+typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
+
+template <int NT>
+void gemm_panel16_nt(const Panel16View& w, int64_t padded, const Q8RowView* xs, float* y) {
+  __m512 acc[NT], bias[NT];
+  for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < padded / kQ8Sub; ++s) {
+    const uint8_t* us = w.u + s * 4 * 64;
+    const __m512i u0 = _mm512_loadu_si512(us), u1 = _mm512_loadu_si512(us + 64);
+    const __m512i u2 = _mm512_loadu_si512(us + 128), u3 = _mm512_loadu_si512(us + 192);
+    const __m512 a = _mm512_loadu_ps(w.a + s * 16), b = _mm512_loadu_ps(w.b + s * 16);
+    for (int n = 0; n < NT; ++n) {
+      const Group4* g = reinterpret_cast<const Group4*>(xs[n].q + 16 * s);  // broadcast straight from memory
+      __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u0, _mm512_set1_epi32(g[0]));
+      isum = _mm512_dpbusd_epi32(isum, u1, _mm512_set1_epi32(g[1]));
+      isum = _mm512_dpbusd_epi32(isum, u2, _mm512_set1_epi32(g[2]));
+      isum = _mm512_dpbusd_epi32(isum, u3, _mm512_set1_epi32(g[3]));
+      const __m512 scale = _mm512_mul_ps(a, _mm512_set1_ps(xs[n].d_lane[4 * s]));
+      acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[n]);
+      bias[n] = _mm512_fmadd_ps(b, _mm512_set1_ps(xs[n].sum[s]), bias[n]);
+    }
+  }
+  for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_add_ps(acc[n], bias[n]));
+}
+
+void gemm_panel16_avx512(const Panel16View& w, int64_t padded, const Q8RowView* xs, int nt, float* y) {
+  switch (nt) {
+    case 1: return gemm_panel16_nt<1>(w, padded, xs, y);
+    case 2: return gemm_panel16_nt<2>(w, padded, xs, y);
+    case 3: return gemm_panel16_nt<3>(w, padded, xs, y);
+    default: return gemm_panel16_nt<4>(w, padded, xs, y);
+  }
+}
+
 // 12 independent VPDPBUSD chains per thread (enough to cover its latency), 64 MACs each.
 double int8_peak_avx512() {
   constexpr int64_t kIters = int64_t{1} << 24;
@@ -82,14 +122,15 @@ double int8_peak_avx512() {
   return 2.0 * 64.0 * kChains * static_cast<double>(kIters) * threads / s / 1e9;
 }
 
-constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &int8_peak_avx512};
+constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &gemm_panel16_avx512, &int8_peak_avx512};
 
 }  // namespace
 
 std::span<const FusedEntry> avx512_fused_kernels();
+std::span<const FusedF32Entry> avx512_fused_f32_kernels();
 
 const IsaEntry& avx512_isa() {
-  static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), [] { return cpu_features().avx512_vnni; }};
+  static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), avx512_fused_f32_kernels(), [] { return cpu_features().avx512_vnni; }};
   return entry;
 }
 

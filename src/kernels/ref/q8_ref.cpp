@@ -44,6 +44,23 @@ void dot_u8_q8_ref(U8RowView w, int64_t padded, const Q8RowView* xs, int nt, flo
   }
 }
 
+// y[n][r] = Σ_s (a[s][r] d_s Σ u q + b[s][r] sum_s), the panel read back row by row.
+void gemm_panel16_ref(const Panel16View& w, int64_t padded, const Q8RowView* xs, int nt, float* y) {
+  for (int n = 0; n < nt; ++n) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      float acc = 0;
+      for (int64_t s = 0; s < padded / kQ8Sub; ++s) {
+        int32_t isum = 0;
+        for (int j = 0; j < 4; ++j) {
+          for (int e = 0; e < 4; ++e) isum += int32_t{w.u[((s * 4 + j) * kPanelRows + r) * 4 + e]} * xs[n].q[16 * s + 4 * j + e];
+        }
+        acc += w.a[s * kPanelRows + r] * xs[n].d_lane[4 * s] * static_cast<float>(isum) + w.b[s * kPanelRows + r] * xs[n].sum[s];
+      }
+      y[n * kPanelRows + r] = acc;
+    }
+  }
+}
+
 float dot_f32_ref(const float* a, const float* b, int64_t n) {
   float acc[8] = {};
   int64_t i = 0;
@@ -55,12 +72,12 @@ float dot_f32_ref(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, nullptr};
+constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr};
 
 }  // namespace
 
 const IsaEntry& ref_isa() {
-  static const IsaEntry entry{&kRef, {}, [] { return true; }};
+  static const IsaEntry entry{&kRef, {}, {}, [] { return true; }};
   return entry;
 }
 

@@ -1,0 +1,86 @@
+// Matrix-vector (decode) and matrix-matrix (prefill) speed of every format through the
+// engine's matmul, with the kernel set the CPU picks (LOWBIT_ISA=ref|avx2|avx512 to force
+// one). Two sizes: "hot", 512 x 4096 (in L2 for the 4-bit formats), which shows the
+// kernels' compute rate, and "stream", 4096 columns and as many rows as make 768 MB of
+// weights (more than any L3 here: the Xeon's is 260 MB), which shows how close they come
+// to the read bandwidth measured at start-up ("of_bw").
+// Counters: weight GB/s read and GOP/s (2 per multiply-accumulate). Threads: OMP_NUM_THREADS.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "lowbit/engine.h"
+#include "lowbit/kernels.h"
+#include "lowbit/speed.h"
+
+namespace {
+
+using namespace lowbit;
+
+double g_bandwidth_gbs = 0;
+
+struct Matrix {
+  std::shared_ptr<std::vector<uint8_t>> bytes;
+  Weight w;
+};
+
+// 64 rows of N(0, 0.02) quantized by the format's reference quantizer, tiled to `rows`
+// (random bytes would put denormal floats in the float formats, which measure the CPU's
+// microcode assists instead of the kernels).
+Matrix random_matrix(const Format& f, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 64;
+  std::mt19937_64 rng(rows);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  std::vector<float> x(kTile * cols);
+  for (auto& v : x) v = dist(rng);
+  const std::vector<uint8_t> tile = quantize_tensor(f, x, kTile, cols);
+  Matrix m;
+  m.bytes = std::make_shared<std::vector<uint8_t>>(f.tensor_bytes(rows, cols));
+  for (size_t off = 0; off < m.bytes->size(); off += tile.size()) {
+    std::copy_n(tile.begin(), std::min(tile.size(), m.bytes->size() - off), m.bytes->begin() + static_cast<int64_t>(off));
+  }
+  m.w = Weight{"w", &f, rows, cols, *m.bytes, m.bytes};
+  return m;
+}
+
+void run(benchmark::State& state, const Format* f, int64_t rows, int64_t T) {
+  constexpr int64_t kCols = 4096;
+  const Matrix m = random_matrix(*f, rows, kCols);
+  std::vector<float> x(static_cast<size_t>(T * kCols), 0.5f), y(static_cast<size_t>(T * rows));
+  for (auto _ : state) {
+    matmul(m.w, x.data(), T, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["GB/s"] = benchmark::Counter(iters * static_cast<double>(m.bytes->size()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GOP/s"] = benchmark::Counter(iters * 2.0 * rows * kCols * T / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(active_isa().name));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  g_bandwidth_gbs = measure_read_bandwidth();
+  std::printf("read bandwidth %.1f GB/s, int8 peak %.0f GOP/s, %d threads, kernels %s\n", g_bandwidth_gbs,
+              measure_int8_peak_gops(), omp_get_max_threads(), std::string(active_isa().name).c_str());
+  for (const Format& f : format_table()) {
+    if (!format_fits(f, 4096) || f.block_size == kPerRow) continue;
+    const Format* fp = &f;
+    benchmark::RegisterBenchmark(("matvec_hot/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) { run(s, fp, 512, 1); });
+    benchmark::RegisterBenchmark(("matvec_stream/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) {
+      run(s, fp, static_cast<int64_t>((768ull << 20) / format_row_bytes(*fp, 4096)), 1);
+      s.counters["of_bw"] = s.counters["GB/s"];
+      s.counters["of_bw"].value /= g_bandwidth_gbs;
+    });
+    benchmark::RegisterBenchmark(("matmul_128tok/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) { run(s, fp, 2048, 128); });
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
