@@ -34,6 +34,10 @@ class Engine {
   ~Engine();
   // Sees every linear input of the blocks (not the output matrix's, as in llama.cpp's imatrix).
   void set_observer(InputObserver observer) { observer_ = std::move(observer); }
+  // Runs every linear through matmul_ref (weights decoded to fp32, fp32 activations): the
+  // oracle the fast kernels are held against, and a way to compare two layouts of the same
+  // weights without the int8 activation rounding in between.
+  void use_reference_kernels(bool on) { reference_kernels_ = on; }
 
   // Runs `tokens` at positions [pos, pos + n) against the cache of positions [0, pos).
   // logits: (n, vocab) when all_logits, else (1, vocab) for the last token; may be null.
@@ -63,6 +67,10 @@ class Engine {
   std::unique_ptr<RopeTable> rope_;
   Scratch scratch_;
   InputObserver observer_;
+  bool reference_kernels_ = false;
+
+  // y: (T, w.rows) = x: (T, w.cols) · wᵀ with the fast or the reference kernels.
+  void linear(const Weight& w, const float* x, int64_t T, float* y) const;
 
   // Shows the input of group g of `layer` to the observer; true when the block stops here.
   bool observe(int g, const LayerWeights& w, int64_t layer, const float* x, int64_t T, int stop_after_group);

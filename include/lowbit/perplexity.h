@@ -40,6 +40,7 @@ struct PerplexityOptions {
   int64_t max_chunks = 0;             // 0: all
   std::string save_logits_path;       // write a LogitsFile for later KLD runs
   std::string kld_base_path;          // compare against this LogitsFile
+  bool reference_kernels = false;     // matmul_ref instead of the fast kernels (Engine)
   // Called after each chunk: (chunks done, chunks total, running ppl).
   std::function<void(int64_t, int64_t, double)> progress;
 };

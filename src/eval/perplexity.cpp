@@ -59,6 +59,7 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
   if (!o.save_logits_path.empty()) save = std::make_unique<LogitsFileWriter>(o.save_logits_path, V, n_ctx, n_chunks, used);
 
   Engine engine(model, n_ctx);
+  engine.use_reference_kernels(o.reference_kernels);
   std::vector<float> logits(n_ctx * V), logprobs(V), base_logprobs(V);
   std::vector<double> klds;
   double nll = 0, nll2 = 0, base_nll = 0;

@@ -76,32 +76,37 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   // Attention: x += o(attention(rope(q), rope(k), v)) of rmsnorm(x).
   rmsnorm(x, w.attn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data());
   if (observe(kAttnIn, w, l, s.xb.data(), T, stop_after_group)) return;
-  matmul(w.attn_q, s.xb.data(), T, s.q.data());
-  matmul(w.attn_k, s.xb.data(), T, s.k.data());
-  matmul(w.attn_v, s.xb.data(), T, s.v.data());
+  linear(w.attn_q, s.xb.data(), T, s.q.data());
+  linear(w.attn_k, s.xb.data(), T, s.k.data());
+  linear(w.attn_v, s.xb.data(), T, s.v.data());
   rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_);
   rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_);
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
   attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data());
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;
-  matmul(w.attn_output, s.att.data(), T, s.xb.data());
+  linear(w.attn_output, s.att.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);
   // Feed-forward: x += down(swiglu(gate, up)) of rmsnorm(x).
   rmsnorm(x, w.ffn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data());
   if (observe(kFfnIn, w, l, s.xb.data(), T, stop_after_group)) return;
-  matmul(w.ffn_gate, s.xb.data(), T, s.gate.data());
-  matmul(w.ffn_up, s.xb.data(), T, s.up.data());
+  linear(w.ffn_gate, s.xb.data(), T, s.gate.data());
+  linear(w.ffn_up, s.xb.data(), T, s.up.data());
   swiglu(s.gate.data(), s.up.data(), T * hidden);
   if (observe(kFfnDownIn, w, l, s.gate.data(), T, stop_after_group)) return;
-  matmul(w.ffn_down, s.gate.data(), T, s.xb.data());
+  linear(w.ffn_down, s.gate.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);
+}
+
+void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) const {
+  if (reference_kernels_) return matmul_ref(w, x, T, y);
+  matmul(w, x, T, y);
 }
 
 void Engine::head(const float* x, int64_t T, float* logits) {
   const auto& c = model_.config;
   std::vector<float> xb(T * c.dim);
   rmsnorm(x, model_.output_norm.to_f32().data(), T, c.dim, c.norm_eps, xb.data());
-  matmul(model_.output, xb.data(), T, logits);
+  linear(model_.output, xb.data(), T, logits);
 }
 
 void Engine::forward(std::span<const int32_t> tokens, int64_t pos, float* logits, bool all_logits) {
