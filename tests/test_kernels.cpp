@@ -250,5 +250,183 @@ TEST(Kernels, MatmulMatchesReferenceWithinActivationRounding) {
   }
 }
 
+// The prefill panel kernel against the reference panel kernel, and the panel against the
+// rows it came from (interleave_panel16 keeps every code and map).
+TEST(Kernels, PanelKernelsMatchRef) {
+  const Format& f = format_by_name("q4_k");
+  const int64_t kcols = 512;  // q4_k rows, 13 of them: a partial panel
+  const auto w32 = test::gaussian(13 * kcols, 5, 0.02f);
+  const auto bytes = quantize_tensor(f, w32, 13, kcols);
+  std::vector<std::vector<uint8_t>> us(13, std::vector<uint8_t>(q8_padded(kcols)));
+  std::vector<std::vector<float>> as(13, std::vector<float>(q8_padded(kcols) / 16)), bs = as;
+  std::vector<U8RowView> rows;
+  for (int r = 0; r < 13; ++r) {
+    weight_kernels(f).unpack_u8(bytes.data() + r * format_row_bytes(f, kcols), kcols, us[r].data(), as[r].data(), bs[r].data());
+    rows.push_back({us[r].data(), as[r].data(), bs[r].data()});
+  }
+  const int64_t kp = q8_padded(kcols);
+  std::vector<uint8_t> pu(16 * kp);
+  std::vector<float> pa(16 * kp / 16), pb(pa.size());
+  interleave_panel16(rows.data(), 13, kp, pu.data(), pa.data(), pb.data());
+  std::vector<OwnedQ8> xs;
+  for (int n = 0; n < 4; ++n) {
+    xs.emplace_back(kcols, n % 2);
+    const auto act = test::student_t3(kcols, 900 + n);
+    ref().quantize_q8(act.data(), kcols, xs.back().qp(), xs.back().dp(), xs.back().sp());
+  }
+  std::vector<Q8RowView> views;
+  for (auto& o : xs) views.push_back(o.view());
+  for (int nt = 1; nt <= 4; ++nt) {
+    float want_rows[4];
+    float ref_panel[4 * 16], got[4 * 16];
+    ref().gemm_panel16({pu.data(), pa.data(), pb.data()}, kp, views.data(), nt, ref_panel);
+    for (int r = 0; r < 16; ++r) {
+      if (r < 13) {
+        ref().dot_u8_q8(rows[r], kp, views.data(), nt, want_rows);
+        for (int n = 0; n < nt; ++n) EXPECT_FLOAT_EQ(ref_panel[n * 16 + r], want_rows[n]) << "row " << r;
+      } else {
+        for (int n = 0; n < nt; ++n) EXPECT_EQ(ref_panel[n * 16 + r], 0.0f) << "padding row " << r;
+      }
+    }
+    for (const IsaKernels* isa : fast_isas()) {
+      if (!isa->gemm_panel16) continue;
+      isa->gemm_panel16({pu.data(), pa.data(), pb.data()}, kp, views.data(), nt, got);
+      for (int i = 0; i < nt * 16; ++i) {
+        double mag = 0;
+        const int r = i % 16, n = i / 16;
+        if (r < 13) {
+          for (int64_t e = 0; e < kcols; ++e) mag += std::fabs((as[r][e / 16] * us[r][e] + bs[r][e / 16]) * views[n].d_lane[e / 4] * views[n].q[e]);
+        }
+        EXPECT_NEAR(got[i], ref_panel[i], kFloatSlop * mag + 1e-30) << isa->name << " nt " << nt << " i " << i;
+      }
+    }
+  }
+}
+
+// Fused float-path kernels (f32, f16, bf16 read in place) against dequantize + dot_f32.
+TEST(Kernels, FusedFloatKernelsMatchDecodeThenRefDot) {
+  int checked = 0;
+  for (const IsaKernels* isa : fast_isas()) {
+    for (const char* name : {"f32", "f16", "bf16"}) {
+      const FusedF32Fn fused = fused_f32_for(*isa, name);
+      if (!fused) continue;
+      const Format& f = format_by_name(name);
+      for (int64_t cols : {1, 7, 16, 33, 100, 4096 + 5}) {
+        const auto w32 = test::gaussian(cols, cols + 1);
+        const auto bytes = quantize_tensor(f, w32, 1, cols);
+        std::vector<uint8_t> shifted(bytes.size() + 1);
+        std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
+        const auto deq = dequantize_tensor(f, bytes, 1, cols);
+        const auto x = test::student_t3(4 * cols, cols + 2);
+        for (int nt = 1; nt <= 4; ++nt) {
+          float got[4];
+          fused(shifted.data() + 1, cols, x.data(), nt, got);
+          for (int n = 0; n < nt; ++n) {
+            double mag = 0;
+            for (int64_t i = 0; i < cols; ++i) mag += std::fabs(deq[i] * x[n * cols + i]);
+            EXPECT_NEAR(got[n], ref().dot_f32(deq.data(), x.data() + n * cols, cols), kFloatSlop * mag) << isa->name << " " << name << " cols " << cols;
+          }
+        }
+        ++checked;
+      }
+    }
+  }
+  if (!fast_isas().empty() && fast_isas().back()->name == "avx512") {
+    EXPECT_EQ(checked, 3 * 6);
+  }
+}
+
+// Repacked layouts (made at load time) against the file's rows through unpack + the
+// reference dot, on row counts that leave a partial group and misaligned tensors.
+TEST(Kernels, RepackedKernelsMatchRef) {
+  int checked = 0;
+  for (const IsaKernels* isa : fast_isas()) {
+    for (const Format* f : q8_formats()) {
+      const RepackKernels* rk = repack_for(*isa, f->name);
+      if (!rk) continue;
+      for (int64_t cols : lengths_for(*f)) {
+        for (int64_t rows : {1, 16, 21}) {
+          const auto w32 = test::student_t3(rows * cols, rows * cols + 3, 0.02f);
+          const auto bytes = quantize_tensor(*f, w32, rows, cols);
+          std::vector<uint8_t> shifted(bytes.size() + 1);
+          std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
+          std::vector<uint8_t> packed(rk->bytes(rows, cols));
+          rk->repack(shifted.data() + 1, rows, cols, packed.data());
+          std::vector<OwnedQ8> xs;
+          for (int n = 0; n < 4; ++n) {
+            xs.emplace_back(cols, n % 2);
+            const auto act = test::gaussian(cols, 700 + n);
+            ref().quantize_q8(act.data(), cols, xs.back().qp(), xs.back().dp(), xs.back().sp());
+          }
+          std::vector<Q8RowView> views;
+          for (auto& o : xs) views.push_back(o.view());
+          const int64_t padded = q8_padded(cols);
+          std::vector<uint8_t> u(padded);
+          std::vector<float> a(padded / 16), b(padded / 16);
+          for (int nt = 1; nt <= 4; ++nt) {
+            for (int64_t g = 0; g < (rows + 15) / 16; ++g) {
+              float got[4 * 16];
+              rk->dot(packed.data(), g, cols, views.data(), nt, got);
+              for (int r = 0; r < 16; ++r) {
+                const int64_t row = g * 16 + r;
+                if (row >= rows) {
+                  for (int n = 0; n < nt; ++n) EXPECT_EQ(got[n * 16 + r], 0.0f) << "padding row";
+                  continue;
+                }
+                weight_kernels(*f).unpack_u8(bytes.data() + row * format_row_bytes(*f, cols), cols, u.data(), a.data(), b.data());
+                float want[4];
+                ref().dot_u8_q8({u.data(), a.data(), b.data()}, padded, views.data(), nt, want);
+                for (int n = 0; n < nt; ++n) {
+                  double mag = 0;
+                  for (int64_t e = 0; e < padded; ++e) mag += std::fabs((a[e / 16] * u[e] + b[e / 16]) * views[n].d_lane[e / 4] * views[n].q[e]);
+                  EXPECT_NEAR(got[n * 16 + r], want[n], kFloatSlop * mag + 1e-30) << isa->name << " " << f->name << " rows " << rows << " cols " << cols << " row " << row;
+                }
+              }
+            }
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  if (!fast_isas().empty() && fast_isas().back()->name == "avx512") {
+    EXPECT_GE(checked, 2 * 5 * 3);  // q4_0 and iq4_nl, five lengths, three row counts
+  }
+}
+
+// The engine's matmul on repacked weights against matmul_ref (same bound as above).
+TEST(Kernels, MatmulRepackedMatchesReference) {
+  for (const Format& f : format_table()) {
+    const int64_t cols = 256, rows = 35;
+    if (!weight_kernels(f).repack) continue;
+    const auto w32 = test::gaussian(rows * cols, 43, 0.05f);
+    const auto shared = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(f, w32, rows, cols));
+    Weight w{"w", &f, rows, cols, *shared, shared};
+    const RepackedWeight packed = repack_weight(w);
+    ASSERT_NE(packed.kernels, nullptr) << f.name;
+    const auto deq = dequantize_tensor(f, *shared, rows, cols);
+    for (int64_t T : {1, 5, 13}) {
+      const auto x = test::student_t3(T * cols, 99 + T);
+      std::vector<float> y(T * rows), y_ref(T * rows);
+      matmul_repacked(w, packed, x.data(), T, y.data());
+      matmul_ref(w, x.data(), T, y_ref.data());
+      for (int64_t t = 0; t < T; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double mag = 0, bound = 0;
+          for (int64_t s = 0; s < cols / 16; ++s) {
+            float amax = 0;
+            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) amax = std::max(amax, std::fabs(x[t * cols + i]));
+            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) {
+              mag += std::fabs(deq[r * cols + i] * x[t * cols + i]);
+              bound += std::fabs(deq[r * cols + i]) * amax / 254.0;
+            }
+          }
+          ASSERT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound * (1 + 1e-4) + kFloatSlop * mag) << f.name << " T " << T << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lowbit

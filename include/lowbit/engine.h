@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "lowbit/arch.h"
@@ -17,6 +18,14 @@ namespace lowbit {
 
 class KvCache;
 struct RopeTable;
+struct RepackKernels;
+
+// A weight in its kernel set's interleaved layout (RepackKernels in kernels.h), made once
+// from the file's bytes; kernels is null when the active set has no layout for the format.
+struct RepackedWeight {
+  const RepackKernels* kernels = nullptr;
+  std::vector<uint8_t> bytes;
+};
 
 // The input of one group of linears that share it (q, k and v read one input): seen once.
 struct ObservedInput {
@@ -38,6 +47,9 @@ class Engine {
   // oracle the fast kernels are held against, and a way to compare two layouts of the same
   // weights without the int8 activation rounding in between.
   void use_reference_kernels(bool on) { reference_kernels_ = on; }
+  // Whether the model's linears are repacked for the kernel set (on by default). Layer-wise
+  // calibration turns it off: it keeps one block in memory, not a repacked model.
+  void set_repacking(bool on);
 
   // Runs `tokens` at positions [pos, pos + n) against the cache of positions [0, pos).
   // logits: (n, vocab) when all_logits, else (1, vocab) for the last token; may be null.
@@ -68,9 +80,13 @@ class Engine {
   Scratch scratch_;
   InputObserver observer_;
   bool reference_kernels_ = false;
+  // The model's own linears (not calibration's replacement weights) are repacked on first
+  // use when the kernel set has an interleaved layout for their format; the file's pages
+  // behind a repacked weight are then released.
+  std::unordered_map<const Weight*, RepackedWeight> repacked_;
 
   // y: (T, w.rows) = x: (T, w.cols) · wᵀ with the fast or the reference kernels.
-  void linear(const Weight& w, const float* x, int64_t T, float* y) const;
+  void linear(const Weight& w, const float* x, int64_t T, float* y);
 
   // Shows the input of group g of `layer` to the observer; true when the block stops here.
   bool observe(int g, const LayerWeights& w, int64_t layer, const float* x, int64_t T, int stop_after_group);
@@ -78,6 +94,10 @@ class Engine {
 
 // y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format.
 void matmul(const Weight& w, const float* x, int64_t T, float* y);
+
+RepackedWeight repack_weight(const Weight& w);
+// matmul on the repacked layout (same result as matmul's int8 path, up to summation order).
+void matmul_repacked(const Weight& w, const RepackedWeight& packed, const float* x, int64_t T, float* y);
 
 // Chunked evaluations (perplexity, imatrix) need chunks of at least kMinChunkTokens and at
 // most the model's trained context. Throws Error naming the option (-c) and both limits.

@@ -92,6 +92,18 @@ using FusedF32Fn = void (*)(const uint8_t* row, int64_t cols, const float* x, in
 // The row's bytes → codes and per-sub-block maps (u: padded, a/b: padded/16, zero-padded).
 using UnpackU8Fn = void (*)(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b);
 
+// A layout a set's kernel wants, made from the file's bytes at load time (the file stays
+// standard): rows in groups of 16, interleaved so that one vector holds the same codes of
+// all 16 rows and the sums accumulate one row per lane. Rows past the end are zeros.
+struct RepackKernels {
+  std::string_view format;
+  uint64_t (*bytes)(int64_t rows, int64_t cols);
+  // data: the tensor's bytes (rows, cols) → out: bytes(rows, cols).
+  void (*repack)(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out);
+  // Group g (rows 16g..16g+15) against nt <= 4 Q8 activation rows; y: (nt, 16).
+  void (*dot)(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y);
+};
+
 // Per weight format.
 struct WeightKernels {
   const Format* format;
@@ -99,6 +111,7 @@ struct WeightKernels {
   UnpackU8Fn unpack_u8;   // scalar reference; set for kQ8
   FusedDotFn fused_dot;   // the chosen set's fused decode kernel; null: unpack then dot_u8_q8
   FusedF32Fn fused_f32;   // kF32 formats: the chosen set's fused kernel; null: decode + dot_f32
+  const RepackKernels* repack;  // the chosen set's interleaved layout and kernel, or null
 };
 
 // The instruction sets compiled in whose features this CPU has, "ref" first.
@@ -110,6 +123,7 @@ const WeightKernels& weight_kernels(const Format& f);
 // The fused decode kernels of format `name` in set `isa`, or null (for tests and benches).
 FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name);
 FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name);
+const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name);
 
 // Quantizes T rows x: (T, cols) with the active set (rows in parallel).
 void quantize_q8_rows(const float* x, int64_t T, int64_t cols, Q8Rows& out);

@@ -27,6 +27,7 @@ struct IsaEntry {
   const IsaKernels* isa;
   std::span<const FusedEntry> fused;
   std::span<const FusedF32Entry> fused_f32;
+  std::span<const RepackKernels> repacks;
   bool (*supported)();  // the CPU can run it
 };
 

@@ -48,6 +48,13 @@ FusedF32Fn find_fused_f32(const IsaEntry& isa, std::string_view name) {
   return nullptr;
 }
 
+const RepackKernels* find_repack(const IsaEntry& isa, std::string_view name) {
+  for (const RepackKernels& e : isa.repacks) {
+    if (e.format == name) return &e;
+  }
+  return nullptr;
+}
+
 struct Table {
   const IsaEntry* isa;
   std::vector<WeightKernels> rows;  // parallel to format_table()
@@ -59,7 +66,7 @@ const Table& table() {
     for (const Format& f : format_table()) {
       const UnpackU8Fn unpack = find_unpack(f.name);
       tb.rows.push_back({&f, unpack ? ActFormat::kQ8 : ActFormat::kF32, unpack, unpack ? find_fused(*tb.isa, f.name) : nullptr,
-                         unpack ? nullptr : find_fused_f32(*tb.isa, f.name)});
+                         unpack ? nullptr : find_fused_f32(*tb.isa, f.name), find_repack(*tb.isa, f.name)});
     }
     return tb;
   }();
@@ -131,6 +138,13 @@ void interleave_panel16(const U8RowView* rows, int n_rows, int64_t padded, uint8
 FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name) {
   for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
     if (e->isa == &isa) return kernels::find_fused_f32(*e, name);
+  }
+  return nullptr;
+}
+
+const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name) {
+  for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
+    if (e->isa == &isa) return kernels::find_repack(*e, name);
   }
   return nullptr;
 }

@@ -143,6 +143,36 @@ void gemm_f32(const Weight& w, const float* x, int64_t T, float* y) {
 
 }  // namespace
 
+RepackedWeight repack_weight(const Weight& w) {
+  RepackedWeight out;
+  const WeightKernels& k = weight_kernels(*w.format);
+  if (!k.repack || w.format->block_size == kPerRow) return out;
+  out.kernels = k.repack;
+  out.bytes.resize(k.repack->bytes(w.rows, w.cols));
+  k.repack->repack(w.data.data(), w.rows, w.cols, out.bytes.data());
+  return out;
+}
+
+void matmul_repacked(const Weight& w, const RepackedWeight& packed, const float* x, int64_t T, float* y) {
+  thread_local Q8Rows xq;
+  quantize_q8_rows(x, T, w.cols, xq);
+  const int64_t rows = w.rows, groups = (rows + kPanelRows - 1) / kPanelRows;
+  std::vector<Q8RowView> views(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) views[t] = xq.row(t);
+#pragma omp parallel for schedule(static) if (rows * w.cols * T >= (1 << 15))
+  for (int64_t g = 0; g < groups; ++g) {
+    const int n_rows = static_cast<int>(std::min(kPanelRows, rows - g * kPanelRows));
+    float out[kTokensPerCall * kPanelRows];
+    for (int64_t t = 0; t < T; t += kTokensPerCall) {
+      const int nt = static_cast<int>(std::min(kTokensPerCall, T - t));
+      packed.kernels->dot(packed.bytes.data(), g, w.cols, views.data() + t, nt, out);
+      for (int n = 0; n < nt; ++n) {
+        for (int r = 0; r < n_rows; ++r) y[(t + n) * rows + g * kPanelRows + r] = out[n * kPanelRows + r];
+      }
+    }
+  }
+}
+
 void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   const WeightKernels& k = weight_kernels(*w.format);
   if (k.act == ActFormat::kQ8) {

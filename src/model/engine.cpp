@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lowbit/error.h"
+#include "lowbit/mapped_file.h"
 #include "model/kv_cache.h"
 #include "model/layers.h"
 
@@ -39,6 +40,18 @@ Engine::Engine(const Model& model, int64_t max_context)
   check_llama_layout(layout_);
   cache_ = std::make_unique<KvCache>(c.n_layers, max_context, c.kv_dim());
   rope_ = std::make_unique<RopeTable>(max_context, c.head_dim(), c.rope_theta);
+  set_repacking(true);
+}
+
+void Engine::set_repacking(bool on) {
+  repacked_.clear();
+  if (!on) return;
+  for (const LayerWeights& l : model_.layers) {
+    for (const Weight* w : {&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+      repacked_[w];
+    }
+  }
+  repacked_[&model_.output];
 }
 
 Engine::~Engine() = default;
@@ -97,9 +110,19 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   add_residual(x, s.xb.data(), T * dim);
 }
 
-void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) const {
+void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {
   if (reference_kernels_) return matmul_ref(w, x, T, y);
-  matmul(w, x, T, y);
+  const auto it = repacked_.find(&w);
+  if (it == repacked_.end()) return matmul(w, x, T, y);
+  if (!it->second.kernels) {
+    it->second = repack_weight(w);
+    if (!it->second.kernels) {  // no layout for this format: never ask again
+      repacked_.erase(it);
+      return matmul(w, x, T, y);
+    }
+    if (!w.owned) release_pages(w.data);
+  }
+  matmul_repacked(w, it->second, x, T, y);
 }
 
 void Engine::head(const float* x, int64_t T, float* logits) {

@@ -59,6 +59,7 @@ LayerwiseQuantizer::LayerwiseQuantizer(const Model& model, CalibrationSet calibr
                                        LayerwiseProgress progress)
     : model_(model), calib_(std::move(calibration)), target_(std::move(target)), progress_(std::move(progress)),
       engine_(model, calib_.samples.empty() ? 1 : static_cast<int64_t>(calib_.samples.front().size())) {
+  engine_.set_repacking(false);  // memory of one block, not of a repacked model
   if (calib_.samples.empty()) throw Error("no calibration samples", {.file = calib_.source});
   length_ = static_cast<int64_t>(calib_.samples.front().size());
   const int64_t dim = model.config.dim;
