@@ -128,7 +128,13 @@ constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &
 
 std::span<const FusedEntry> avx512_fused_kernels();
 std::span<const FusedF32Entry> avx512_fused_f32_kernels();
-std::span<const RepackKernels> avx512_repacks();
+extern const RepackKernels kRepackQ4_0, kRepackIq4Nl, kRepackQ4_K, kRepackQ6_K;
+
+// The repacked layouts (repack_*_avx512.cpp), as one table.
+std::span<const RepackKernels> avx512_repacks() {
+  static const RepackKernels table[] = {kRepackQ4_0, kRepackIq4Nl, kRepackQ4_K, kRepackQ6_K};
+  return table;
+}
 
 const IsaEntry& avx512_isa() {
   static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), avx512_fused_f32_kernels(), avx512_repacks(), [] { return cpu_features().avx512_vnni; }};

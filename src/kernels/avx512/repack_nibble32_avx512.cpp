@@ -99,13 +99,9 @@ void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs
   }
 }
 
-constexpr RepackKernels kRepacks[] = {
-    {"q4_0", &packed_bytes, &repack, &dot<false>},
-    {"iq4_nl", &packed_bytes, &repack, &dot<true>},
-};
-
 }  // namespace
 
-std::span<const RepackKernels> avx512_repacks() { return kRepacks; }
+extern const RepackKernels kRepackQ4_0{"q4_0", &packed_bytes, &repack, &dot<false>};
+extern const RepackKernels kRepackIq4Nl{"iq4_nl", &packed_bytes, &repack, &dot<true>};
 
 }  // namespace lowbit::kernels
