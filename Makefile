@@ -56,6 +56,7 @@ bench: build
 	$(BUILD)/bench_formats --benchmark_min_time=0.2 --benchmark_out=$(BUILD)/bench_formats.json \
 	    --benchmark_out_format=json
 	python3 bench/perf_table.py $(BUILD)/bench_formats.json
+	$(BUILD)/bench_kernels --benchmark_min_time=0.2
 
 clean:
 	rm -rf $(BUILD)

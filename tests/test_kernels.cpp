@@ -135,6 +135,9 @@ std::vector<const Format*> q8_formats() {
 
 std::vector<int64_t> lengths_for(const Format& f) {
   if (f.block_size == 256) return {256, 512, 768, 2816};
+  if (f.block_size == kPerRow) return {5, 64, 200, 1000};
+  if (f.block_size == 128) return {128, 384, 2048 + 128};
+  if (f.block_size == 64) return {64, 192, 2048 + 64};
   return {32, 64, 96, 160, 2048 + 32};
 }
 
@@ -146,7 +149,7 @@ TEST(Kernels, EveryFloatFormatOrQ8FormatHasAKernelRow) {
       EXPECT_NE(k.unpack_u8, nullptr) << f.name;
     }
   }
-  EXPECT_EQ(q8_formats().size(), 12u);
+  EXPECT_EQ(q8_formats().size(), 12u + 32u);  // ggml's integer formats and the intN family
 }
 
 // Unpacked codes and maps give the values the format's own dequantize gives.
@@ -165,7 +168,7 @@ TEST(Kernels, UnpackReproducesDequantize) {
         ASSERT_NEAR(v, deq[i], 2e-6f * (std::fabs(a[i / 16]) * 255 + std::fabs(b[i / 16]))) << f->name << " elem " << i;
       }
       for (int64_t i = cols; i < padded; ++i) ASSERT_EQ(u[i], 0) << f->name << " padding " << i;
-      for (int64_t s = cols / 16; s < padded / 16; ++s) ASSERT_EQ(a[s], 0.0f) << f->name;
+      for (int64_t s = (cols + 15) / 16; s < padded / 16; ++s) ASSERT_EQ(a[s], 0.0f) << f->name;
     }
   }
 }
@@ -303,15 +306,17 @@ TEST(Kernels, PanelKernelsMatchRef) {
   }
 }
 
-// Fused float-path kernels (f32, f16, bf16 read in place) against dequantize + dot_f32.
+// Fused float-path kernels (f32, f16, bf16, nf4, fp4 read in place) against dequantize +
+// dot_f32.
 TEST(Kernels, FusedFloatKernelsMatchDecodeThenRefDot) {
   int checked = 0;
   for (const IsaKernels* isa : fast_isas()) {
-    for (const char* name : {"f32", "f16", "bf16"}) {
+    for (const char* name : {"f32", "f16", "bf16", "nf4", "fp4"}) {
       const FusedF32Fn fused = fused_f32_for(*isa, name);
       if (!fused) continue;
       const Format& f = format_by_name(name);
-      for (int64_t cols : {1, 7, 16, 33, 100, 4096 + 5}) {
+      for (int64_t cols : {1, 7, 16, 33, 64, 100, 192, 4096, 4096 + 5}) {
+        if (!format_fits(f, cols)) continue;  // nf4/fp4: multiples of 64
         const auto w32 = test::gaussian(cols, cols + 1);
         const auto bytes = quantize_tensor(f, w32, 1, cols);
         std::vector<uint8_t> shifted(bytes.size() + 1);
@@ -332,7 +337,7 @@ TEST(Kernels, FusedFloatKernelsMatchDecodeThenRefDot) {
     }
   }
   if (!fast_isas().empty() && fast_isas().back()->name == "avx512") {
-    EXPECT_EQ(checked, 3 * 6);
+    EXPECT_EQ(checked, 3 * 9 + 2 * 3);
   }
 }
 

@@ -35,7 +35,8 @@ const IsaEntry& ref_isa();
 const IsaEntry& avx2_isa();
 const IsaEntry& avx512_isa();
 
-// The formats with an int8 path, each with its scalar unpacker (ref/unpack_u8.cpp).
+// The formats with an int8 path, each with its scalar unpacker (ref/unpack_u8.cpp, and
+// ref/unpack_int_affine.cpp for the intN family).
 std::span<const UnpackEntry> unpack_table();
 
 // Kernels shared by the SIMD sets for the parts of a row they do not fuse: the scalar

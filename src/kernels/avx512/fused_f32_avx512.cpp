@@ -1,8 +1,11 @@
-// AVX-512 fused kernels of the float path: f32, f16 and bf16 rows read in their file's
-// bytes (any alignment), widened to fp32 in registers and dotted with up to 4 fp32
+// AVX-512 fused kernels of the float path: f32, f16, bf16, nf4 and fp4 rows read in their
+// file's bytes (any alignment), widened to fp32 in registers and dotted with up to 4 fp32
 // activation rows. The reference is the format's dequantize followed by dot_f32.
 #include <immintrin.h>
 
+#include <cstring>
+
+#include "formats/nf4_fp4_codes.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
@@ -60,10 +63,51 @@ void dot_f(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
   }
 }
 
+// bitsandbytes nf4/fp4 (row-local blocks of 64: f32 absmax, 32 code bytes, element 2j in
+// the high nibble of byte j): codes through a 16-entry table in a register (VPERMPS).
+template <const float* Code, int NT>
+void dot_bnb4_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
+  constexpr int64_t kBytes = 36;
+  const __m512 code = _mm512_loadu_ps(Code);
+  __m512 acc[NT];
+  for (int n = 0; n < NT; ++n) acc[n] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < cols / 64; ++b) {
+    const uint8_t* blk = row + b * kBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
+    float absmax;
+    std::memcpy(&absmax, blk, 4);
+    const __m512 scale = _mm512_set1_ps(absmax);
+    for (int h = 0; h < 2; ++h) {  // 16 bytes = 32 elements
+      const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4 + 16 * h)));
+      // each 16-bit lane: the high nibble (element 2j) in its low byte, the low nibble above
+      const __m256i pairs = _mm256_or_si256(_mm256_srli_epi16(bytes, 4), _mm256_slli_epi16(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0F)), 8));
+      for (int q = 0; q < 2; ++q) {
+        const __m512i idx = _mm512_cvtepu8_epi32(q == 0 ? _mm256_castsi256_si128(pairs) : _mm256_extracti128_si256(pairs, 1));
+        const __m512 w = _mm512_mul_ps(_mm512_permutexvar_ps(idx, code), scale);
+        const int64_t i = 64 * b + 32 * h + 16 * q;
+        for (int n = 0; n < NT; ++n) acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + n * cols + i), acc[n]);
+      }
+    }
+  }
+  for (int n = 0; n < NT; ++n) y[n] = _mm512_reduce_add_ps(acc[n]);
+}
+
+template <const float* Code>
+void dot_bnb4(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
+  switch (nt) {
+    case 1: return dot_bnb4_rows<Code, 1>(row, cols, x, y);
+    case 2: return dot_bnb4_rows<Code, 2>(row, cols, x, y);
+    case 3: return dot_bnb4_rows<Code, 3>(row, cols, x, y);
+    default: return dot_bnb4_rows<Code, 4>(row, cols, x, y);
+  }
+}
+
 constexpr FusedF32Entry kFusedF32[] = {
     {"f32", &dot_f<LoadF32>},
     {"f16", &dot_f<LoadF16>},
     {"bf16", &dot_f<LoadBf16>},
+    {"nf4", &dot_bnb4<lowbit::formats::kNf4Code>},
+    {"fp4", &dot_bnb4<lowbit::formats::kBnbFp4Code>},
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 // One function per format, in the format table's order; the table at the end lists them.
 // Not the SIMD kernels (they fuse this step into the dot product).
 #include <cstring>
+#include <iterator>
+#include <vector>
 
 #include "formats/blocks.h"
 #include "formats/format_impl.h"
@@ -227,6 +229,15 @@ constexpr UnpackEntry kUnpackers[] = {
 
 }  // namespace
 
-std::span<const UnpackEntry> unpack_table() { return kUnpackers; }
+std::vector<UnpackEntry> int_affine_unpackers();  // unpack_int_affine.cpp
+
+std::span<const UnpackEntry> unpack_table() {
+  static const std::vector<UnpackEntry> table = [] {
+    std::vector<UnpackEntry> t(std::begin(kUnpackers), std::end(kUnpackers));
+    for (const UnpackEntry& e : int_affine_unpackers()) t.push_back(e);
+    return t;
+  }();
+  return table;
+}
 
 }  // namespace lowbit::kernels
