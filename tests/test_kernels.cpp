@@ -39,6 +39,23 @@ struct OwnedQ8 {
   Q8RowView view() { return {qp(), dp(), sp()}; }
 };
 
+// Four activation rows of `cols` (heavy-tailed, seeded), quantized by the reference, every
+// other one misaligned by an element.
+struct Acts {
+  std::vector<OwnedQ8> rows;
+  std::vector<Q8RowView> views;
+};
+Acts quantized_acts(int64_t cols, uint64_t seed) {
+  Acts a;
+  for (int n = 0; n < 4; ++n) {
+    a.rows.emplace_back(cols, n % 2);
+    const auto x = test::student_t3(cols, seed + n);
+    ref().quantize_q8(x.data(), cols, a.rows.back().qp(), a.rows.back().dp(), a.rows.back().sp());
+  }
+  for (auto& r : a.rows) a.views.push_back(r.view());
+  return a;
+}
+
 TEST(Kernels, RefIsFirstAndTheEngineUsesAUsableSet) {
   ASSERT_FALSE(usable_isas().empty());
   EXPECT_EQ(usable_isas().front()->name, "ref");
@@ -88,14 +105,8 @@ TEST(Kernels, DotU8Q8MatchesRef) {
         a[s] = ga[s] * 0.01f;
         b[s] = gb[s] * 0.5f;
       }
-      std::vector<OwnedQ8> xs;
-      std::vector<Q8RowView> views;
-      for (int n = 0; n < 4; ++n) {
-        xs.emplace_back(padded, n % 2);
-        const auto x = test::student_t3(padded, 100 + n);
-        ref().quantize_q8(x.data(), padded, xs.back().qp(), xs.back().dp(), xs.back().sp());
-      }
-      for (auto& x : xs) views.push_back(x.view());
+      const Acts acts = quantized_acts(padded, 100);
+      const auto& views = acts.views;
       for (int nt = 1; nt <= 4; ++nt) {
         const U8RowView w{u.data() + 1, a.data(), b.data()};  // codes misaligned by one byte
         float want[4], got[4];
@@ -189,14 +200,8 @@ TEST(Kernels, FusedKernelsMatchUnpackThenRefDot) {
         std::vector<uint8_t> u(padded);
         std::vector<float> a(padded / 16), b(padded / 16);
         weight_kernels(*f).unpack_u8(bytes.data(), cols, u.data(), a.data(), b.data());
-        std::vector<OwnedQ8> xs;
-        for (int n = 0; n < 4; ++n) {
-          xs.emplace_back(cols, n % 2);
-          const auto act = test::gaussian(cols, 500 + n);
-          ref().quantize_q8(act.data(), cols, xs.back().qp(), xs.back().dp(), xs.back().sp());
-        }
-        std::vector<Q8RowView> views;
-        for (auto& o : xs) views.push_back(o.view());
+        const Acts acts = quantized_acts(cols, 500);
+        const auto& views = acts.views;
         for (int nt = 1; nt <= 4; ++nt) {
           float want[4], got[4];
           ref().dot_u8_q8({u.data(), a.data(), b.data()}, padded, views.data(), nt, want);
@@ -271,14 +276,8 @@ TEST(Kernels, PanelKernelsMatchRef) {
   std::vector<uint8_t> pu(16 * kp);
   std::vector<float> pa(16 * kp / 16), pb(pa.size());
   interleave_panel16(rows.data(), 13, kp, pu.data(), pa.data(), pb.data());
-  std::vector<OwnedQ8> xs;
-  for (int n = 0; n < 4; ++n) {
-    xs.emplace_back(kcols, n % 2);
-    const auto act = test::student_t3(kcols, 900 + n);
-    ref().quantize_q8(act.data(), kcols, xs.back().qp(), xs.back().dp(), xs.back().sp());
-  }
-  std::vector<Q8RowView> views;
-  for (auto& o : xs) views.push_back(o.view());
+  const Acts acts = quantized_acts(kcols, 900);
+  const auto& views = acts.views;
   for (int nt = 1; nt <= 4; ++nt) {
     float want_rows[4];
     float ref_panel[4 * 16], got[4 * 16];
@@ -357,14 +356,8 @@ TEST(Kernels, RepackedKernelsMatchRef) {
           std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
           std::vector<uint8_t> packed(rk->bytes(rows, cols));
           rk->repack(shifted.data() + 1, rows, cols, packed.data());
-          std::vector<OwnedQ8> xs;
-          for (int n = 0; n < 4; ++n) {
-            xs.emplace_back(cols, n % 2);
-            const auto act = test::gaussian(cols, 700 + n);
-            ref().quantize_q8(act.data(), cols, xs.back().qp(), xs.back().dp(), xs.back().sp());
-          }
-          std::vector<Q8RowView> views;
-          for (auto& o : xs) views.push_back(o.view());
+          const Acts acts = quantized_acts(cols, 700);
+          const auto& views = acts.views;
           const int64_t padded = q8_padded(cols);
           std::vector<uint8_t> u(padded);
           std::vector<float> a(padded / 16), b(padded / 16);

@@ -4,10 +4,23 @@
 
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "lowbit/kernels.h"
 
 namespace lowbit::kernels {
+
+// Calls f(std::integral_constant<int, NT>{}) for NT = nt (1..4): kernels templated on the
+// token count keep their accumulators in registers.
+template <typename F>
+void with_nt(int nt, F&& f) {
+  switch (nt) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    default: return f(std::integral_constant<int, 4>{});
+  }
+}
 
 struct FusedEntry {
   std::string_view format;

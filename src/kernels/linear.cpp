@@ -94,7 +94,6 @@ void gemm_q8_panels(const Weight& w, const WeightKernels& k, const Q8Rows& xq, i
 void matvec_f32(const Weight& w, const WeightKernels& k, const float* x, int64_t T, float* y) {
   const IsaKernels& isa = active_isa();
   const int64_t rows = w.rows, cols = w.cols;
-  const bool direct = f32_in_place(w);
   if (k.fused_f32) {
     const uint64_t row_bytes = format_row_bytes(*w.format, cols);
 #pragma omp parallel for schedule(static) if (rows * cols * T >= (1 << 15))
@@ -108,16 +107,7 @@ void matvec_f32(const Weight& w, const WeightKernels& k, const float* x, int64_t
     }
     return;
   }
-#pragma omp parallel if (rows * cols * T >= (1 << 15))
-  {
-    std::vector<float> row(direct ? 0 : cols);
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* wr = direct ? reinterpret_cast<const float*>(w.data.data()) + r * cols : row.data();
-      if (!direct) w.row_to_f32(r, row.data());
-      for (int64_t t = 0; t < T; ++t) y[t * rows + r] = isa.dot_f32(wr, x + t * cols, cols);
-    }
-  }
+  matmul_decoded(w, x, T, y, isa.dot_f32);
 }
 
 // Prefill through the float path: SGEMM on panels of rows decoded to f32 (about 16 MiB).

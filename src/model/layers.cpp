@@ -10,22 +10,9 @@
 
 #include "lowbit/blas_setup.h"
 #include "lowbit/engine.h"
+#include "lowbit/kernels.h"
 
 namespace lowbit {
-namespace {
-
-float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-}  // namespace
 
 bool f32_in_place(const Weight& w) {
   static const Format* const f32 = &format_by_name("f32");
@@ -134,7 +121,7 @@ void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t 
         const float* qh = q + (t * n_heads + h) * head_dim;
         float max = -INFINITY;
         for (int64_t p = 0; p < n_pos; ++p) {
-          score[p] = dot(qh, kc + p * kv_dim + kvh * head_dim, head_dim) * scale;
+          score[p] = dot_f32_ref(qh, kc + p * kv_dim + kvh * head_dim, head_dim) * scale;
           max = std::max(max, score[p]);
         }
         float sum = 0;
@@ -162,7 +149,9 @@ void add_residual(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) {
+void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) { matmul_decoded(w, x, T, y, &dot_f32_ref); }
+
+void matmul_decoded(const Weight& w, const float* x, int64_t T, float* y, float (*dot)(const float*, const float*, int64_t)) {
   const int64_t rows = w.rows, cols = w.cols;
   const bool direct = f32_in_place(w);
 #pragma omp parallel if (rows * cols * T >= (1 << 15))

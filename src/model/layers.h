@@ -48,6 +48,8 @@ void add_residual(float* x, const float* y, int64_t n);
 // fp32 once, T fp32 dot products. matmul() (engine.h, src/kernels/linear.cpp) is the fast
 // version: the kernel table's int8 path, or SGEMM on decoded panels from kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
+// The same loop with another fp32 dot product (the float path's decode fallback).
+void matmul_decoded(const Weight& w, const float* x, int64_t T, float* y, float (*dot)(const float*, const float*, int64_t));
 
 // Whether w is fp32 data that can be read in place (a safetensors header may leave the data
 // at any offset; unaligned f32 rows are decoded like any other format).

@@ -55,12 +55,6 @@ __m512i nibbles_of_two_blocks(__m256i v) {
   return _mm512_shuffle_i64x2(z, z, 0xD8);
 }
 
-__m512i iq4_lut() {
-  alignas(16) uint8_t lut[16];
-  for (int i = 0; i < 16; ++i) lut[i] = static_cast<uint8_t>(kIq4Grid[i] + 128);
-  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
-}
-
 UnpackU8Fn unpack_of(std::string_view name) {
   for (const UnpackEntry& e : unpack_table()) {
     if (e.format == name) return e.fn;

@@ -55,12 +55,7 @@ void dot_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
 
 template <typename Load>
 void dot_f(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_rows<Load, 1>(row, cols, x, y);
-    case 2: return dot_rows<Load, 2>(row, cols, x, y);
-    case 3: return dot_rows<Load, 3>(row, cols, x, y);
-    default: return dot_rows<Load, 4>(row, cols, x, y);
-  }
+  with_nt(nt, [&](auto n) { dot_rows<Load, decltype(n)::value>(row, cols, x, y); });
 }
 
 // bitsandbytes nf4/fp4 (row-local blocks of 64: f32 absmax, 32 code bytes, element 2j in
@@ -94,12 +89,7 @@ void dot_bnb4_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
 
 template <const float* Code>
 void dot_bnb4(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_bnb4_rows<Code, 1>(row, cols, x, y);
-    case 2: return dot_bnb4_rows<Code, 2>(row, cols, x, y);
-    case 3: return dot_bnb4_rows<Code, 3>(row, cols, x, y);
-    default: return dot_bnb4_rows<Code, 4>(row, cols, x, y);
-  }
+  with_nt(nt, [&](auto n) { dot_bnb4_rows<Code, decltype(n)::value>(row, cols, x, y); });
 }
 
 constexpr FusedF32Entry kFusedF32[] = {

@@ -5,6 +5,10 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
+#include "formats/iq4_search.h"
+#include "kernels/kernel_impl.h"
 #include "lowbit/kernels.h"
 
 namespace lowbit::kernels::avx512 {
@@ -20,28 +24,33 @@ inline __m512 expand_sub2(__m128 two) {
   return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(two));
 }
 
-// Per activation row: s the scaled products (per lane), b4 offsets accumulated a chunk
-// (4 sub-blocks) at a time, b16 offsets a super-block (16 sub-blocks) at a time. finish()
-// multiplies the offset sums by bias_scale, so kernels whose offset is a fixed multiple of
-// the scale (q4_0: b = -8 d) accumulate d and scale once per row.
+// The iq4 grid as unsigned codes (grid + 128) in every 128-bit lane, for VPSHUFB.
+inline __m512i iq4_lut() {
+  alignas(16) uint8_t lut[16];
+  for (int i = 0; i < 16; ++i) lut[i] = static_cast<uint8_t>(formats::kIq4Grid[i] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+}
+
+// Per activation row: s the scaled products (per lane), b4 the offsets, accumulated a chunk
+// (4 sub-blocks) at a time. finish() multiplies the offset sums by bias_scale, so kernels
+// whose offset is a fixed multiple of the scale (q4_0: b = -8 d) accumulate d and scale
+// once per row.
 template <int NT>
 struct Acc {
   __m512 s[NT], s2[NT];  // two chains: a chunk's FMA need not wait for the previous one
   __m128 b4[NT];
-  __m512 b16[NT];
   float bias_scale = 1.0f;
   Acc() {
     for (int n = 0; n < NT; ++n) {
       s[n] = s2[n] = _mm512_setzero_ps();
       b4[n] = _mm_setzero_ps();
-      b16[n] = _mm512_setzero_ps();
     }
   }
   void finish(float* y) const {
     for (int n = 0; n < NT; ++n) {
       const __m128 b2 = _mm_add_ps(b4[n], _mm_movehl_ps(b4[n], b4[n]));
       const __m128 b1 = _mm_add_ss(b2, _mm_shuffle_ps(b2, b2, 1));
-      y[n] = _mm512_reduce_add_ps(_mm512_add_ps(s[n], s2[n])) + bias_scale * (_mm_cvtss_f32(b1) + _mm512_reduce_add_ps(b16[n]));
+      y[n] = _mm512_reduce_add_ps(_mm512_add_ps(s[n], s2[n])) + bias_scale * _mm_cvtss_f32(b1);
     }
   }
 };
@@ -65,12 +74,6 @@ inline void accumulate_offsets4(Acc<NT>& acc, __m128 b4, const Q8RowView* xs, in
   for (int n = 0; n < NT; ++n) acc.b4[n] = _mm_fmadd_ps(b4, _mm_loadu_ps(xs[n].sum + 4 * c), acc.b4[n]);
 }
 
-// The offsets of super-block i's sixteen sub-blocks (elements 256i..256i+255).
-template <int NT>
-inline void accumulate_offsets16(Acc<NT>& acc, __m512 b16, const Q8RowView* xs, int64_t i) {
-  for (int n = 0; n < NT; ++n) acc.b16[n] = _mm512_fmadd_ps(b16, _mm512_loadu_ps(xs[n].sum + 16 * i), acc.b16[n]);
-}
-
 // Both at once, for the generic dot.
 template <int NT>
 inline void accumulate(Acc<NT>& acc, __m512i u, __m512 a_lane, __m128 b4, const Q8RowView* xs, int64_t c) {
@@ -78,15 +81,14 @@ inline void accumulate(Acc<NT>& acc, __m512i u, __m512 a_lane, __m128 b4, const 
   accumulate_offsets4(acc, b4, xs, c);
 }
 
-// Runs body.template operator()<NT>(acc) for NT = nt (1..4), then writes y.
+// Runs body(acc) with an Acc<NT> for NT = nt (1..4), then writes y.
 template <typename Body>
 inline void for_nt(int nt, float* y, Body&& body) {
-  switch (nt) {
-    case 1: { Acc<1> acc; body(acc); acc.finish(y); break; }
-    case 2: { Acc<2> acc; body(acc); acc.finish(y); break; }
-    case 3: { Acc<3> acc; body(acc); acc.finish(y); break; }
-    default: { Acc<4> acc; body(acc); acc.finish(y); break; }
-  }
+  with_nt(nt, [&](auto n) {
+    Acc<decltype(n)::value> acc;
+    body(acc);
+    acc.finish(y);
+  });
 }
 
 }  // namespace lowbit::kernels::avx512

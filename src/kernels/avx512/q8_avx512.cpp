@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels/avx512/q8_accumulate.h"
+#include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
 #include "lowbit/cpu_features.h"
 
@@ -62,8 +63,6 @@ float dot_f32_avx512(const float* a, const float* b, int64_t n) {
 // against one broadcast group of 4 activation codes) give the rows' exact int sums; then
 // one conversion and the scales. Templated on the token count so the accumulators stay in
 // registers.
-// Four int8 codes read as one 32-bit value (may alias the int8 array, any alignment).
-typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
 template <int NT>
 void gemm_panel16_nt(const Panel16View& w, int64_t padded, const Q8RowView* xs, float* y) {
@@ -89,12 +88,7 @@ void gemm_panel16_nt(const Panel16View& w, int64_t padded, const Q8RowView* xs, 
 }
 
 void gemm_panel16_avx512(const Panel16View& w, int64_t padded, const Q8RowView* xs, int nt, float* y) {
-  switch (nt) {
-    case 1: return gemm_panel16_nt<1>(w, padded, xs, y);
-    case 2: return gemm_panel16_nt<2>(w, padded, xs, y);
-    case 3: return gemm_panel16_nt<3>(w, padded, xs, y);
-    default: return gemm_panel16_nt<4>(w, padded, xs, y);
-  }
+  with_nt(nt, [&](auto n) { gemm_panel16_nt<decltype(n)::value>(w, padded, xs, y); });
 }
 
 // 12 independent VPDPBUSD chains per thread (enough to cover its latency), 64 MACs each.

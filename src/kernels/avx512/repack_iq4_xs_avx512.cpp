@@ -12,60 +12,46 @@
 
 #include "formats/blocks.h"
 #include "formats/iq4_search.h"
+#include "kernels/avx512/q8_accumulate.h"
+#include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
 namespace {
 
+using namespace avx512;
 using namespace lowbit::formats;
 
-constexpr int64_t kGroup = 16, kPacked = 32 + 128 + 8 * 256;
-constexpr int kPrefetchBytes = 8192;
-
-uint64_t packed_bytes(int64_t rows, int64_t cols) {
-  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / 256) * kPacked;
-}
+constexpr int64_t kPacked = 32 + 128 + 8 * 256;
 
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  const int64_t ns = cols / 256, groups = (rows + kGroup - 1) / kGroup;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t i = 0; i < ns; ++i) {
-      uint8_t* dst = out + (g * ns + i) * kPacked;
-      std::memset(dst, 0, kPacked);
-      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) {
-        const uint8_t* blk = data + ((g * kGroup + r) * ns + i) * sizeof(BlockIq4Xs);
-        std::memcpy(dst + 2 * r, blk + offsetof(BlockIq4Xs, d), 2);
-        uint16_t scales_h;
-        std::memcpy(&scales_h, blk + offsetof(BlockIq4Xs, scales_h), 2);
-        const uint8_t* scales_l = blk + offsetof(BlockIq4Xs, scales_l);
-        for (int ib = 0; ib < 8; ++ib) {
-          const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4);
-          dst[32 + 16 * ib + r] = static_cast<uint8_t>(static_cast<int8_t>(ls - 32));
-          for (int j = 0; j < 4; ++j) std::memcpy(dst + 160 + 256 * ib + 64 * j + 4 * r, blk + offsetof(BlockIq4Xs, qs) + 16 * ib + 4 * j, 4);
-        }
-      }
+  repack_rows<256, sizeof(BlockIq4Xs), kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk + offsetof(BlockIq4Xs, d), 2);
+    uint16_t scales_h;
+    std::memcpy(&scales_h, blk + offsetof(BlockIq4Xs, scales_h), 2);
+    const uint8_t* scales_l = blk + offsetof(BlockIq4Xs, scales_l);
+    for (int ib = 0; ib < 8; ++ib) {
+      const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4);
+      dst[32 + 16 * ib + r] = static_cast<uint8_t>(static_cast<int8_t>(ls - 32));
+      for (int j = 0; j < 4; ++j) std::memcpy(dst + 160 + 256 * ib + 64 * j + 4 * r, blk + offsetof(BlockIq4Xs, qs) + 16 * ib + 4 * j, 4);
     }
-  }
+  });
 }
 
-typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
 template <int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
   const int64_t ns = cols / 256;
   const uint8_t* p = packed + group * ns * kPacked;
   const __m512i mask = _mm512_set1_epi8(0x0F);
-  alignas(16) uint8_t lut_bytes[16];
-  for (int i = 0; i < 16; ++i) lut_bytes[i] = static_cast<uint8_t>(kIq4Grid[i] + 128);
-  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut_bytes)));
+  const __m512i lut = iq4_lut();
   __m512 acc[NT], bias[NT];
   for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
   for (int64_t i = 0; i < ns; ++i, p += kPacked) {
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     for (int ib = 0; ib < 8; ++ib) {
       const uint8_t* v = p + 160 + 256 * ib;
-      for (int b = 0; b < 256; b += 64) _mm_prefetch(reinterpret_cast<const char*>(v) + kPrefetchBytes + b, _MM_HINT_T0);
+      for (int b = 0; b < 256; b += 64) _mm_prefetch(reinterpret_cast<const char*>(v) + kRepackPrefetchBytes + b, _MM_HINT_T0);
       const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 + 16 * ib)))));
       __m512i lo[4], hi[4];
       for (int j = 0; j < 4; ++j) {
@@ -93,16 +79,11 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
 }
 
 void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_group<1>(packed, group, cols, xs, y);
-    case 2: return dot_group<2>(packed, group, cols, xs, y);
-    case 3: return dot_group<3>(packed, group, cols, xs, y);
-    default: return dot_group<4>(packed, group, cols, xs, y);
-  }
+  with_nt(nt, [&](auto n) { dot_group<decltype(n)::value>(packed, group, cols, xs, y); });
 }
 
 }  // namespace
 
-extern const RepackKernels kRepackIq4Xs{"iq4_xs", &packed_bytes, &repack, &dot};
+extern const RepackKernels kRepackIq4Xs{"iq4_xs", &packed_bytes<256, kPacked>, &repack, &dot};
 
 }  // namespace lowbit::kernels

@@ -13,55 +13,36 @@
 
 #include "formats/blocks.h"
 #include "formats/iq4_search.h"
+#include "kernels/avx512/q8_accumulate.h"
+#include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
 namespace {
 
+using namespace avx512;
 using namespace lowbit::formats;
 
-constexpr int64_t kGroup = 16, kBlockBytes = 18, kPackedBlock = 32 + 256;
-constexpr int kPrefetchBytes = 8192;
-
-uint64_t packed_bytes(int64_t rows, int64_t cols) {
-  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / 32) * kPackedBlock;
-}
+constexpr int64_t kBlockBytes = 18, kPackedBlock = 32 + 256;
 
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  const int64_t nb = cols / 32, groups = (rows + kGroup - 1) / kGroup;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = out + (g * nb + b) * kPackedBlock;
-      std::memset(dst, 0, kPackedBlock);
-      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) {
-        const uint8_t* blk = data + ((g * kGroup + r) * nb + b) * kBlockBytes;
-        std::memcpy(dst + 2 * r, blk, 2);  // fp16 d
-        for (int j = 0; j < 4; ++j) std::memcpy(dst + 32 + 64 * j + 4 * r, blk + 2 + 4 * j, 4);
-      }
-    }
-  }
+  repack_rows<32, kBlockBytes, kPackedBlock>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk, 2);  // fp16 d
+    for (int j = 0; j < 4; ++j) std::memcpy(dst + 32 + 64 * j + 4 * r, blk + 2 + 4 * j, 4);
+  });
 }
 
-// Four int8 codes read as one 32-bit value (may alias the int8 array, any alignment).
-typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
 template <bool kGrid, int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
   const int64_t nb = cols / 32;
   const uint8_t* p = packed + group * nb * kPackedBlock;
   const __m512i mask = _mm512_set1_epi8(0x0F);
-  alignas(16) uint8_t lut_bytes[16];
-  for (int i = 0; i < 16; ++i) lut_bytes[i] = static_cast<uint8_t>(kIq4Grid[i] + 128);
-  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut_bytes)));
+  const __m512i lut = iq4_lut();
   __m512 acc[NT], bias[NT];
   for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += kPackedBlock) {
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 64, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 128, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 192, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 256, _MM_HINT_T0);
+    for (int k = 0; k < kPackedBlock; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kRepackPrefetchBytes + k, _MM_HINT_T0);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i lo_sum[NT], hi_sum[NT];
     for (int n = 0; n < NT; ++n) lo_sum[n] = hi_sum[n] = _mm512_setzero_si512();
@@ -91,17 +72,12 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
 
 template <bool kGrid>
 void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_group<kGrid, 1>(packed, group, cols, xs, y);
-    case 2: return dot_group<kGrid, 2>(packed, group, cols, xs, y);
-    case 3: return dot_group<kGrid, 3>(packed, group, cols, xs, y);
-    default: return dot_group<kGrid, 4>(packed, group, cols, xs, y);
-  }
+  with_nt(nt, [&](auto n) { dot_group<kGrid, decltype(n)::value>(packed, group, cols, xs, y); });
 }
 
 }  // namespace
 
-extern const RepackKernels kRepackQ4_0{"q4_0", &packed_bytes, &repack, &dot<false>};
-extern const RepackKernels kRepackIq4Nl{"iq4_nl", &packed_bytes, &repack, &dot<true>};
+extern const RepackKernels kRepackQ4_0{"q4_0", &packed_bytes<32, kPackedBlock>, &repack, &dot<false>};
+extern const RepackKernels kRepackIq4Nl{"iq4_nl", &packed_bytes<32, kPackedBlock>, &repack, &dot<true>};
 
 }  // namespace lowbit::kernels

@@ -12,46 +12,33 @@
 
 #include "formats/blocks.h"
 #include "formats/kquant_scales.h"
+#include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
 namespace {
 
+using namespace avx512;
 using namespace lowbit::formats;
 
-constexpr int64_t kGroup = 16, kPacked = 64 + 256 + 2048;
-constexpr int kPrefetchBytes = 8192;
-
-uint64_t packed_bytes(int64_t rows, int64_t cols) {
-  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / 256) * kPacked;
-}
+constexpr int64_t kPacked = 64 + 256 + 2048;
 
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  const int64_t ns = cols / 256, groups = (rows + kGroup - 1) / kGroup;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t i = 0; i < ns; ++i) {
-      uint8_t* dst = out + (g * ns + i) * kPacked;
-      std::memset(dst, 0, kPacked);
-      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) {
-        const uint8_t* blk = data + ((g * kGroup + r) * ns + i) * sizeof(BlockQ4_K);
-        std::memcpy(dst + 2 * r, blk + offsetof(BlockQ4_K, d), 2);
-        std::memcpy(dst + 32 + 2 * r, blk + offsetof(BlockQ4_K, dmin), 2);
-        for (int s = 0; s < 8; ++s) {
-          uint8_t sc, m;
-          unpack_scale_min_k4(blk + offsetof(BlockQ4_K, scales), s, &sc, &m);
-          dst[64 + 16 * s + r] = sc;
-          dst[64 + 128 + 16 * s + r] = m;
-        }
-        for (int c = 0; c < 4; ++c) {
-          for (int j = 0; j < 8; ++j) std::memcpy(dst + 320 + 512 * c + 64 * j + 4 * r, blk + offsetof(BlockQ4_K, qs) + 32 * c + 4 * j, 4);
-        }
-      }
+  repack_rows<256, sizeof(BlockQ4_K), kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk + offsetof(BlockQ4_K, d), 2);
+    std::memcpy(dst + 32 + 2 * r, blk + offsetof(BlockQ4_K, dmin), 2);
+    for (int s = 0; s < 8; ++s) {
+      uint8_t sc, m;
+      unpack_scale_min_k4(blk + offsetof(BlockQ4_K, scales), s, &sc, &m);
+      dst[64 + 16 * s + r] = sc;
+      dst[64 + 128 + 16 * s + r] = m;
     }
-  }
+    for (int c = 0; c < 4; ++c) {
+      for (int j = 0; j < 8; ++j) std::memcpy(dst + 320 + 512 * c + 64 * j + 4 * r, blk + offsetof(BlockQ4_K, qs) + 32 * c + 4 * j, 4);
+    }
+  });
 }
 
-typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
 // 16 unsigned bytes → 16 floats.
 inline __m512 bytes_to_floats(const uint8_t* p) {
@@ -70,7 +57,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
     for (int c = 0; c < 4; ++c) {
       const uint8_t* v = p + 320 + 512 * c;
-      for (int k = 0; k < 512; k += 64) _mm_prefetch(reinterpret_cast<const char*>(v) + kPrefetchBytes + k, _MM_HINT_T0);
+      for (int k = 0; k < 512; k += 64) _mm_prefetch(reinterpret_cast<const char*>(v) + kRepackPrefetchBytes + k, _MM_HINT_T0);
       const __m512 a_lo = _mm512_mul_ps(d, bytes_to_floats(p + 64 + 16 * (2 * c)));
       const __m512 a_hi = _mm512_mul_ps(d, bytes_to_floats(p + 64 + 16 * (2 * c + 1)));
       const __m512 m_lo = _mm512_mul_ps(dmin, bytes_to_floats(p + 192 + 16 * (2 * c)));
@@ -108,16 +95,11 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
 }
 
 void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_group<1>(packed, group, cols, xs, y);
-    case 2: return dot_group<2>(packed, group, cols, xs, y);
-    case 3: return dot_group<3>(packed, group, cols, xs, y);
-    default: return dot_group<4>(packed, group, cols, xs, y);
-  }
+  with_nt(nt, [&](auto n) { dot_group<decltype(n)::value>(packed, group, cols, xs, y); });
 }
 
 }  // namespace
 
-extern const RepackKernels kRepackQ4_K{"q4_k", &packed_bytes, &repack, &dot};
+extern const RepackKernels kRepackQ4_K{"q4_k", &packed_bytes<256, kPacked>, &repack, &dot};
 
 }  // namespace lowbit::kernels

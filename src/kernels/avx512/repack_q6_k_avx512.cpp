@@ -12,19 +12,16 @@
 #include <cstring>
 
 #include "formats/blocks.h"
+#include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
 namespace {
 
+using namespace avx512;
 using namespace lowbit::formats;
 
-constexpr int64_t kGroup = 16, kUnit = 384, kPacked = 32 + 256 + 8 * kUnit;
-constexpr int kPrefetchBytes = 8192;
-
-uint64_t packed_bytes(int64_t rows, int64_t cols) {
-  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / 256) * kPacked;
-}
+constexpr int64_t kUnit = 384, kPacked = 32 + 256 + 8 * kUnit;
 
 // The 6-bit code of element e (0..255) of a q6_k block.
 int code_of(const uint8_t* blk, int e) {
@@ -37,33 +34,23 @@ int code_of(const uint8_t* blk, int e) {
 }
 
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  const int64_t ns = cols / 256, groups = (rows + kGroup - 1) / kGroup;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t i = 0; i < ns; ++i) {
-      uint8_t* dst = out + (g * ns + i) * kPacked;
-      std::memset(dst, 0, kPacked);
-      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) {
-        const uint8_t* blk = data + ((g * kGroup + r) * ns + i) * sizeof(BlockQ6_K);
-        std::memcpy(dst + 2 * r, blk + offsetof(BlockQ6_K, d), 2);
-        for (int s = 0; s < 16; ++s) dst[32 + 16 * s + r] = blk[offsetof(BlockQ6_K, scales) + s];
-        for (int k = 0; k < 8; ++k) {
-          uint8_t* unit = dst + 288 + kUnit * k;
-          for (int j = 0; j < 4; ++j) {
-            for (int e = 0; e < 4; ++e) {
-              const int q0 = code_of(blk, 32 * k + 4 * j + e), q1 = code_of(blk, 32 * k + 16 + 4 * j + e);
-              unit[64 * j + 4 * r + e] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
-              unit[256 + 4 * r + e] |= static_cast<uint8_t>((q0 >> 4) << (2 * j));
-              unit[320 + 4 * r + e] |= static_cast<uint8_t>((q1 >> 4) << (2 * j));
-            }
-          }
+  repack_rows<256, sizeof(BlockQ6_K), kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk + offsetof(BlockQ6_K, d), 2);
+    for (int s = 0; s < 16; ++s) dst[32 + 16 * s + r] = blk[offsetof(BlockQ6_K, scales) + s];
+    for (int k = 0; k < 8; ++k) {
+      uint8_t* unit = dst + 288 + kUnit * k;
+      for (int j = 0; j < 4; ++j) {
+        for (int e = 0; e < 4; ++e) {
+          const int q0 = code_of(blk, 32 * k + 4 * j + e), q1 = code_of(blk, 32 * k + 16 + 4 * j + e);
+          unit[64 * j + 4 * r + e] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+          unit[256 + 4 * r + e] |= static_cast<uint8_t>((q0 >> 4) << (2 * j));
+          unit[320 + 4 * r + e] |= static_cast<uint8_t>((q1 >> 4) << (2 * j));
         }
       }
     }
-  }
+  });
 }
 
-typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
 // Bits 4-5 of every byte: the top 2 bits of group j (bits 2j..2j+1 of each byte of h).
 inline __m512i top_bits(__m512i h, int j) {
@@ -91,7 +78,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     for (int k = 0; k < 8; ++k) {
       const uint8_t* unit = p + 288 + kUnit * k;
-      for (int b = 0; b < kUnit; b += 64) _mm_prefetch(reinterpret_cast<const char*>(unit) + kPrefetchBytes + b, _MM_HINT_T0);
+      for (int b = 0; b < kUnit; b += 64) _mm_prefetch(reinterpret_cast<const char*>(unit) + kRepackPrefetchBytes + b, _MM_HINT_T0);
       const __m512i h0 = _mm512_loadu_si512(unit + 256), h1 = _mm512_loadu_si512(unit + 320);
       __m512i lo[4], hi[4];
       for (int j = 0; j < 4; ++j) {
@@ -121,16 +108,11 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
 }
 
 void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_group<1>(packed, group, cols, xs, y);
-    case 2: return dot_group<2>(packed, group, cols, xs, y);
-    case 3: return dot_group<3>(packed, group, cols, xs, y);
-    default: return dot_group<4>(packed, group, cols, xs, y);
-  }
+  with_nt(nt, [&](auto n) { dot_group<decltype(n)::value>(packed, group, cols, xs, y); });
 }
 
 }  // namespace
 
-extern const RepackKernels kRepackQ6_K{"q6_k", &packed_bytes, &repack, &dot};
+extern const RepackKernels kRepackQ6_K{"q6_k", &packed_bytes<256, kPacked>, &repack, &dot};
 
 }  // namespace lowbit::kernels

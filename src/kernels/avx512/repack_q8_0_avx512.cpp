@@ -7,36 +7,25 @@
 
 #include <cstring>
 
+#include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
 namespace {
 
-constexpr int64_t kGroup = 16, kBlockBytes = 34, kPacked = 32 + 512;
-constexpr int kPrefetchBytes = 8192;
+using namespace avx512;
 
-uint64_t packed_bytes(int64_t rows, int64_t cols) {
-  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / 32) * kPacked;
-}
+constexpr int64_t kBlockBytes = 34, kPacked = 32 + 512;
 
+// Rows past the end keep the fill byte 0x80, which the kernel's flip turns into code 0.
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  const int64_t nb = cols / 32, groups = (rows + kGroup - 1) / kGroup;
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = out + (g * nb + b) * kPacked;
-      std::memset(dst, 0, 32);
-      std::memset(dst + 32, 0x80, 512);  // padding rows: stored 0x80, so the flipped code is 0
-      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) {
-        const uint8_t* blk = data + ((g * kGroup + r) * nb + b) * kBlockBytes;
-        std::memcpy(dst + 2 * r, blk, 2);
-        for (int j = 0; j < 8; ++j) std::memcpy(dst + 32 + 64 * j + 4 * r, blk + 2 + 4 * j, 4);
-      }
-    }
-  }
+  repack_rows<32, kBlockBytes, kPacked>(data, rows, cols, out, 0x80, [](uint8_t* dst, const uint8_t* blk, int r) {
+    if (r == 0) std::memset(dst, 0, 32);  // the scales of missing rows are 0
+    std::memcpy(dst + 2 * r, blk, 2);
+    for (int j = 0; j < 8; ++j) std::memcpy(dst + 32 + 64 * j + 4 * r, blk + 2 + 4 * j, 4);
+  });
 }
 
-typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
 template <int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
@@ -46,7 +35,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
   __m512 acc[NT], bias[NT];
   for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += kPacked) {
-    for (int k = 0; k < kPacked; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + k, _MM_HINT_T0);
+    for (int k = 0; k < kPacked; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kRepackPrefetchBytes + k, _MM_HINT_T0);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i u[8];
     for (int j = 0; j < 8; ++j) u[j] = _mm512_xor_si512(_mm512_loadu_si512(p + 32 + 64 * j), flip);
@@ -68,16 +57,11 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
 }
 
 void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  switch (nt) {
-    case 1: return dot_group<1>(packed, group, cols, xs, y);
-    case 2: return dot_group<2>(packed, group, cols, xs, y);
-    case 3: return dot_group<3>(packed, group, cols, xs, y);
-    default: return dot_group<4>(packed, group, cols, xs, y);
-  }
+  with_nt(nt, [&](auto n) { dot_group<decltype(n)::value>(packed, group, cols, xs, y); });
 }
 
 }  // namespace
 
-extern const RepackKernels kRepackQ8_0{"q8_0", &packed_bytes, &repack, &dot};
+extern const RepackKernels kRepackQ8_0{"q8_0", &packed_bytes<32, kPacked>, &repack, &dot};
 
 }  // namespace lowbit::kernels

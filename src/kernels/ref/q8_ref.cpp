@@ -7,7 +7,8 @@
 #include "kernels/kernel_impl.h"
 #include "lowbit/cpu_features.h"
 
-namespace lowbit::kernels {
+namespace lowbit {
+namespace kernels {
 namespace {
 
 // x: (cols) → q: (padded), d_lane: (padded/4), sum: (padded/16). Per sub-block of 16:
@@ -61,6 +62,18 @@ void gemm_panel16_ref(const Panel16View& w, int64_t padded, const Q8RowView* xs,
   }
 }
 
+constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr};
+
+}  // namespace
+
+const IsaEntry& ref_isa() {
+  static const IsaEntry entry{&kRef, {}, {}, {}, [] { return true; }};
+  return entry;
+}
+
+}  // namespace kernels
+
+// Eight partial sums, combined pairwise (the reference matmul and attention use it too).
 float dot_f32_ref(const float* a, const float* b, int64_t n) {
   float acc[8] = {};
   int64_t i = 0;
@@ -72,13 +85,4 @@ float dot_f32_ref(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr};
-
-}  // namespace
-
-const IsaEntry& ref_isa() {
-  static const IsaEntry entry{&kRef, {}, {}, {}, [] { return true; }};
-  return entry;
-}
-
-}  // namespace lowbit::kernels
+}  // namespace lowbit

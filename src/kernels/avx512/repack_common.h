@@ -1,0 +1,43 @@
+// Shared plumbing of the AVX-512 repacked layouts (repack_*_avx512.cpp): the group size,
+// the prefetch distance, the repacking loop over (group, block, row) and the packed size.
+// Only included by files compiled with the AVX-512 flags.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "lowbit/kernels.h"
+
+namespace lowbit::kernels::avx512 {
+
+inline constexpr int64_t kGroup = 16;  // rows per group, one per 32-bit lane
+// Measured on a 768 MB q4_0 matrix: 1 KiB ahead 74% of the read bandwidth, 8 KiB 84%,
+// 16 KiB 83%, 32 KiB 67%, none 64%.
+inline constexpr int kRepackPrefetchBytes = 8192;
+
+// Four int8 codes read as one 32-bit value (may alias the int8 array, any alignment).
+typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
+
+// Bytes of a tensor packed as groups of 16 rows x blocks of BlockCols columns, Packed
+// bytes each.
+template <int64_t BlockCols, int64_t Packed>
+uint64_t packed_bytes(int64_t rows, int64_t cols) {
+  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / BlockCols) * Packed;
+}
+
+// For every group and block: the Packed bytes at dst filled with `pad` (rows past the end
+// stay so), then fill(dst, block_bytes_of_row_r, r) for each real row r.
+template <int64_t BlockCols, int64_t BlockBytes, int64_t Packed, typename Fill>
+void repack_rows(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out, uint8_t pad, Fill fill) {
+  const int64_t nb = cols / BlockCols, groups = (rows + kGroup - 1) / kGroup;
+#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* dst = out + (g * nb + b) * Packed;
+      std::memset(dst, pad, Packed);
+      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) fill(dst, data + ((g * kGroup + r) * nb + b) * BlockBytes, static_cast<int>(r));
+    }
+  }
+}
+
+}  // namespace lowbit::kernels::avx512
