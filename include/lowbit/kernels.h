@@ -125,6 +125,10 @@ FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name);
 FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name);
 const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name);
 
+// Σ a_i b_i, the scalar reference (eight partial sums combined pairwise); matmul_ref and
+// the reference attention use it.
+float dot_f32_ref(const float* a, const float* b, int64_t n);
+
 // Quantizes T rows x: (T, cols) with the active set (rows in parallel).
 void quantize_q8_rows(const float* x, int64_t T, int64_t cols, Q8Rows& out);
 
