@@ -221,6 +221,27 @@ TEST(Kernels, FusedKernelsMatchUnpackThenRefDot) {
   }
 }
 
+// y: (T, rows) against y_ref from matmul_ref. The int8 path rounds each activation to
+// within d/2 (d = its sub-block's absmax / 127), so |y - y_ref| <= Σ_i |w_i| d_i / 2 plus
+// float slop; the float path (q8 false) gets the slop alone.
+void expect_within_rounding(const std::vector<float>& deq, const std::vector<float>& x, const std::vector<float>& y,
+                            const std::vector<float>& y_ref, int64_t T, int64_t rows, int64_t cols, bool q8, std::string_view what) {
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double mag = 0, bound = 0;
+      for (int64_t s = 0; s < cols / 16; ++s) {
+        float amax = 0;
+        for (int64_t i = 16 * s; i < 16 * s + 16; ++i) amax = std::max(amax, std::fabs(x[t * cols + i]));
+        for (int64_t i = 16 * s; i < 16 * s + 16; ++i) {
+          mag += std::fabs(deq[r * cols + i] * x[t * cols + i]);
+          if (q8) bound += std::fabs(deq[r * cols + i]) * amax / 254.0;
+        }
+      }
+      ASSERT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound * (1 + 1e-4) + kFloatSlop * mag) << what << " T " << T << " row " << r;
+    }
+  }
+}
+
 // matmul (the engine's) against matmul_ref on every format, decode and prefill token
 // counts. The int8 path rounds each activation to within d/2 (d = its sub-block's absmax /
 // 127), so |y - y_ref| <= Σ_i |w_i| d_i / 2 plus float slop.
@@ -239,21 +260,7 @@ TEST(Kernels, MatmulMatchesReferenceWithinActivationRounding) {
       matmul(w, x.data(), T, y.data());
       matmul_ref(w, x.data(), T, y_ref.data());
       const bool q8 = weight_kernels(f).act == ActFormat::kQ8;
-      for (int64_t t = 0; t < T; ++t) {
-        for (int64_t r = 0; r < rows; ++r) {
-          double mag = 0, bound = 0;
-          for (int64_t s = 0; s < cols / 16; ++s) {
-            float amax = 0;
-            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) amax = std::max(amax, std::fabs(x[t * cols + i]));
-            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) {
-              mag += std::fabs(deq[r * cols + i] * x[t * cols + i]);
-              if (q8) bound += std::fabs(deq[r * cols + i]) * amax / 254.0;
-            }
-          }
-          ASSERT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound * (1 + 1e-4) + kFloatSlop * mag)
-              << f.name << " T " << T << " row " << r;
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_within_rounding(deq, x, y, y_ref, T, rows, cols, q8, f.name));
     }
   }
 }
@@ -408,20 +415,7 @@ TEST(Kernels, MatmulRepackedMatchesReference) {
       std::vector<float> y(T * rows), y_ref(T * rows);
       matmul_repacked(w, packed, x.data(), T, y.data());
       matmul_ref(w, x.data(), T, y_ref.data());
-      for (int64_t t = 0; t < T; ++t) {
-        for (int64_t r = 0; r < rows; ++r) {
-          double mag = 0, bound = 0;
-          for (int64_t s = 0; s < cols / 16; ++s) {
-            float amax = 0;
-            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) amax = std::max(amax, std::fabs(x[t * cols + i]));
-            for (int64_t i = 16 * s; i < 16 * s + 16; ++i) {
-              mag += std::fabs(deq[r * cols + i] * x[t * cols + i]);
-              bound += std::fabs(deq[r * cols + i]) * amax / 254.0;
-            }
-          }
-          ASSERT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound * (1 + 1e-4) + kFloatSlop * mag) << f.name << " T " << T << " row " << r;
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_within_rounding(deq, x, y, y_ref, T, rows, cols, true, f.name));
     }
   }
 }
