@@ -399,6 +399,56 @@ TEST(Kernels, RepackedKernelsMatchRef) {
   }
 }
 
+// Rows of `cols` meant to catch an encoder that drifts from the scalar one: heavy-tailed
+// values, then blocks of zeros and of -0, a block whose largest magnitude appears with both
+// signs (the first one sets the scale's sign), tiny (subnormal-scale) and huge values, and
+// exact halves after scaling.
+std::vector<float> encoder_stress_rows(int64_t rows, int64_t cols, uint64_t seed) {
+  auto x = test::student_t3(rows * cols, seed, 0.02f);
+  const int64_t n = rows * cols;
+  for (int64_t i = 0; i < std::min<int64_t>(32, n); ++i) x[i] = 0.0f;
+  for (int64_t i = 32; i < std::min<int64_t>(64, n); ++i) x[i] = -0.0f;
+  if (n >= 96) {
+    x[64 + 3] = -0.5f;
+    x[64 + 20] = 0.5f;
+  }
+  for (int64_t i = 96; i < std::min<int64_t>(128, n); ++i) x[i] *= 1e-38f;
+  for (int64_t i = 128; i < std::min<int64_t>(160, n); ++i) x[i] = static_cast<float>((i % 9) - 4) * 0.5f;  // ±2 with halves
+  if (n >= 192) {
+    for (int64_t i = 160; i < 192; ++i) x[i] *= 3e4f;
+  }
+  return x;
+}
+
+// Every encoder of every usable set writes the bytes Format::quantize writes, on random rows
+// and on the edge cases above, for odd row counts and misaligned input.
+TEST(Kernels, EncodersMatchFormatQuantizeByteForByte) {
+  int checked = 0;
+  for (const IsaKernels* isa : fast_isas()) {
+    for (const Format& f : format_table()) {
+      const EncodeRowsFn encode = encoder_for(*isa, f.name);
+      if (!encode) continue;
+      for (int64_t cols : lengths_for(f)) {
+        for (int64_t rows : {1, 3, 17}) {
+          const auto x = encoder_stress_rows(rows, cols, 31 * rows + cols);
+          const auto want = quantize_tensor(f, x, rows, cols);
+          std::vector<float> shifted(x.size() + 1);
+          std::copy(x.begin(), x.end(), shifted.begin() + 1);
+          std::vector<uint8_t> got(want.size() + 1, 0xAB);
+          encode(shifted.data() + 1, rows, cols, got.data() + 1);
+          EXPECT_EQ(got[0], 0xAB) << "wrote before its output";
+          const bool same = std::equal(want.begin(), want.end(), got.begin() + 1);
+          EXPECT_TRUE(same) << isa->name << " " << f.name << " rows " << rows << " cols " << cols;
+          ++checked;
+        }
+      }
+    }
+  }
+  if (!fast_isas().empty() && fast_isas().back()->name == "avx512") {
+    EXPECT_GE(checked, 2 * 5 * 3);  // q4_0 and q8_0, five lengths, three row counts
+  }
+}
+
 // The engine's matmul on repacked weights against matmul_ref (same bound as above).
 TEST(Kernels, MatmulRepackedMatchesReference) {
   for (const Format& f : format_table()) {

@@ -8,6 +8,8 @@
 namespace lowbit {
 
 float fp16_to_fp32(uint16_t h);
+// n little-endian binary16 values (unaligned bytes) -> out (n), F16C where the CPU has it.
+void fp16_row_to_fp32(const uint8_t* in, int64_t n, float* out);
 uint16_t fp32_to_fp16(float f);  // overflow -> inf, NaN -> quiet NaN (sign kept)
 
 float bf16_to_fp32(uint16_t b);

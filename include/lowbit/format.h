@@ -93,6 +93,13 @@ uint64_t format_row_bytes(const Format& f, int64_t cols);
 // finite non-negative values.
 std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, int64_t rows,
                                      int64_t cols, const float* importance = nullptr);
+// quantize_tensor's value check on x (rows × cols): an Error naming the first non-finite or
+// too large value, its row (counted from first_row) and column.
+void check_quantize_input(const Format& f, const float* x, int64_t rows, int64_t cols, int64_t first_row = 0);
+// quantize_tensor's checks and encoding into out (f.tensor_bytes(rows, cols) bytes), x being
+// rows first_row.. of a larger tensor (errors count rows from first_row).
+void quantize_into(const Format& f, const float* x, int64_t rows, int64_t cols, const float* importance, uint8_t* out,
+                   int64_t first_row = 0);
 std::vector<float> dequantize_tensor(const Format& f, std::span<const uint8_t> data, int64_t rows,
                                      int64_t cols);
 

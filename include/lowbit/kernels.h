@@ -92,6 +92,10 @@ using FusedF32Fn = void (*)(const uint8_t* row, int64_t cols, const float* x, in
 // The row's bytes → codes and per-sub-block maps (u: padded, a/b: padded/16, zero-padded).
 using UnpackU8Fn = void (*)(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b);
 
+// A row-local format's encoder for weights without importance: x (rows, cols) → out, the
+// format's bytes, byte for byte what Format::quantize writes.
+using EncodeRowsFn = void (*)(const float* x, int64_t rows, int64_t cols, uint8_t* out);
+
 // A layout a set's kernel wants, made from the file's bytes at load time (the file stays
 // standard): rows in groups of 16, interleaved so that one vector holds the same codes of
 // all 16 rows and the sums accumulate one row per lane. Rows past the end are zeros.
@@ -112,6 +116,7 @@ struct WeightKernels {
   FusedDotFn fused_dot;   // the chosen set's fused decode kernel; null: unpack then dot_u8_q8
   FusedF32Fn fused_f32;   // kF32 formats: the chosen set's fused kernel; null: decode + dot_f32
   const RepackKernels* repack;  // the chosen set's interleaved layout and kernel, or null
+  EncodeRowsFn encode;    // the chosen set's encoder, or null: Format::quantize
 };
 
 // The instruction sets compiled in whose features this CPU has, "ref" first.
@@ -124,6 +129,7 @@ const WeightKernels& weight_kernels(const Format& f);
 FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name);
 FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name);
 const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name);
+EncodeRowsFn encoder_for(const IsaKernels& isa, std::string_view name);
 
 // Σ a_i b_i, the scalar reference (eight partial sums combined pairwise); matmul_ref and
 // the reference attention use it.

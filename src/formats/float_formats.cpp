@@ -34,7 +34,7 @@ std::vector<Format> float_formats() {
   std::vector<Format> formats{
       block_format<float, 1, quantize_f32, dequantize_f32>(
           "f32", 0, FormatKind::kFloat, false, {0, 0, 0}, "IEEE binary32, unquantized"),
-      block_format<uint16_t, 1, quantize_16<fp32_to_fp16>, dequantize_16<fp16_to_fp32>>(
+      block_format<uint16_t, 1, quantize_16<fp32_to_fp16>, fp16_row_to_fp32>(
           "f16", 1, FormatKind::kFloat, false, {5e-4, 5e-4, 1e-3}, "IEEE binary16"),
       block_format<uint16_t, 1, quantize_16<fp32_to_bf16>, dequantize_16<bf16_to_fp32>>(
           "bf16", 30, FormatKind::kFloat, false, {4e-3, 4e-3, 4e-3}, "bfloat16"),

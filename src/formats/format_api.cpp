@@ -28,6 +28,23 @@ std::string describe_float(float v) {
 
 }  // namespace
 
+void check_quantize_input(const Format& f, const float* x, int64_t rows, int64_t cols, int64_t first_row) {
+  const float limit = f.max_abs_input;
+  const int64_t n = rows * cols;
+  // One branch-free pass (NaN fails `<=`); the message is built only for a bad value.
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= !(std::fabs(x[i]) <= limit);
+  if (bad == 0) return;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) <= limit) continue;
+    const std::string where = "row " + std::to_string(first_row + i / cols) + ", column " + std::to_string(i % cols);
+    if (!std::isfinite(x[i])) throw Error("non-finite weight at " + where, {.value = describe_float(x[i])});
+    throw Error("weight at " + where + " exceeds the largest magnitude " + std::string(f.name) + " can store (" +
+                    std::to_string(f.max_abs_input) + ")",
+                {.value = std::to_string(x[i])});
+  }
+}
+
 bool format_fits(const Format& f, int64_t cols) {
   return cols > 0 && (f.block_size == kPerRow || cols % f.block_size == 0);
 }
@@ -37,24 +54,10 @@ uint64_t format_row_bytes(const Format& f, int64_t cols) {
   return f.tensor_bytes(1, cols);
 }
 
-std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, int64_t rows,
-                                     int64_t cols, const float* importance) {
+void quantize_into(const Format& f, const float* x, int64_t rows, int64_t cols, const float* importance, uint8_t* out,
+                   int64_t first_row) {
   check_shape(f, rows, cols);
-  if (x.size() != static_cast<size_t>(rows * cols)) {
-    throw Error("input has " + std::to_string(x.size()) + " values, shape needs " +
-                std::to_string(rows * cols));
-  }
-  for (size_t i = 0; i < x.size(); ++i) {
-    const std::string where = "row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols);
-    if (!std::isfinite(x[i])) {
-      throw Error("non-finite weight at " + where, {.value = describe_float(x[i])});
-    }
-    if (std::fabs(x[i]) > f.max_abs_input) {
-      throw Error("weight at " + where + " exceeds the largest magnitude " + std::string(f.name) +
-                      " can store (" + std::to_string(f.max_abs_input) + ")",
-                  {.value = std::to_string(x[i])});
-    }
-  }
+  check_quantize_input(f, x, rows, cols, first_row);
   if (importance) {
     for (int64_t c = 0; c < cols; ++c) {
       if (!std::isfinite(importance[c]) || importance[c] < 0) {
@@ -64,8 +67,18 @@ std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, 
       }
     }
   }
+  f.quantize(x, rows, cols, f.uses_importance ? importance : nullptr, out);
+}
+
+std::vector<uint8_t> quantize_tensor(const Format& f, std::span<const float> x, int64_t rows,
+                                     int64_t cols, const float* importance) {
+  check_shape(f, rows, cols);
+  if (x.size() != static_cast<size_t>(rows * cols)) {
+    throw Error("input has " + std::to_string(x.size()) + " values, shape needs " +
+                std::to_string(rows * cols));
+  }
   std::vector<uint8_t> out(f.tensor_bytes(rows, cols));
-  f.quantize(x.data(), rows, cols, f.uses_importance ? importance : nullptr, out.data());
+  quantize_into(f, x.data(), rows, cols, importance, out.data());
   return out;
 }
 

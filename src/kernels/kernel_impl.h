@@ -30,6 +30,10 @@ struct FusedF32Entry {
   std::string_view format;
   FusedF32Fn fn;
 };
+struct EncodeEntry {
+  std::string_view format;
+  EncodeRowsFn fn;
+};
 struct UnpackEntry {
   std::string_view format;
   UnpackU8Fn fn;
@@ -41,6 +45,7 @@ struct IsaEntry {
   std::span<const FusedEntry> fused;
   std::span<const FusedF32Entry> fused_f32;
   std::span<const RepackKernels> repacks;
+  std::span<const EncodeEntry> encoders;
   bool (*supported)();  // the CPU can run it
 };
 

@@ -55,6 +55,13 @@ const RepackKernels* find_repack(const IsaEntry& isa, std::string_view name) {
   return nullptr;
 }
 
+EncodeRowsFn find_encoder(const IsaEntry& isa, std::string_view name) {
+  for (const EncodeEntry& e : isa.encoders) {
+    if (e.format == name) return e.fn;
+  }
+  return nullptr;
+}
+
 struct Table {
   const IsaEntry* isa;
   std::vector<WeightKernels> rows;  // parallel to format_table()
@@ -66,7 +73,8 @@ const Table& table() {
     for (const Format& f : format_table()) {
       const UnpackU8Fn unpack = find_unpack(f.name);
       tb.rows.push_back({&f, unpack ? ActFormat::kQ8 : ActFormat::kF32, unpack, unpack ? find_fused(*tb.isa, f.name) : nullptr,
-                         unpack ? nullptr : find_fused_f32(*tb.isa, f.name), find_repack(*tb.isa, f.name)});
+                         unpack ? nullptr : find_fused_f32(*tb.isa, f.name), find_repack(*tb.isa, f.name),
+                         find_encoder(*tb.isa, f.name)});
     }
     return tb;
   }();
@@ -145,6 +153,13 @@ FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name) {
 const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name) {
   for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
     if (e->isa == &isa) return kernels::find_repack(*e, name);
+  }
+  return nullptr;
+}
+
+EncodeRowsFn encoder_for(const IsaKernels& isa, std::string_view name) {
+  for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
+    if (e->isa == &isa) return kernels::find_encoder(*e, name);
   }
   return nullptr;
 }

@@ -22,6 +22,9 @@ NonFiniteWeight scan(const Weight& w) {
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < w.rows; ++r) {
       w.row_to_f32(r, row.data());
+      int bad = 0;  // a branch-free pass first; the slow one only for a row that has one
+      for (int64_t c = 0; c < w.cols; ++c) bad |= !(std::fabs(row[c]) <= std::numeric_limits<float>::max());
+      if (bad == 0) continue;
       for (int64_t c = 0; c < w.cols; ++c) {
         if (std::isfinite(row[c])) continue;
         ++count;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <future>
 
 #include "io/gguf_llama.h"
 #include "io/hf_names.h"
@@ -18,6 +19,7 @@
 #include "lowbit/weight_check.h"
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
+#include "quant/encode_weight.h"
 
 namespace lowbit {
 namespace {
@@ -248,6 +250,10 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   };
 
   uint64_t f32_bytes_done = 0;
+  // Tensor i is written while tensor i + 1 is encoded (declared after `out`, so a pending
+  // write finishes before the sink goes).
+  std::vector<uint8_t> writing_bytes;
+  std::future<void> writing;
   for (size_t i = 0; i < plan.size(); ++i) {
     const Planned& p = plan[i];
     const Weight& w = *p.weight;
@@ -267,26 +273,17 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
     } else {
-      std::vector<float> x = w.to_f32();
-      if (!order.empty()) {
-        std::vector<float> permuted(x.size());
-        for (int64_t r = 0; r < w.rows; ++r) {
-          std::copy_n(x.begin() + order[r] * w.cols, w.cols, permuted.begin() + r * w.cols);
-        }
-        x.swap(permuted);
-      }
       std::vector<float> importance;
       if (p.format->uses_importance && !o.imatrix.empty()) {
         importance = imatrix.weights_for(w.name, w.cols);
         if (importance.empty()) report.imatrix_missing.push_back(w.name);
       }
       try {
-        bytes = quantize_tensor(*p.format, x, w.rows, w.cols, importance.empty() ? nullptr : importance.data());
+        bytes = encode_weight(w, *p.format, order, importance.empty() ? nullptr : importance.data());
       } catch (const Error& e) {
         throw e.with_tensor(w.name).with_file(o.input);
       }
     }
-    out->write_next(bytes);
     if (!w.owned) release_pages(w.data);
     f32_bytes_done += static_cast<uint64_t>(w.numel()) * 4;
     auto& total = report.formats[std::string(p.format->name)];
@@ -295,7 +292,11 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     total.bytes += bytes.size();
     report.parameters += w.numel();
     report.bytes += bytes.size();
+    if (writing.valid()) writing.get();  // rethrows a failed write
+    writing_bytes = std::move(bytes);
+    writing = std::async(std::launch::async, [&] { out->write_next(writing_bytes); });
   }
+  if (writing.valid()) writing.get();
   out->commit();
   if (o.progress) o.progress(static_cast<int64_t>(plan.size()), static_cast<int64_t>(plan.size()), f32_bytes_done, "");
   if (to_gguf) {

@@ -119,7 +119,7 @@ constexpr IsaKernels kAvx2{"avx2", &quantize_q8_avx2, &dot_u8_q8_avx2, &dot_f32_
 }  // namespace
 
 const IsaEntry& avx2_isa() {
-  static const IsaEntry entry{&kAvx2, {}, {}, {}, [] { return cpu_features().avx2; }};
+  static const IsaEntry entry{&kAvx2, {}, {}, {}, {}, [] { return cpu_features().avx2; }};
   return entry;
 }
 

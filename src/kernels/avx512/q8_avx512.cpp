@@ -122,6 +122,7 @@ constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &
 
 std::span<const FusedEntry> avx512_fused_kernels();
 std::span<const FusedF32Entry> avx512_fused_f32_kernels();
+std::span<const EncodeEntry> avx512_encoders();
 extern const RepackKernels kRepackQ4_0, kRepackIq4Nl, kRepackQ8_0, kRepackQ4_K, kRepackQ6_K, kRepackIq4Xs;
 
 // The repacked layouts (repack_*_avx512.cpp), as one table.
@@ -131,7 +132,7 @@ std::span<const RepackKernels> avx512_repacks() {
 }
 
 const IsaEntry& avx512_isa() {
-  static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), avx512_fused_f32_kernels(), avx512_repacks(), [] { return cpu_features().avx512_vnni; }};
+  static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), avx512_fused_f32_kernels(), avx512_repacks(), avx512_encoders(), [] { return cpu_features().avx512_vnni; }};
   return entry;
 }
 

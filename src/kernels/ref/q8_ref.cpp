@@ -67,7 +67,7 @@ constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref,
 }  // namespace
 
 const IsaEntry& ref_isa() {
-  static const IsaEntry entry{&kRef, {}, {}, {}, [] { return true; }};
+  static const IsaEntry entry{&kRef, {}, {}, {}, {}, [] { return true; }};
   return entry;
 }
 
