@@ -8,7 +8,11 @@
 #include <cmath>
 #include <random>
 
+#include <bit>
+
+#include "formats/scale_search.h"
 #include "kernels/kernel_impl.h"
+#include "lowbit/cpu_features.h"
 #include "lowbit/engine.h"
 #include "lowbit/kernels.h"
 #include "model/layers.h"
@@ -447,6 +451,90 @@ TEST(Kernels, EncodersMatchFormatQuantizeByteForByte) {
   if (!fast_isas().empty() && fast_isas().back()->name == "avx512") {
     EXPECT_GE(checked, 2 * 5 * 3);  // q4_0 and q8_0, five lengths, three row counts
   }
+}
+
+// The sixteen-lane affine search against the scalar one, bit for bit: every lane count,
+// group lengths 16 and 32, with and without weights, both error measures and the k-quant
+// settings; groups include constant ones, all-positive ones and heavy tails.
+TEST(Kernels, AffineScaleSearchLanesMatchScalar) {
+  if (!cpu_features().avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  struct Setting {
+    int n, nmax;
+    float rmin, rdelta;
+    int nstep;
+    bool use_mad;
+  };
+  const Setting settings[] = {{32, 15, -1.0f, 0.1f, 20, false}, {32, 31, -0.5f, 0.1f, 15, false},
+                              {32, 15, -0.9f, 0.05f, 36, false}, {16, 3, -0.5f, 0.1f, 15, true},
+                              {16, 3, -0.9f, 0.05f, 36, false}};
+  int compared = 0;
+  for (const Setting& st : settings) {
+    for (int lanes = 1; lanes <= 16; ++lanes) {
+      for (bool weighted : {false, true}) {
+        auto x = test::student_t3(16 * st.n, 1000 * lanes + st.nstep, 0.02f);
+        for (int i = 0; i < st.n; ++i) x[i] = 0.25f;                                 // group 0: constant
+        if (lanes > 1) {  // group 1: all positive
+          for (int i = st.n; i < 2 * st.n; ++i) x[i] = std::fabs(x[i]) + 0.01f;
+        }
+        std::vector<float> w(16 * st.n);
+        for (size_t i = 0; i < w.size(); ++i) w[i] = 0.1f + std::fabs(x[i]) * static_cast<float>(i % 5);
+        std::vector<uint8_t> got_l(16 * st.n, 0xEE), want_l(16 * st.n);
+        float got_s[16], got_m[16];
+        formats::affine_scale_search_x16(lanes, st.n, st.nmax, x.data(), weighted ? w.data() : nullptr, got_l.data(), got_s,
+                                         got_m, st.rmin, st.rdelta, st.nstep, st.use_mad);
+        for (int g = 0; g < lanes; ++g) {
+          float want_m;
+          const float want_s = formats::affine_scale_search(st.n, st.nmax, x.data() + g * st.n, weighted ? w.data() + g * st.n : nullptr,
+                                                            want_l.data() + g * st.n, &want_m, st.rmin, st.rdelta, st.nstep, st.use_mad);
+          EXPECT_EQ(std::bit_cast<uint32_t>(got_s[g]), std::bit_cast<uint32_t>(want_s)) << "scale, lanes " << lanes << " group " << g;
+          EXPECT_EQ(std::bit_cast<uint32_t>(got_m[g]), std::bit_cast<uint32_t>(want_m)) << "min, lanes " << lanes << " group " << g;
+          EXPECT_TRUE(std::equal(want_l.begin() + g * st.n, want_l.begin() + (g + 1) * st.n, got_l.begin() + g * st.n))
+              << "levels, lanes " << lanes << " group " << g << " n " << st.n;
+          ++compared;
+        }
+        if (lanes < 16) {
+          EXPECT_EQ(got_l[lanes * st.n], 0xEE) << "wrote past its lanes";
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 5 * 2 * (16 * 17 / 2));
+}
+
+// The sixteen-lane symmetric search against the scalar one, bit for bit (q6_k's and q3_k's
+// group shapes, with and without weights, all-zero and tied-magnitude groups included).
+TEST(Kernels, SymmetricScaleSearchLanesMatchScalar) {
+  if (!cpu_features().avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  int compared = 0;
+  for (const auto& [n, nmax] : {std::pair{16, 32}, std::pair{16, 4}, std::pair{32, 8}}) {
+    for (int lanes = 1; lanes <= 16; ++lanes) {
+      for (bool weighted : {false, true}) {
+        auto x = test::student_t3(16 * n, 77 * lanes + n + nmax, 0.02f);
+        for (int i = 0; i < n; ++i) x[i] = 0.0f;  // group 0: all zero
+        if (lanes > 1) {                          // group 1: its largest magnitude with both signs
+          x[n + 2] = -0.5f;
+          x[n + 9] = 0.5f;
+        }
+        std::vector<float> w(16 * n);
+        for (size_t i = 0; i < w.size(); ++i) w[i] = 0.05f + std::fabs(x[i]) * static_cast<float>(i % 3);
+        std::vector<int8_t> got_l(16 * n, 99), want_l(16 * n);
+        float got_s[16];
+        formats::symmetric_scale_search_x16(lanes, n, nmax, x.data(), weighted ? w.data() : nullptr, got_l.data(), got_s);
+        for (int g = 0; g < lanes; ++g) {
+          const float want_s = formats::symmetric_scale_search(n, nmax, x.data() + g * n, want_l.data() + g * n,
+                                                               weighted ? w.data() + g * n : nullptr);
+          EXPECT_EQ(std::bit_cast<uint32_t>(got_s[g]), std::bit_cast<uint32_t>(want_s)) << "scale, lanes " << lanes << " group " << g;
+          EXPECT_TRUE(std::equal(want_l.begin() + g * n, want_l.begin() + (g + 1) * n, got_l.begin() + g * n))
+              << "levels, lanes " << lanes << " group " << g << " n " << n;
+          ++compared;
+        }
+        if (lanes < 16) {
+          EXPECT_EQ(got_l[lanes * n], 99) << "wrote past its lanes";
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 3 * 2 * (16 * 17 / 2));
 }
 
 // The engine's matmul on repacked weights against matmul_ref (same bound as above).

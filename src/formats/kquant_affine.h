@@ -15,5 +15,10 @@ struct AffineSuperBlock {
 
 // x: (256); importance: (256) or nullptr. nmax: 15 (q4_k) or 31 (q5_k).
 AffineSuperBlock quantize_affine_superblock(const float* x, const float* importance, int nmax);
+// `count` consecutive super-blocks (x: (count, 256), importance likewise) into out[count],
+// their sub-block searches batched (affine_scale_search_many); each equals
+// quantize_affine_superblock on its own.
+void quantize_affine_superblocks(const float* x, const float* importance, int nmax, int count, AffineSuperBlock* out);
+inline constexpr int kAffineBatch = 2;  // super-blocks per batch: 16 sub-block searches
 
 }  // namespace lowbit::formats

@@ -14,8 +14,8 @@ namespace {
 constexpr int kSuper = 256;
 
 
-void quantize_block(const float* x, const float* importance, uint8_t* out) {
-  const auto s = quantize_affine_superblock(x, importance, 15);
+// The block's bytes from its searched super-block.
+void pack_block(const AffineSuperBlock& s, uint8_t* out) {
   BlockQ4_K b{};
   b.d = s.d;
   b.dmin = s.dmin;
@@ -28,9 +28,16 @@ void quantize_block(const float* x, const float* importance, uint8_t* out) {
   store_block(b, out);
 }
 
+void quantize_block(const float* x, const float* importance, uint8_t* out) {
+  pack_block(quantize_affine_superblock(x, importance, 15), out);
+}
+
 void quantize_row(const float* x, const float* importance, int64_t n, uint8_t* out) {
-  for (int64_t i = 0; i < n / kSuper; ++i) {
-    quantize_block(x + i * kSuper, importance ? importance + i * kSuper : nullptr, out + i * sizeof(BlockQ4_K));
+  AffineSuperBlock s[kAffineBatch];
+  for (int64_t i = 0; i < n / kSuper; i += kAffineBatch) {
+    const int count = static_cast<int>(std::min<int64_t>(kAffineBatch, n / kSuper - i));
+    quantize_affine_superblocks(x + i * kSuper, importance ? importance + i * kSuper : nullptr, 15, count, s);
+    for (int k = 0; k < count; ++k) pack_block(s[k], out + (i + k) * sizeof(BlockQ4_K));
   }
 }
 

@@ -17,8 +17,8 @@ void quantize_block(const float* x, const float* qw, BlockQ6_K& b) {
   int8_t L[kSuper];
   float scales[16];
   float max_scale = 0, max_abs_scale = 0;
+  symmetric_scale_search_many(16, 16, 32, x, qw, L, scales);
   for (int ib = 0; ib < 16; ++ib) {
-    scales[ib] = symmetric_scale_search(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : nullptr);
     if (std::fabs(scales[ib]) > max_abs_scale) {
       max_abs_scale = std::fabs(scales[ib]);
       max_scale = scales[ib];

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "formats/format_impl.h"
+#include "lowbit/kernels.h"
 
 namespace lowbit::formats {
 namespace {
@@ -197,6 +198,45 @@ float affine_scale_search(int n, int nmax, const float* x, const float* weights,
   }
   *min_out = -min;
   return scale;
+}
+
+namespace {
+bool lanes_on() {
+  static const bool on = active_isa().name == "avx512";
+  return on;
+}
+}  // namespace
+
+void symmetric_scale_search_many(int count, int n, int nmax, const float* x, const float* weights, int8_t* L,
+                                 float* scale_out) {
+  for (int g = 0; g < count; g += 16) {
+    const int lanes = std::min(16, count - g);
+    const float* w = weights ? weights + g * n : nullptr;
+    if (lanes_on() && n <= 32) {
+      symmetric_scale_search_x16(lanes, n, nmax, x + g * n, w, L + g * n, scale_out + g);
+      continue;
+    }
+    for (int k = 0; k < lanes; ++k) {
+      scale_out[g + k] = symmetric_scale_search(n, nmax, x + (g + k) * n, L + (g + k) * n, w ? w + k * n : nullptr);
+    }
+  }
+}
+
+void affine_scale_search_many(int count, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                              float* scale_out, float* min_out, float rmin, float rdelta, int nstep, bool use_mad) {
+  for (int g = 0; g < count; g += 16) {
+    const int lanes = std::min(16, count - g);
+    const float* w = weights ? weights + g * n : nullptr;
+    if (lanes_on() && n <= 32) {
+      affine_scale_search_x16(lanes, n, nmax, x + g * n, w, L + g * n, scale_out + g, min_out + g, rmin, rdelta, nstep,
+                              use_mad);
+      continue;
+    }
+    for (int k = 0; k < lanes; ++k) {
+      scale_out[g + k] = affine_scale_search(n, nmax, x + (g + k) * n, w ? w + k * n : nullptr, L + (g + k) * n,
+                                             &min_out[g + k], rmin, rdelta, nstep, use_mad);
+    }
+  }
 }
 
 float positive_scale_search(int n, int nmax, const float* x, uint8_t* L, const float* weights) {

@@ -25,6 +25,15 @@ enum class ElementWeight { kSquare, kUnit, kAbs, kSqrtAbs };
 float symmetric_scale_search(int n, int nmax, const float* x, int8_t* L, const float* weights,
                              ElementWeight fallback = ElementWeight::kSquare, float* chosen_iscale = nullptr);
 
+// `count` independent symmetric_scale_search calls (kSquare fallback) on groups of n (group
+// g: x + g*n, weights + g*n or nullptr, L + g*n, scale_out[g]); the same results, sixteen
+// groups at a time in AVX-512 lanes when the kernel table's set is avx512 and n <= 32.
+void symmetric_scale_search_many(int count, int n, int nmax, const float* x, const float* weights, int8_t* L,
+                                 float* scale_out);
+// The AVX-512 kernel behind it (lanes <= 16, n <= 32); only for CPUs with AVX-512.
+void symmetric_scale_search_x16(int lanes, int n, int nmax, const float* x, const float* weights, int8_t* L,
+                                float* scale_out);
+
 // Symmetric search for 3-bit sub-blocks: start from -nmax/max and move single elements to a
 // better level while the x^2-weighted fit improves (ggml make_q3_quants, do_rmse=true).
 // Writes L[i] = l + nmax.
@@ -37,6 +46,15 @@ float symmetric_scale_refine(int n, int nmax, const float* x, int8_t* L);
 // (ggml make_qkx2_quants / make_qkx3_quants)
 float affine_scale_search(int n, int nmax, const float* x, const float* weights, uint8_t* L,
                           float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
+
+// `count` independent affine_scale_search calls on groups of n values (group g: x + g*n,
+// weights + g*n or nullptr, L + g*n, scale_out[g], min_out[g]); the same results, sixteen
+// groups at a time in AVX-512 lanes when the kernel table's set is avx512 and n <= 32.
+void affine_scale_search_many(int count, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                              float* scale_out, float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
+// The AVX-512 kernel behind it (lanes <= 16 groups, n <= 32); only for CPUs with AVX-512.
+void affine_scale_search_x16(int lanes, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                             float* scale_out, float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
 
 // Quantizes non-negative values (sub-block scales) to [0, nmax] with one scale, weighted
 // by `weights`, trying 9 inverse scales and then moving single elements.
