@@ -38,6 +38,7 @@ class AtomicFile {
   std::string temp_path_;
   int fd_ = -1;
   uint64_t written_ = 0;
+  uint64_t writeback_from_ = 0;  // bytes before this were handed to writeback
   bool committed_ = false;
 };
 

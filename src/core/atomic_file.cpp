@@ -73,6 +73,14 @@ void AtomicFile::write(const void* data, size_t size) {
     size -= static_cast<size_t>(n);
     written_ += static_cast<uint64_t>(n);
   }
+  // Start writing large outputs back now (a hint; errors surface at fsync), so the fsync at
+  // commit does not wait for the whole file.
+  constexpr uint64_t kWritebackBytes = uint64_t{8} << 20;
+  if (written_ - writeback_from_ >= kWritebackBytes) {
+    ::sync_file_range(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(written_ - writeback_from_),
+                      SYNC_FILE_RANGE_WRITE);
+    writeback_from_ = written_;
+  }
 }
 
 void AtomicFile::write(std::span<const uint8_t> bytes) { write(bytes.data(), bytes.size()); }
