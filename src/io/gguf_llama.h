@@ -15,6 +15,9 @@ GgufVocab read_gguf_vocab(const GgufFile& f);
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type);
 // For q/k of a rotate-half model: the head count to permute rows with; 0 for others.
 int64_t gguf_rope_heads(const Model& model, const Weight& w);
+// llama.cpp's llama_ftype for a model stored all in `f` (general.file_type); 0 (all f32)
+// for formats without one.
+int32_t llama_file_type(const Format& f);
 // ggml dims of a weight: {cols, rows}, or {cols} for a vector.
 std::vector<int64_t> gguf_dims(const Weight& w);
 

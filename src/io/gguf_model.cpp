@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <set>
 
 #include "lowbit/error.h"
@@ -85,22 +84,6 @@ GgufVocab read_gguf_vocab(const GgufFile& f) {
   if (const GgufValue* k = f.find("lowbit.tokenizer.keep_space_after_bos")) v.strip_space_after_bos = k->u == 0;
   return v;
 }
-
-namespace {
-
-// llama_ftype of a model whose matrices are all in `format` (llama.cpp's enum).
-int32_t file_type_of(const Format& f) {
-  static const std::pair<std::string_view, int32_t> kTypes[] = {
-      {"f32", 0}, {"f16", 1}, {"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7}, {"q5_0", 8}, {"q5_1", 9},
-      {"q2_k", 10}, {"q3_k", 11}, {"q4_k", 14}, {"q5_k", 16}, {"q6_k", 18}, {"iq4_nl", 25},
-      {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37}, {"mxfp4", 38}};
-  for (const auto& [name, id] : kTypes) {
-    if (name == f.name) return id;
-  }
-  return 0;
-}
-
-}  // namespace
 
 std::vector<int64_t> rope_permutation(int64_t rows, int64_t n_heads) {
   const int64_t head = rows / n_heads, half = head / 2;
@@ -185,6 +168,17 @@ Model load_gguf_model(const std::string& path) {
   return m;
 }
 
+int32_t llama_file_type(const Format& f) {
+  static const std::pair<std::string_view, int32_t> kTypes[] = {
+      {"f32", 0}, {"f16", 1}, {"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7}, {"q5_0", 8}, {"q5_1", 9},
+      {"q2_k", 10}, {"q3_k", 11}, {"q4_k", 14}, {"q5_k", 16}, {"q6_k", 18}, {"iq4_nl", 25},
+      {"iq4_xs", 30}, {"bf16", 32}, {"tq1_0", 36}, {"tq2_0", 37}, {"mxfp4", 38}};
+  for (const auto& [name, id] : kTypes) {
+    if (name == f.name) return id;
+  }
+  return 0;
+}
+
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type) {
   const ModelConfig& c = model.config;
   std::vector<GgufKeyValue> kv;
@@ -244,7 +238,7 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
   }
   const Format* main_format = counts.empty() ? &format_by_name("f32")
       : std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-  const auto kv = llama_gguf_metadata(model, options.name, options.file_type >= 0 ? options.file_type : file_type_of(*main_format));
+  const auto kv = llama_gguf_metadata(model, options.name, options.file_type >= 0 ? options.file_type : llama_file_type(*main_format));
   std::vector<GgufTensorInfo> infos;
   for (const Weight* w : model.weights()) {
     if (w->format->gguf_type == kNotGguf) {

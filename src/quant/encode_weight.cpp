@@ -25,6 +25,17 @@ void decode_rows(const Weight& w, std::span<const int64_t> order, int64_t r0, in
 
 }  // namespace
 
+void encode_rows(const Format& format, const float* x, int64_t rows, int64_t cols, const float* importance, uint8_t* out,
+                 int64_t first_row) {
+  const EncodeRowsFn fast = importance == nullptr ? weight_kernels(format).encode : nullptr;
+  if (fast == nullptr || !format_fits(format, cols)) {  // (quantize_into reports the shape)
+    quantize_into(format, x, rows, cols, importance, out, first_row);
+    return;
+  }
+  check_quantize_input(format, x, rows, cols, first_row);
+  fast(x, rows, cols, out);
+}
+
 std::vector<uint8_t> encode_weight(const Weight& w, const Format& format, std::span<const int64_t> order,
                                    const float* importance) {
   if (!format.row_local || !format_fits(format, w.cols)) {  // whole-tensor formats (and the shape error)
@@ -33,8 +44,6 @@ std::vector<uint8_t> encode_weight(const Weight& w, const Format& format, std::s
     return quantize_tensor(format, x, w.rows, w.cols, importance);
   }
   const uint64_t row_bytes = format_row_bytes(format, w.cols);
-  // The kernel table's encoder where there is one (it takes no importance weights).
-  const EncodeRowsFn fast = importance == nullptr ? weight_kernels(format).encode : nullptr;
   std::vector<uint8_t> out(format.tensor_bytes(w.rows, w.cols));
   const int64_t chunk = std::max<int64_t>(1, kChunkFloats / w.cols);
   const int64_t chunks = (w.rows + chunk - 1) / chunk;
@@ -49,13 +58,7 @@ std::vector<uint8_t> encode_weight(const Weight& w, const Format& format, std::s
       const int64_t r0 = c * chunk, r1 = std::min(w.rows, r0 + chunk);
       try {
         decode_rows(w, order, r0, r1, x.data());
-        uint8_t* dst = out.data() + r0 * row_bytes;
-        if (fast) {
-          check_quantize_input(format, x.data(), r1 - r0, w.cols, r0);
-          fast(x.data(), r1 - r0, w.cols, dst);
-        } else {
-          quantize_into(format, x.data(), r1 - r0, w.cols, importance, dst, r0);
-        }
+        encode_rows(format, x.data(), r1 - r0, w.cols, importance, out.data() + r0 * row_bytes, r0);
       } catch (...) {
 #pragma omp critical(encode_weight_failure)
         if (c < failed_chunk) {

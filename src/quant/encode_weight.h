@@ -17,4 +17,10 @@ namespace lowbit {
 std::vector<uint8_t> encode_weight(const Weight& w, const Format& format, std::span<const int64_t> order,
                                    const float* importance);
 
+// Rows first_row.. of a tensor, x: (rows, cols) → out (rows × row bytes) of a row-local
+// format, checked as quantize_tensor checks: the kernel table's encoder when there is one
+// and no importance weights are given, else Format::quantize.
+void encode_rows(const Format& format, const float* x, int64_t rows, int64_t cols, const float* importance, uint8_t* out,
+                 int64_t first_row);
+
 }  // namespace lowbit

@@ -31,13 +31,7 @@ int64_t layer_of(const std::string& name) {
 
 // llama_ftype of a recipe (llama.cpp's enum), for general.file_type.
 int32_t file_type_of_recipe(const Recipe& recipe, const Format* dominant) {
-  static const std::map<std::string, int32_t> kPure{
-      {"f32", 0}, {"f16", 1}, {"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7}, {"q5_0", 8}, {"q5_1", 9}, {"q2_k", 10},
-      {"q3_k", 11}, {"q4_k", 14}, {"q5_k", 16}, {"q6_k", 18}, {"iq4_nl", 25}, {"iq4_xs", 30}, {"bf16", 32},
-      {"tq1_0", 36}, {"tq2_0", 37}, {"mxfp4", 38}};
-  if (recipe.file_type >= 0) return recipe.file_type;
-  if (auto it = kPure.find(std::string(dominant->name)); it != kPure.end()) return it->second;
-  return 0;
+  return recipe.file_type >= 0 ? recipe.file_type : llama_file_type(*dominant);
 }
 
 struct Planned {

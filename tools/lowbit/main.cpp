@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_recipes);
   add(lowbit::cli::register_eval);
   add(lowbit::cli::register_bench);
+  add(lowbit::cli::register_synth);
 
   try {
     app.parse(argc, argv);
