@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lowbit/error.h"
+#include "lowbit/kernels.h"
 #include "lowbit/mapped_file.h"
 #include "model/kv_cache.h"
 #include "model/layers.h"
@@ -95,7 +96,8 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_);
   rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_);
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
-  attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data());
+  attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(),
+            reference_kernels_ ? &dot_f32_ref : active_isa().dot_f32);
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;
   linear(w.attn_output, s.att.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);

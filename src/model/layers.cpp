@@ -94,19 +94,11 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
   }
 }
 
-}  // namespace
 
-void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-               int64_t n_kv_heads, int64_t head_dim, float* out) {
-  if (T >= kGemmMinTokens) {
-    ensure_blas_kernels();
-    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out);
-  }
-  attention_ref(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out);
-}
-
-void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                   int64_t n_kv_heads, int64_t head_dim, float* out) {
+// One (token, head) at a time with dot products: the reference with dot_f32_ref, the
+// single-token path with the kernel set's dot.
+void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+                    int64_t n_kv_heads, int64_t head_dim, float* out, float (*dot)(const float*, const float*, int64_t)) {
   const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads;
   const float* kc = cache.keys(layer);
   const float* vc = cache.values(layer);
@@ -121,7 +113,7 @@ void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t 
         const float* qh = q + (t * n_heads + h) * head_dim;
         float max = -INFINITY;
         for (int64_t p = 0; p < n_pos; ++p) {
-          score[p] = dot_f32_ref(qh, kc + p * kv_dim + kvh * head_dim, head_dim) * scale;
+          score[p] = dot(qh, kc + p * kv_dim + kvh * head_dim, head_dim) * scale;
           max = std::max(max, score[p]);
         }
         float sum = 0;
@@ -139,6 +131,22 @@ void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t 
       }
     }
   }
+}
+
+}  // namespace
+
+void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+               int64_t n_kv_heads, int64_t head_dim, float* out, float (*dot)(const float*, const float*, int64_t)) {
+  if (T >= kGemmMinTokens) {
+    ensure_blas_kernels();
+    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out);
+  }
+  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, dot);
+}
+
+void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
+                   int64_t n_kv_heads, int64_t head_dim, float* out) {
+  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, &dot_f32_ref);
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {

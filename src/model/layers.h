@@ -31,10 +31,10 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
 // out: (T, n_heads * head_dim) = causal softmax(q kᵀ / sqrt(head_dim)) v, q: (T, n_heads *
 // head_dim) at positions [pos, pos + T); keys and values of positions [0, pos + T) are read
 // from `cache` (layer `layer`); query head h reads KV head h / (n_heads / n_kv_heads).
-// The reference computes each (token, head) with dot products; attention() uses BLAS for
-// T >= kGemmMinTokens.
+// The reference computes each (token, head) with dot_f32_ref; attention() uses BLAS for
+// T >= kGemmMinTokens and `dot` (the kernel set's fp32 dot) for the dot products below it.
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-               int64_t n_kv_heads, int64_t head_dim, float* out);
+               int64_t n_kv_heads, int64_t head_dim, float* out, float (*dot)(const float*, const float*, int64_t));
 void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                    int64_t n_kv_heads, int64_t head_dim, float* out);
 
