@@ -69,6 +69,41 @@ void run(benchmark::State& state, const Format* f, int64_t rows, int64_t T, bool
   state.SetLabel(std::string(active_isa().name));
 }
 
+// One decode step's linears of the TinyLlama-1.1B shape (22 layers of q 2048x2048, k and v
+// 256x2048, o 2048x2048, gate and up 5632x2048, down 2048x5632, then the 32000x2048
+// output), each its own repacked matrix, in the engine's order: what `lowbit bench`
+// decode reads, without the norms and attention between the products.
+void run_decode_shape(benchmark::State& state, const Format* f) {
+  struct Shape { int64_t rows, cols; };
+  std::vector<Shape> shapes;
+  for (int l = 0; l < 22; ++l) {
+    for (Shape s : {Shape{2048, 2048}, Shape{256, 2048}, Shape{256, 2048}, Shape{2048, 2048}, Shape{5632, 2048}, Shape{5632, 2048},
+                    Shape{2048, 5632}}) {
+      shapes.push_back(s);
+    }
+  }
+  shapes.push_back({32000, 2048});
+  std::vector<Matrix> ms;
+  std::vector<RepackedWeight> packed;
+  uint64_t bytes = 0;
+  for (const Shape& s : shapes) {
+    ms.push_back(random_matrix(*f, s.rows, s.cols));
+    packed.push_back(repack_weight(ms.back().w));
+    ms.back().bytes->clear();  // the engine releases the file's pages after repacking
+    ms.back().bytes->shrink_to_fit();
+    bytes += packed.back().bytes.size();
+  }
+  std::vector<float> x(5632, 0.5f), y(32000);
+  for (auto _ : state) {
+    for (size_t i = 0; i < ms.size(); ++i) matmul_repacked(ms[i].w, packed[i], x.data(), 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(bytes) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["of_bw"] = state.counters["GB/s"];
+  state.counters["of_bw"].value /= g_bandwidth_gbs;
+  state.SetLabel(std::string(active_isa().name));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,12 +122,14 @@ int main(int argc, char** argv) {
     });
     benchmark::RegisterBenchmark(("matmul_128tok/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) { run(s, fp, 2048, 128); });
     if (!weight_kernels(f).repack) continue;
+    benchmark::RegisterBenchmark(("repacked_matvec_hot/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) { run(s, fp, 512, 1, true); });
     benchmark::RegisterBenchmark(("repacked_matvec_stream/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) {
       run(s, fp, static_cast<int64_t>((768ull << 20) / format_row_bytes(*fp, 4096)), 1, true);
       s.counters["of_bw"] = s.counters["GB/s"];
       s.counters["of_bw"].value /= g_bandwidth_gbs;
     });
     benchmark::RegisterBenchmark(("repacked_matmul_128tok/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) { run(s, fp, 2048, 128, true); });
+    benchmark::RegisterBenchmark(("repacked_decode_1.1b/" + std::string(f.name)).c_str(), [fp](benchmark::State& s) { run_decode_shape(s, fp); });
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -51,7 +51,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     for (int ib = 0; ib < 8; ++ib) {
       const uint8_t* v = p + 160 + 256 * ib;
-      for (int b = 0; b < 256; b += 64) _mm_prefetch(reinterpret_cast<const char*>(v) + kRepackPrefetchBytes + b, _MM_HINT_T0);
+      prefetch_ahead<256>(v);
       const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 + 16 * ib)))));
       __m512i lo[4], hi[4];
       for (int j = 0; j < 4; ++j) {

@@ -73,7 +73,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
   __m512 acc[NT], bias[NT];
   for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += L::kPacked) {
-    for (int k = 0; k < L::kPacked; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kRepackPrefetchBytes + k, _MM_HINT_T0);
+    prefetch_ahead<(L::kPacked + 63) / 64 * 64>(p);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i qh = _mm512_setzero_si512();
     if constexpr (L::kHigh) qh = _mm512_loadu_si512(p + L::kHighAt);

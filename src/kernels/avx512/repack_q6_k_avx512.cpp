@@ -78,7 +78,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     for (int k = 0; k < 8; ++k) {
       const uint8_t* unit = p + 288 + kUnit * k;
-      for (int b = 0; b < kUnit; b += 64) _mm_prefetch(reinterpret_cast<const char*>(unit) + kRepackPrefetchBytes + b, _MM_HINT_T0);
+      prefetch_ahead<kUnit>(unit);
       const __m512i h0 = _mm512_loadu_si512(unit + 256), h1 = _mm512_loadu_si512(unit + 320);
       __m512i lo[4], hi[4];
       for (int j = 0; j < 4; ++j) {

@@ -86,10 +86,8 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
     for (int c = 0; c < 4; ++c) {
       const uint8_t* v = p + 320 + 512 * c;
-      for (int k = 0; k < 512; k += 64) _mm_prefetch(reinterpret_cast<const char*>(v) + kRepackPrefetchBytes + k, _MM_HINT_T0);
-      if (Q5 && c == 0) {
-        for (int k = 0; k < 512; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p + 2368) + kRepackPrefetchBytes + k, _MM_HINT_T0);
-      }
+      prefetch_ahead<512>(v);
+      if (Q5 && c == 0) prefetch_ahead<512>(p + 2368);
       const __m512 a_lo = _mm512_mul_ps(d, bytes_to_floats(p + 64 + 16 * (2 * c)));
       const __m512 a_hi = _mm512_mul_ps(d, bytes_to_floats(p + 64 + 16 * (2 * c + 1)));
       const __m512 m_lo = _mm512_mul_ps(dmin, bytes_to_floats(p + 192 + 16 * (2 * c)));
