@@ -13,14 +13,17 @@
 namespace lowbit::kernels::avx512 {
 
 inline constexpr int64_t kGroup = 16;  // rows per group, one per 32-bit lane
-// Software prefetch of the weight stream, two distances: into L1 4 KiB ahead and into L2
+// Software prefetch of the weight stream, two distances: into L1 8 KiB ahead and into L2
 // 32 KiB ahead. Measured on one decode step's q4_0 matrices of the 1.1B shape
 // (bench_kernels repacked_decode_1.1b, fraction of the read bandwidth, 1 / 2 threads):
 // L1 only, 8 KiB ahead 82% / 80%; L2 only, 8 KiB 94% / 89%; L1 4 KiB + L2 32 KiB 93-99% /
 // 94-95%; L1 4 KiB + L2 64 KiB 99% / 93%; none 63% / 86%. (L1 only on one 768 MB matrix:
-// 1 KiB 74%, 8 KiB 84%, 16 KiB 83%, 32 KiB 67%.) An L1 prefetch holds one of the core's
-// few fill buffers until DRAM answers; the far L2 prefetch lets those be served from L2.
-inline constexpr int kPrefetchL1Bytes = 4096, kPrefetchL2Bytes = 32768;
+// 1 KiB 74%, 8 KiB 84%, 16 KiB 83%, 32 KiB 67%.) L1 8 KiB against 4 KiB (both with L2 at
+// 32 KiB; two alternating runs, 1 thread, GB/s): q4_0 15.4-16.1 / 15.1-15.6, q4_k
+// 14.5-15.0 / 14.3-14.4, q6_k 14.9-15.1 / 14.8-14.9, iq4_xs 14.8-14.9 / 13.7-13.9.
+// An L1 prefetch holds one of the core's few fill buffers until DRAM answers; the far L2
+// prefetch lets those be served from L2.
+inline constexpr int kPrefetchL1Bytes = 8192, kPrefetchL2Bytes = 32768;
 
 // Prefetch the Bytes bytes (a multiple of 64) that lie the two distances ahead of p.
 template <int Bytes>
