@@ -141,6 +141,25 @@ TEST(Kernels, DotF32MatchesRef) {
   }
 }
 
+// Elementwise: every set's swiglu against std::exp's, on odd lengths, misaligned, with
+// values past exp's float range (where silu is 0 or the identity).
+TEST(Kernels, SwigluMatchesRef) {
+  for (const IsaKernels* isa : usable_isas()) {
+    for (int64_t n : {1, 5, 16, 17, 31, 100, 5632 + 3}) {
+      auto g = test::gaussian(n + 1, n + 11), u = test::gaussian(n + 1, n + 12);
+      for (int64_t i = 0; i < n + 1; ++i) g[i] *= 6.0f;
+      const float extremes[] = {-200.0f, -88.0f, -87.0f, -20.0f, 0.0f, 1e-30f, 20.0f, 88.0f, 200.0f};
+      for (int64_t i = 0; i < n && i < 9; ++i) g[1 + i * n / 9] = extremes[i];
+      auto want = g, got = g;
+      swiglu_ref(want.data() + 1, u.data() + 1, n);
+      isa->swiglu(got.data() + 1, u.data() + 1, n);
+      for (int64_t i = 1; i <= n; ++i) {
+        ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i]) + 1e-30) << isa->name << " n " << n << " gate " << g[i];
+      }
+    }
+  }
+}
+
 // The formats with an int8 path, each with a row length the format stores.
 std::vector<const Format*> q8_formats() {
   std::vector<const Format*> out;

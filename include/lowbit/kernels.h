@@ -82,6 +82,8 @@ struct IsaKernels {
   // The set's int8 multiply-accumulate instruction run back to back on all OpenMP threads,
   // in GOP/s (2 ops per MAC); null for ref.
   double (*int8_peak_gops)();
+  // gate: (n) <- silu(gate) * up: (n), i.e. gate / (1 + exp(-gate)) * up.
+  void (*swiglu)(float* gate, const float* up, int64_t n);
 };
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
@@ -134,6 +136,8 @@ EncodeRowsFn encoder_for(const IsaKernels& isa, std::string_view name);
 // Σ a_i b_i, the scalar reference (eight partial sums combined pairwise); matmul_ref and
 // the reference attention use it.
 float dot_f32_ref(const float* a, const float* b, int64_t n);
+// gate <- gate / (1 + exp(-gate)) * up with std::exp, element by element: the reference.
+void swiglu_ref(float* gate, const float* up, int64_t n);
 
 // Quantizes T rows x: (T, cols) with the active set (rows in parallel).
 void quantize_q8_rows(const float* x, int64_t T, int64_t cols, Q8Rows& out);

@@ -53,6 +53,9 @@ const IsaEntry& ref_isa();
 const IsaEntry& avx2_isa();
 const IsaEntry& avx512_isa();
 
+// AVX-512 elementwise kernels (avx512/activation_avx512.cpp).
+void swiglu_avx512(float* gate, const float* up, int64_t n);
+
 // The formats with an int8 path, each with its scalar unpacker (ref/unpack_u8.cpp, and
 // ref/unpack_int_affine.cpp for the intN family).
 std::span<const UnpackEntry> unpack_table();

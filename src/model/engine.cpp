@@ -106,7 +106,7 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   if (observe(kFfnIn, w, l, s.xb.data(), T, stop_after_group)) return;
   linear(w.ffn_gate, s.xb.data(), T, s.gate.data());
   linear(w.ffn_up, s.xb.data(), T, s.up.data());
-  swiglu(s.gate.data(), s.up.data(), T * hidden);
+  swiglu(s.gate.data(), s.up.data(), T * hidden, reference_kernels_ ? &swiglu_ref : active_isa().swiglu);
   if (observe(kFfnDownIn, w, l, s.gate.data(), T, stop_after_group)) return;
   linear(w.ffn_down, s.gate.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);

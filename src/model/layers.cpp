@@ -149,8 +149,11 @@ void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t 
   attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, &dot_f32_ref);
 }
 
-void swiglu(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+void swiglu(float* gate, const float* up, int64_t n, void (*fn)(float*, const float*, int64_t)) {
+  constexpr int64_t kPerThread = int64_t{1} << 14;  // below this a parallel region costs more than it saves
+  if (n < 2 * kPerThread) return fn(gate, up, n);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i += kPerThread) fn(gate + i, up + i, std::min(kPerThread, n - i));
 }
 
 void add_residual(float* x, const float* y, int64_t n) {

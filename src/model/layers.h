@@ -38,8 +38,9 @@ void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, i
 void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                    int64_t n_kv_heads, int64_t head_dim, float* out);
 
-// gate: (n) <- silu(gate) * up: (n)
-void swiglu(float* gate, const float* up, int64_t n);
+// gate: (n) <- silu(gate) * up: (n), by `fn` (swiglu_ref or a kernel set's), in parallel
+// chunks when n is large.
+void swiglu(float* gate, const float* up, int64_t n, void (*fn)(float*, const float*, int64_t));
 
 // x: (n) += y: (n)
 void add_residual(float* x, const float* y, int64_t n);

@@ -62,7 +62,7 @@ void gemm_panel16_ref(const Panel16View& w, int64_t padded, const Q8RowView* xs,
   }
 }
 
-constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr};
+constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref};
 
 }  // namespace
 
@@ -83,6 +83,10 @@ float dot_f32_ref(const float* a, const float* b, int64_t n) {
   float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
+}
+
+void swiglu_ref(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 }  // namespace lowbit
