@@ -160,6 +160,52 @@ TEST(Kernels, SwigluMatchesRef) {
   }
 }
 
+// softmax within float rounding of std::exp's (relative 1e-6 per element: the exp's error
+// plus the sum's), and it sums to 1; dot_rows and weighted_sum within kFloatSlop of Σ|terms|
+// on strided rows, writing nothing outside their outputs.
+TEST(Kernels, SoftmaxAndAttentionSumsMatchRef) {
+  for (const IsaKernels* isa : usable_isas()) {
+    for (int64_t n : {1, 2, 15, 16, 17, 129, 1000 + 7}) {
+      auto x = test::gaussian(n + 1, n + 21);
+      for (int64_t i = 0; i < n + 1; ++i) x[i] *= 8.0f;
+      auto want = x, got = x;
+      softmax_ref(want.data() + 1, n);
+      isa->softmax(got.data() + 1, n);
+      double total = 0;
+      for (int64_t i = 1; i <= n; ++i) {
+        ASSERT_NEAR(got[i], want[i], 1e-6 * want[i] + 1e-37) << isa->name << " softmax n " << n << " x " << x[i];
+        total += got[i];
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5) << isa->name << " n " << n;
+    }
+    for (int64_t n_rows : {1, 3, 4, 5, 33}) {
+      for (int64_t n : {1, 17, 64, 80, 129}) {
+        const int64_t stride = n + 7;
+        const auto rows = test::gaussian(n_rows * stride + 1, n_rows + n), x = test::gaussian(n + 1, n + 3), w = test::gaussian(n_rows + 1, n_rows);
+        std::vector<float> dwant(n_rows + 2, -1.0f), dgot = dwant, swant(n + 2, -1.0f), sgot = swant;
+        dot_rows_ref(x.data() + 1, rows.data() + 1, stride, n_rows, n, dwant.data() + 1);
+        isa->dot_rows(x.data() + 1, rows.data() + 1, stride, n_rows, n, dgot.data() + 1);
+        weighted_sum_ref(w.data() + 1, rows.data() + 1, stride, n_rows, n, swant.data() + 1);
+        isa->weighted_sum(w.data() + 1, rows.data() + 1, stride, n_rows, n, sgot.data() + 1);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          double mag = 0;
+          for (int64_t i = 0; i < n; ++i) mag += std::fabs(x[1 + i] * rows[1 + r * stride + i]);
+          ASSERT_NEAR(dgot[1 + r], dwant[1 + r], kFloatSlop * mag) << isa->name << " dot_rows " << n_rows << "x" << n << " row " << r;
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          double mag = 0;
+          for (int64_t r = 0; r < n_rows; ++r) mag += std::fabs(w[1 + r] * rows[1 + r * stride + i]);
+          ASSERT_NEAR(sgot[1 + i], swant[1 + i], kFloatSlop * mag) << isa->name << " weighted_sum " << n_rows << "x" << n << " col " << i;
+        }
+        EXPECT_EQ(dgot.front(), -1.0f);
+        EXPECT_EQ(dgot.back(), -1.0f);
+        EXPECT_EQ(sgot.front(), -1.0f);
+        EXPECT_EQ(sgot.back(), -1.0f);
+      }
+    }
+  }
+}
+
 // The formats with an int8 path, each with a row length the format stores.
 std::vector<const Format*> q8_formats() {
   std::vector<const Format*> out;

@@ -84,6 +84,12 @@ struct IsaKernels {
   double (*int8_peak_gops)();
   // gate: (n) <- silu(gate) * up: (n), i.e. gate / (1 + exp(-gate)) * up.
   void (*swiglu)(float* gate, const float* up, int64_t n);
+  // x: (n) <- exp(x - max x) / Σ exp(x - max x), n >= 1.
+  void (*softmax)(float* x, int64_t n);
+  // out: (n_rows) = x · row r, rows r at rows + r·stride, each n long.
+  void (*dot_rows)(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
+  // out: (n) = Σ_r w[r] · row r, rows as above.
+  void (*weighted_sum)(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
 };
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
@@ -138,6 +144,13 @@ EncodeRowsFn encoder_for(const IsaKernels& isa, std::string_view name);
 float dot_f32_ref(const float* a, const float* b, int64_t n);
 // gate <- gate / (1 + exp(-gate)) * up with std::exp, element by element: the reference.
 void swiglu_ref(float* gate, const float* up, int64_t n);
+// The references of IsaKernels::softmax (std::exp, sums in order), ::dot_rows (dot_f32_ref
+// per row) and ::weighted_sum (rows added in order).
+void softmax_ref(float* x, int64_t n);
+void dot_rows_ref(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
+void weighted_sum_ref(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
+// The scalar set ("ref"), the first of usable_isas().
+const IsaKernels& ref_kernels();
 
 // Quantizes T rows x: (T, cols) with the active set (rows in parallel).
 void quantize_q8_rows(const float* x, int64_t T, int64_t cols, Q8Rows& out);

@@ -88,7 +88,8 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   s.gate.resize(T * hidden);
   s.up.resize(T * hidden);
   // Attention: x += o(attention(rope(q), rope(k), v)) of rmsnorm(x).
-  rmsnorm(x, w.attn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data());
+  const IsaKernels& isa = reference_kernels_ ? ref_kernels() : active_isa();
+  rmsnorm(x, w.attn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);
   if (observe(kAttnIn, w, l, s.xb.data(), T, stop_after_group)) return;
   linear(w.attn_q, s.xb.data(), T, s.q.data());
   linear(w.attn_k, s.xb.data(), T, s.k.data());
@@ -96,17 +97,16 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_);
   rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_);
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
-  attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(),
-            reference_kernels_ ? &dot_f32_ref : active_isa().dot_f32);
+  attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(), isa);
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;
   linear(w.attn_output, s.att.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);
   // Feed-forward: x += down(swiglu(gate, up)) of rmsnorm(x).
-  rmsnorm(x, w.ffn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data());
+  rmsnorm(x, w.ffn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);
   if (observe(kFfnIn, w, l, s.xb.data(), T, stop_after_group)) return;
   linear(w.ffn_gate, s.xb.data(), T, s.gate.data());
   linear(w.ffn_up, s.xb.data(), T, s.up.data());
-  swiglu(s.gate.data(), s.up.data(), T * hidden, reference_kernels_ ? &swiglu_ref : active_isa().swiglu);
+  swiglu(s.gate.data(), s.up.data(), T * hidden, isa.swiglu);
   if (observe(kFfnDownIn, w, l, s.gate.data(), T, stop_after_group)) return;
   linear(w.ffn_down, s.gate.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);
@@ -130,7 +130,7 @@ void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {
 void Engine::head(const float* x, int64_t T, float* logits) {
   const auto& c = model_.config;
   std::vector<float> xb(T * c.dim);
-  rmsnorm(x, model_.output_norm.to_f32().data(), T, c.dim, c.norm_eps, xb.data());
+  rmsnorm(x, model_.output_norm.to_f32().data(), T, c.dim, c.norm_eps, xb.data(), reference_kernels_ ? ref_kernels() : active_isa());
   linear(model_.output, xb.data(), T, logits);
 }
 

@@ -19,11 +19,10 @@ bool f32_in_place(const Weight& w) {
   return w.format == f32 && reinterpret_cast<uintptr_t>(w.data.data()) % alignof(float) == 0;
 }
 
-void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out) {
+void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out, const IsaKernels& isa) {
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * n;
-    float ss = 0;
-    for (int64_t i = 0; i < n; ++i) ss += xt[i] * xt[i];
+    const float ss = isa.dot_f32(xt, xt, n);
     const float scale = 1.0f / std::sqrt(ss / n + eps);
     for (int64_t i = 0; i < n; ++i) out[t * n + i] = weight[i] * (scale * xt[i]);
   }
@@ -64,7 +63,7 @@ namespace {
 // Prefill attention through BLAS: per head, S = q_h · K_hᵀ (T, pos + T) by SGEMM, the
 // causal softmax row by row, then out_h = P · V_h by SGEMM. Same math as attention_ref.
 void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                    int64_t n_kv_heads, int64_t head_dim, float* out) {
+                    int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
   const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads, n_pos = pos + T, dim = n_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   std::vector<float> p(static_cast<size_t>(T * n_pos));
@@ -77,15 +76,7 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
     for (int64_t t = 0; t < T; ++t) {
       float* row = p.data() + t * n_pos;
       const int64_t seen = pos + t + 1;  // token t sees positions [0, pos + t]
-      float max = -INFINITY;
-      for (int64_t j = 0; j < seen; ++j) max = std::max(max, row[j]);
-      float sum = 0;
-      for (int64_t j = 0; j < seen; ++j) {
-        row[j] = std::exp(row[j] - max);
-        sum += row[j];
-      }
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
+      isa.softmax(row, seen);
       std::fill(row + seen, row + n_pos, 0.0f);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(head_dim), static_cast<int>(n_pos),
@@ -95,10 +86,10 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
 }
 
 
-// One (token, head) at a time with dot products: the reference with dot_f32_ref, the
-// single-token path with the kernel set's dot.
+// One (token, head) at a time: the scores by dot_rows, softmax, then the values' weighted
+// sum, all from `isa` (the reference: the scalar set).
 void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                    int64_t n_kv_heads, int64_t head_dim, float* out, float (*dot)(const float*, const float*, int64_t)) {
+                    int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
   const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads;
   const float* kc = cache.keys(layer);
   const float* vc = cache.values(layer);
@@ -111,23 +102,10 @@ void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t
       for (int64_t h = 0; h < n_heads; ++h) {
         const int64_t n_pos = pos + t + 1, kvh = h / group;
         const float* qh = q + (t * n_heads + h) * head_dim;
-        float max = -INFINITY;
-        for (int64_t p = 0; p < n_pos; ++p) {
-          score[p] = dot(qh, kc + p * kv_dim + kvh * head_dim, head_dim) * scale;
-          max = std::max(max, score[p]);
-        }
-        float sum = 0;
-        for (int64_t p = 0; p < n_pos; ++p) {
-          score[p] = std::exp(score[p] - max);
-          sum += score[p];
-        }
-        float* o = out + (t * n_heads + h) * head_dim;
-        std::fill(o, o + head_dim, 0.0f);
-        for (int64_t p = 0; p < n_pos; ++p) {
-          const float a = score[p] / sum;
-          const float* vp = vc + p * kv_dim + kvh * head_dim;
-          for (int64_t i = 0; i < head_dim; ++i) o[i] += a * vp[i];
-        }
+        isa.dot_rows(qh, kc + kvh * head_dim, kv_dim, n_pos, head_dim, score.data());
+        for (int64_t p = 0; p < n_pos; ++p) score[p] *= scale;
+        isa.softmax(score.data(), n_pos);
+        isa.weighted_sum(score.data(), vc + kvh * head_dim, kv_dim, n_pos, head_dim, out + (t * n_heads + h) * head_dim);
       }
     }
   }
@@ -136,17 +114,17 @@ void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t
 }  // namespace
 
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-               int64_t n_kv_heads, int64_t head_dim, float* out, float (*dot)(const float*, const float*, int64_t)) {
+               int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
   if (T >= kGemmMinTokens) {
     ensure_blas_kernels();
-    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out);
+    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, isa);
   }
-  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, dot);
+  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, isa);
 }
 
 void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                    int64_t n_kv_heads, int64_t head_dim, float* out) {
-  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, &dot_f32_ref);
+  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, ref_kernels());
 }
 
 void swiglu(float* gate, const float* up, int64_t n, void (*fn)(float*, const float*, int64_t)) {

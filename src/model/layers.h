@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "lowbit/kernels.h"
 #include "lowbit/model.h"
 #include "model/kv_cache.h"
 
@@ -15,8 +16,8 @@ namespace lowbit {
 // From this many tokens on, matmul and attention run through BLAS.
 inline constexpr int64_t kGemmMinTokens = 8;
 
-// out: (T, n) = x: (T, n) / rms(x) * weight: (n)
-void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out);
+// out: (T, n) = x: (T, n) / rms(x) * weight: (n); the sum of squares by isa.dot_f32.
+void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out, const IsaKernels& isa);
 
 // cos/sin of every position and frequency: (max_context, head_dim/2) each.
 struct RopeTable {
@@ -31,10 +32,11 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
 // out: (T, n_heads * head_dim) = causal softmax(q kᵀ / sqrt(head_dim)) v, q: (T, n_heads *
 // head_dim) at positions [pos, pos + T); keys and values of positions [0, pos + T) are read
 // from `cache` (layer `layer`); query head h reads KV head h / (n_heads / n_kv_heads).
-// The reference computes each (token, head) with dot_f32_ref; attention() uses BLAS for
-// T >= kGemmMinTokens and `dot` (the kernel set's fp32 dot) for the dot products below it.
+// The reference computes each (token, head) with the scalar set (ref_kernels()); attention()
+// uses BLAS for T >= kGemmMinTokens, and below it isa's dot, softmax and axpy (isa's
+// softmax in both).
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-               int64_t n_kv_heads, int64_t head_dim, float* out, float (*dot)(const float*, const float*, int64_t));
+               int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa);
 void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                    int64_t n_kv_heads, int64_t head_dim, float* out);
 

@@ -5,6 +5,7 @@
 // where e^x is a normal float.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/kernel_impl.h"
@@ -38,6 +39,68 @@ void swiglu_avx512(float* gate, const float* up, int64_t n) {
     const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
     const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
     _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u));
+  }
+}
+
+// x: (n) <- exp(x - max) / Σ: the max and the sum in 16 lanes, then reduced.
+void softmax_avx512(float* x, int64_t n) {
+  auto mask = [n](int64_t i) {
+    return n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
+  };
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < n; i += 16) vmax = _mm512_mask_max_ps(vmax, mask(i), vmax, _mm512_maskz_loadu_ps(mask(i), x + i));
+  const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask(i), x + i), max));
+    _mm512_mask_storeu_ps(x + i, mask(i), e);
+    vsum = _mm512_mask_add_ps(vsum, mask(i), vsum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+  for (int64_t i = 0; i < n; i += 16) _mm512_mask_storeu_ps(x + i, mask(i), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), x + i), inv));
+}
+
+inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+// Four rows at a time, one accumulator each, 16 columns a step.
+void dot_rows_avx512(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = tail_mask(n - i);
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+      for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, rows + (r + k) * stride + i), acc[k]);
+    }
+    for (int k = 0; k < 4; ++k) out[r + k] = _mm512_reduce_add_ps(acc[k]);
+  }
+  for (; r < n_rows; ++r) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = tail_mask(n - i);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, rows + r * stride + i), acc);
+    }
+    out[r] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+// 64 output columns at a time held in registers while every row is added in.
+void weighted_sum_avx512(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
+  for (int64_t i0 = 0; i0 < n; i0 += 64) {
+    __mmask16 m[4];
+    __m512 acc[4];
+    for (int k = 0; k < 4; ++k) {
+      m[k] = i0 + 16 * k < n ? tail_mask(n - i0 - 16 * k) : static_cast<__mmask16>(0);
+      acc[k] = _mm512_setzero_ps();
+    }
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const __m512 wr = _mm512_set1_ps(w[r]);
+      const float* row = rows + r * stride + i0;
+      for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(wr, _mm512_maskz_loadu_ps(m[k], row + 16 * k), acc[k]);
+    }
+    for (int k = 0; k < 4; ++k) _mm512_mask_storeu_ps(out + i0 + 16 * k, m[k], acc[k]);
   }
 }
 

@@ -62,7 +62,7 @@ void gemm_panel16_ref(const Panel16View& w, int64_t padded, const Q8RowView* xs,
   }
 }
 
-constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref};
+constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref};
 
 }  // namespace
 
@@ -83,6 +83,31 @@ float dot_f32_ref(const float* a, const float* b, int64_t n) {
   float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
+}
+
+const IsaKernels& ref_kernels() { return kernels::kRef; }
+
+void softmax_ref(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void dot_rows_ref(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_f32_ref(x, rows + r * stride, n);
+}
+
+void weighted_sum_ref(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
+  std::fill(out, out + n, 0.0f);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) out[i] += w[r] * rows[r * stride + i];
+  }
 }
 
 void swiglu_ref(float* gate, const float* up, int64_t n) {
