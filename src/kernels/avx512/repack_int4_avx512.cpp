@@ -1,0 +1,111 @@
+// The int4 group-wise formats (GPTQ/AWQ's int4_g{32,64,128}_{sym,asym}) repacked for
+// AVX-512 VNNI: 16 rows per group, per column group of G (the format's group size)
+//   32 bytes: the 16 rows' fp16 scales d;
+//   16 bytes (asym only): the 16 rows' u8 zeros z (sym: z = 8 for every row);
+//   G/32 chunks of 256 bytes: four 64-byte vectors V_j per 32 columns, lane r = four bytes
+//              of row r whose low nibbles are elements 4j..4j+3 and high nibbles
+//              16+4j..16+4j+3 (the order repack_nibble32_avx512.cpp uses for q4_0; the
+//              file stores element i in nibble i % 2 of byte i / 2).
+// The same bytes as the file (8G + 48 per 16 rows for asym, as 16 rows of 3 + G/2).
+// value = d (q - z): the codes' sums are scaled by d per 16-column sub-block and the
+// d z Σx term is taken once per column group.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "formats/blocks.h"
+#include "kernels/avx512/repack_common.h"
+#include "kernels/kernel_impl.h"
+
+namespace lowbit::kernels {
+namespace {
+
+using namespace avx512;
+
+template <int G, bool Sym>
+struct Int4Layout {
+  static constexpr int64_t kHeader = Sym ? 2 : 3;       // file: fp16 scale [u8 zero]
+  static constexpr int64_t kBlockBytes = kHeader + G / 2;
+  static constexpr int64_t kCodesAt = Sym ? 32 : 48;
+  static constexpr int64_t kPacked = kCodesAt + 8 * G;
+};
+
+template <int G, bool Sym>
+void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
+  using L = Int4Layout<G, Sym>;
+  repack_rows<G, L::kBlockBytes, L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk, 2);
+    if constexpr (!Sym) dst[32 + r] = blk[2];
+    const uint8_t* codes = blk + L::kHeader;
+    for (int c = 0; c < G / 32; ++c) {
+      uint8_t qs[16];
+      for (int k = 0; k < 16; ++k) {
+        const int lo = 32 * c + k, hi = lo + 16;
+        qs[k] = static_cast<uint8_t>(((codes[lo / 2] >> (4 * (lo % 2))) & 0xF) | (((codes[hi / 2] >> (4 * (hi % 2))) & 0xF) << 4));
+      }
+      for (int j = 0; j < 4; ++j) std::memcpy(dst + L::kCodesAt + 256 * c + 64 * j + 4 * r, qs + 4 * j, 4);
+    }
+  });
+}
+
+template <int G, bool Sym, int NT>
+void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
+  using L = Int4Layout<G, Sym>;
+  const int64_t ng = cols / G;
+  const uint8_t* p = packed + group * ng * L::kPacked;
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  __m512 acc[NT], bias[NT];
+  for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
+  for (int64_t gi = 0; gi < ng; ++gi, p += L::kPacked) {
+    prefetch_ahead<64>(p);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(8.0f))
+                          : _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)))));
+    float xsum[NT] = {};
+    for (int c = 0; c < G / 32; ++c) {
+      const uint8_t* v = p + L::kCodesAt + 256 * c;
+      prefetch_ahead<256>(v);
+      const int64_t b = gi * (G / 32) + c;  // the chunk's 32-column block in the row
+      __m512i lo_sum[NT], hi_sum[NT];
+      for (int n = 0; n < NT; ++n) lo_sum[n] = hi_sum[n] = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        const __m512i w = _mm512_loadu_si512(v + 64 * j);
+        const __m512i lo = _mm512_and_si512(w, mask), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
+        for (int n = 0; n < NT; ++n) {
+          const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 32 * b);
+          lo_sum[n] = _mm512_dpbusd_epi32(lo_sum[n], lo, _mm512_set1_epi32(g4[j]));
+          hi_sum[n] = _mm512_dpbusd_epi32(hi_sum[n], hi, _mm512_set1_epi32(g4[4 + j]));
+        }
+      }
+      for (int n = 0; n < NT; ++n) {
+        const float* dl = xs[n].d_lane + 8 * b;  // sub-block 2b at lane 8b, 2b+1 at 8b+4
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[n]), _mm512_mul_ps(d, _mm512_set1_ps(dl[0])), acc[n]);
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[n]), _mm512_mul_ps(d, _mm512_set1_ps(dl[4])), acc[n]);
+        xsum[n] += xs[n].sum[2 * b] + xs[n].sum[2 * b + 1];
+      }
+    }
+    for (int n = 0; n < NT; ++n) bias[n] = _mm512_fmadd_ps(dz, _mm512_set1_ps(xsum[n]), bias[n]);
+  }
+  for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_sub_ps(acc[n], bias[n]));
+}
+
+template <int G, bool Sym>
+void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
+  with_nt(nt, [&](auto n) { dot_group<G, Sym, decltype(n)::value>(packed, group, cols, xs, y); });
+}
+
+template <int G, bool Sym>
+constexpr RepackKernels kernels_for(std::string_view format) {
+  return {format, &packed_bytes<G, Int4Layout<G, Sym>::kPacked>, &repack<G, Sym>, &dot<G, Sym>};
+}
+
+}  // namespace
+
+extern const RepackKernels kRepackInt4G32Sym = kernels_for<32, true>("int4_g32_sym");
+extern const RepackKernels kRepackInt4G32Asym = kernels_for<32, false>("int4_g32_asym");
+extern const RepackKernels kRepackInt4G64Sym = kernels_for<64, true>("int4_g64_sym");
+extern const RepackKernels kRepackInt4G64Asym = kernels_for<64, false>("int4_g64_asym");
+extern const RepackKernels kRepackInt4G128Sym = kernels_for<128, true>("int4_g128_sym");
+extern const RepackKernels kRepackInt4G128Asym = kernels_for<128, false>("int4_g128_asym");
+
+}  // namespace lowbit::kernels
