@@ -1,5 +1,6 @@
-// The int4 group-wise formats (GPTQ/AWQ's int4_g{32,64,128}_{sym,asym}) repacked for
-// AVX-512 VNNI: 16 rows per group, per column group of G (the format's group size)
+// The int4 and int8 group-wise formats (GPTQ/AWQ's int{4,8}_g{32,64,128}_{sym,asym})
+// repacked for AVX-512 VNNI. int4: 16 rows per group, per column group of G (the format's
+// group size)
 //   32 bytes: the 16 rows' fp16 scales d;
 //   16 bytes (asym only): the 16 rows' u8 zeros z (sym: z = 8 for every row);
 //   G/32 chunks of 256 bytes: four 64-byte vectors V_j per 32 columns, lane r = four bytes
@@ -7,6 +8,8 @@
 //              16+4j..16+4j+3 (the order repack_nibble32_avx512.cpp uses for q4_0; the
 //              file stores element i in nibble i % 2 of byte i / 2).
 // The same bytes as the file (8G + 48 per 16 rows for asym, as 16 rows of 3 + G/2).
+// int8: the same header, then G/4 vectors V_j, lane r = row r's codes 4j..4j+3 (sym: z =
+// 128); the same bytes as the file too. The u8 codes go to VPDPBUSD as they are.
 // value = d (q - z): the codes' sums are scaled by d per 16-column sub-block and the
 // d z Σx term is taken once per column group.
 #include <immintrin.h>
@@ -99,6 +102,70 @@ constexpr RepackKernels kernels_for(std::string_view format) {
   return {format, &packed_bytes<G, Int4Layout<G, Sym>::kPacked>, &repack<G, Sym>, &dot<G, Sym>};
 }
 
+template <int G, bool Sym>
+struct Int8Layout {
+  static constexpr int64_t kHeader = Sym ? 2 : 3;
+  static constexpr int64_t kBlockBytes = kHeader + G;
+  static constexpr int64_t kCodesAt = Sym ? 32 : 48;
+  static constexpr int64_t kPacked = kCodesAt + 16 * G;
+};
+
+template <int G, bool Sym>
+void repack8(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
+  using L = Int8Layout<G, Sym>;
+  repack_rows<G, L::kBlockBytes, L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk, 2);
+    if constexpr (!Sym) dst[32 + r] = blk[2];
+    for (int j = 0; j < G / 4; ++j) std::memcpy(dst + L::kCodesAt + 64 * j + 4 * r, blk + L::kHeader + 4 * j, 4);
+  });
+}
+
+template <int G, bool Sym, int NT>
+void dot8_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
+  using L = Int8Layout<G, Sym>;
+  const int64_t ng = cols / G;
+  const uint8_t* p = packed + group * ng * L::kPacked;
+  __m512 acc[NT], bias[NT];
+  for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
+  for (int64_t gi = 0; gi < ng; ++gi, p += L::kPacked) {
+    prefetch_ahead<64>(p);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(128.0f))
+                          : _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)))));
+    float xsum[NT] = {};
+    for (int sb = 0; sb < G / 16; ++sb) {  // 16-column sub-blocks: four vectors each
+      const uint8_t* v = p + L::kCodesAt + 256 * sb;
+      prefetch_ahead<256>(v);
+      const int64_t s = gi * (G / 16) + sb;  // the sub-block in the row
+      __m512i isum[NT];
+      for (int n = 0; n < NT; ++n) isum[n] = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        const __m512i w = _mm512_loadu_si512(v + 64 * j);
+        for (int n = 0; n < NT; ++n) {
+          const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 16 * s);
+          isum[n] = _mm512_dpbusd_epi32(isum[n], w, _mm512_set1_epi32(g4[j]));
+        }
+      }
+      for (int n = 0; n < NT; ++n) {
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, _mm512_set1_ps(xs[n].d_lane[4 * s])), acc[n]);
+        xsum[n] += xs[n].sum[s];
+      }
+    }
+    for (int n = 0; n < NT; ++n) bias[n] = _mm512_fmadd_ps(dz, _mm512_set1_ps(xsum[n]), bias[n]);
+  }
+  for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_sub_ps(acc[n], bias[n]));
+}
+
+template <int G, bool Sym>
+void dot8(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
+  with_nt(nt, [&](auto n) { dot8_group<G, Sym, decltype(n)::value>(packed, group, cols, xs, y); });
+}
+
+template <int G, bool Sym>
+constexpr RepackKernels int8_kernels_for(std::string_view format) {
+  return {format, &packed_bytes<G, Int8Layout<G, Sym>::kPacked>, &repack8<G, Sym>, &dot8<G, Sym>};
+}
+
 }  // namespace
 
 extern const RepackKernels kRepackInt4G32Sym = kernels_for<32, true>("int4_g32_sym");
@@ -107,5 +174,12 @@ extern const RepackKernels kRepackInt4G64Sym = kernels_for<64, true>("int4_g64_s
 extern const RepackKernels kRepackInt4G64Asym = kernels_for<64, false>("int4_g64_asym");
 extern const RepackKernels kRepackInt4G128Sym = kernels_for<128, true>("int4_g128_sym");
 extern const RepackKernels kRepackInt4G128Asym = kernels_for<128, false>("int4_g128_asym");
+
+extern const RepackKernels kRepackInt8G32Sym = int8_kernels_for<32, true>("int8_g32_sym");
+extern const RepackKernels kRepackInt8G32Asym = int8_kernels_for<32, false>("int8_g32_asym");
+extern const RepackKernels kRepackInt8G64Sym = int8_kernels_for<64, true>("int8_g64_sym");
+extern const RepackKernels kRepackInt8G64Asym = int8_kernels_for<64, false>("int8_g64_asym");
+extern const RepackKernels kRepackInt8G128Sym = int8_kernels_for<128, true>("int8_g128_sym");
+extern const RepackKernels kRepackInt8G128Asym = int8_kernels_for<128, false>("int8_g128_asym");
 
 }  // namespace lowbit::kernels
