@@ -25,161 +25,125 @@ namespace {
 
 using namespace avx512;
 
-template <int G, bool Sym>
-struct Int4Layout {
-  static constexpr int64_t kHeader = Sym ? 2 : 3;       // file: fp16 scale [u8 zero]
-  static constexpr int64_t kBlockBytes = kHeader + G / 2;
+// Bytes of one column group (G columns) of 16 rows, in the file and packed.
+template <int Bits, int G, bool Sym>
+struct Layout {
+  static constexpr int64_t kHeader = Sym ? 2 : 3;  // file: fp16 scale [u8 zero]
+  static constexpr int64_t kBlockBytes = kHeader + G * Bits / 8;
   static constexpr int64_t kCodesAt = Sym ? 32 : 48;
-  static constexpr int64_t kPacked = kCodesAt + 8 * G;
+  static constexpr int64_t kPacked = kCodesAt + 2 * G * Bits;  // 16 rows of G·Bits/8 bytes
+  static constexpr float kSymZero = Bits == 4 ? 8.0f : 128.0f;
 };
 
-template <int G, bool Sym>
+template <int Bits, int G, bool Sym>
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  using L = Int4Layout<G, Sym>;
+  using L = Layout<Bits, G, Sym>;
   repack_rows<G, L::kBlockBytes, L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
     std::memcpy(dst + 2 * r, blk, 2);
     if constexpr (!Sym) dst[32 + r] = blk[2];
     const uint8_t* codes = blk + L::kHeader;
-    for (int c = 0; c < G / 32; ++c) {
-      uint8_t qs[16];
-      for (int k = 0; k < 16; ++k) {
-        const int lo = 32 * c + k, hi = lo + 16;
-        qs[k] = static_cast<uint8_t>(((codes[lo / 2] >> (4 * (lo % 2))) & 0xF) | (((codes[hi / 2] >> (4 * (hi % 2))) & 0xF) << 4));
+    if constexpr (Bits == 8) {
+      for (int j = 0; j < G / 4; ++j) std::memcpy(dst + L::kCodesAt + 64 * j + 4 * r, codes + 4 * j, 4);
+    } else {
+      for (int c = 0; c < G / 32; ++c) {
+        uint8_t qs[16];
+        for (int k = 0; k < 16; ++k) {
+          const int lo = 32 * c + k, hi = lo + 16;
+          qs[k] = static_cast<uint8_t>(((codes[lo / 2] >> (4 * (lo % 2))) & 0xF) | (((codes[hi / 2] >> (4 * (hi % 2))) & 0xF) << 4));
+        }
+        for (int j = 0; j < 4; ++j) std::memcpy(dst + L::kCodesAt + 256 * c + 64 * j + 4 * r, qs + 4 * j, 4);
       }
-      for (int j = 0; j < 4; ++j) std::memcpy(dst + L::kCodesAt + 256 * c + 64 * j + 4 * r, qs + 4 * j, 4);
     }
   });
 }
 
-template <int G, bool Sym, int NT>
+// One 256-byte chunk v of 16 rows: int4, 32 columns (block b of the row); int8, 16 columns
+// (sub-block b). acc += the codes' sums · d · the activations' scale; xsum += Σx.
+template <int Bits, int NT>
+inline void accumulate_chunk(const uint8_t* v, int64_t b, __m512 d, const Q8RowView* xs, __m512* acc, float* xsum) {
+  if constexpr (Bits == 8) {
+    __m512i isum[NT];
+    for (int n = 0; n < NT; ++n) isum[n] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      const __m512i w = _mm512_loadu_si512(v + 64 * j);
+      for (int n = 0; n < NT; ++n) {
+        const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 16 * b);
+        isum[n] = _mm512_dpbusd_epi32(isum[n], w, _mm512_set1_epi32(g4[j]));
+      }
+    }
+    for (int n = 0; n < NT; ++n) {
+      acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, _mm512_set1_ps(xs[n].d_lane[4 * b])), acc[n]);
+      xsum[n] += xs[n].sum[b];
+    }
+  } else {
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512i lo_sum[NT], hi_sum[NT];
+    for (int n = 0; n < NT; ++n) lo_sum[n] = hi_sum[n] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      const __m512i w = _mm512_loadu_si512(v + 64 * j);
+      const __m512i lo = _mm512_and_si512(w, mask), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
+      for (int n = 0; n < NT; ++n) {
+        const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 32 * b);
+        lo_sum[n] = _mm512_dpbusd_epi32(lo_sum[n], lo, _mm512_set1_epi32(g4[j]));
+        hi_sum[n] = _mm512_dpbusd_epi32(hi_sum[n], hi, _mm512_set1_epi32(g4[4 + j]));
+      }
+    }
+    for (int n = 0; n < NT; ++n) {
+      const float* dl = xs[n].d_lane + 8 * b;  // sub-block 2b at lane 8b, 2b+1 at 8b+4
+      acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[n]), _mm512_mul_ps(d, _mm512_set1_ps(dl[0])), acc[n]);
+      acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[n]), _mm512_mul_ps(d, _mm512_set1_ps(dl[4])), acc[n]);
+      xsum[n] += xs[n].sum[2 * b] + xs[n].sum[2 * b + 1];
+    }
+  }
+}
+
+template <int Bits, int G, bool Sym, int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
-  using L = Int4Layout<G, Sym>;
+  using L = Layout<Bits, G, Sym>;
+  constexpr int kChunks = G * Bits / 128;  // 256-byte chunks per column group
   const int64_t ng = cols / G;
   const uint8_t* p = packed + group * ng * L::kPacked;
-  const __m512i mask = _mm512_set1_epi8(0x0F);
   __m512 acc[NT], bias[NT];
   for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
   for (int64_t gi = 0; gi < ng; ++gi, p += L::kPacked) {
     prefetch_ahead<64>(p);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(8.0f))
+    const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(L::kSymZero))
                           : _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)))));
     float xsum[NT] = {};
-    for (int c = 0; c < G / 32; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       const uint8_t* v = p + L::kCodesAt + 256 * c;
       prefetch_ahead<256>(v);
-      const int64_t b = gi * (G / 32) + c;  // the chunk's 32-column block in the row
-      __m512i lo_sum[NT], hi_sum[NT];
-      for (int n = 0; n < NT; ++n) lo_sum[n] = hi_sum[n] = _mm512_setzero_si512();
-      for (int j = 0; j < 4; ++j) {
-        const __m512i w = _mm512_loadu_si512(v + 64 * j);
-        const __m512i lo = _mm512_and_si512(w, mask), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
-        for (int n = 0; n < NT; ++n) {
-          const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 32 * b);
-          lo_sum[n] = _mm512_dpbusd_epi32(lo_sum[n], lo, _mm512_set1_epi32(g4[j]));
-          hi_sum[n] = _mm512_dpbusd_epi32(hi_sum[n], hi, _mm512_set1_epi32(g4[4 + j]));
-        }
-      }
-      for (int n = 0; n < NT; ++n) {
-        const float* dl = xs[n].d_lane + 8 * b;  // sub-block 2b at lane 8b, 2b+1 at 8b+4
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[n]), _mm512_mul_ps(d, _mm512_set1_ps(dl[0])), acc[n]);
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[n]), _mm512_mul_ps(d, _mm512_set1_ps(dl[4])), acc[n]);
-        xsum[n] += xs[n].sum[2 * b] + xs[n].sum[2 * b + 1];
-      }
+      accumulate_chunk<Bits, NT>(v, gi * kChunks + c, d, xs, acc, xsum);
     }
     for (int n = 0; n < NT; ++n) bias[n] = _mm512_fmadd_ps(dz, _mm512_set1_ps(xsum[n]), bias[n]);
   }
   for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_sub_ps(acc[n], bias[n]));
 }
 
-template <int G, bool Sym>
+template <int Bits, int G, bool Sym>
 void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  with_nt(nt, [&](auto n) { dot_group<G, Sym, decltype(n)::value>(packed, group, cols, xs, y); });
+  with_nt(nt, [&](auto n) { dot_group<Bits, G, Sym, decltype(n)::value>(packed, group, cols, xs, y); });
 }
 
-template <int G, bool Sym>
+template <int Bits, int G, bool Sym>
 constexpr RepackKernels kernels_for(std::string_view format) {
-  return {format, &packed_bytes<G, Int4Layout<G, Sym>::kPacked>, &repack<G, Sym>, &dot<G, Sym>};
-}
-
-template <int G, bool Sym>
-struct Int8Layout {
-  static constexpr int64_t kHeader = Sym ? 2 : 3;
-  static constexpr int64_t kBlockBytes = kHeader + G;
-  static constexpr int64_t kCodesAt = Sym ? 32 : 48;
-  static constexpr int64_t kPacked = kCodesAt + 16 * G;
-};
-
-template <int G, bool Sym>
-void repack8(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  using L = Int8Layout<G, Sym>;
-  repack_rows<G, L::kBlockBytes, L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
-    std::memcpy(dst + 2 * r, blk, 2);
-    if constexpr (!Sym) dst[32 + r] = blk[2];
-    for (int j = 0; j < G / 4; ++j) std::memcpy(dst + L::kCodesAt + 64 * j + 4 * r, blk + L::kHeader + 4 * j, 4);
-  });
-}
-
-template <int G, bool Sym, int NT>
-void dot8_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
-  using L = Int8Layout<G, Sym>;
-  const int64_t ng = cols / G;
-  const uint8_t* p = packed + group * ng * L::kPacked;
-  __m512 acc[NT], bias[NT];
-  for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
-  for (int64_t gi = 0; gi < ng; ++gi, p += L::kPacked) {
-    prefetch_ahead<64>(p);
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(128.0f))
-                          : _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)))));
-    float xsum[NT] = {};
-    for (int sb = 0; sb < G / 16; ++sb) {  // 16-column sub-blocks: four vectors each
-      const uint8_t* v = p + L::kCodesAt + 256 * sb;
-      prefetch_ahead<256>(v);
-      const int64_t s = gi * (G / 16) + sb;  // the sub-block in the row
-      __m512i isum[NT];
-      for (int n = 0; n < NT; ++n) isum[n] = _mm512_setzero_si512();
-      for (int j = 0; j < 4; ++j) {
-        const __m512i w = _mm512_loadu_si512(v + 64 * j);
-        for (int n = 0; n < NT; ++n) {
-          const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 16 * s);
-          isum[n] = _mm512_dpbusd_epi32(isum[n], w, _mm512_set1_epi32(g4[j]));
-        }
-      }
-      for (int n = 0; n < NT; ++n) {
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, _mm512_set1_ps(xs[n].d_lane[4 * s])), acc[n]);
-        xsum[n] += xs[n].sum[s];
-      }
-    }
-    for (int n = 0; n < NT; ++n) bias[n] = _mm512_fmadd_ps(dz, _mm512_set1_ps(xsum[n]), bias[n]);
-  }
-  for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_sub_ps(acc[n], bias[n]));
-}
-
-template <int G, bool Sym>
-void dot8(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
-  with_nt(nt, [&](auto n) { dot8_group<G, Sym, decltype(n)::value>(packed, group, cols, xs, y); });
-}
-
-template <int G, bool Sym>
-constexpr RepackKernels int8_kernels_for(std::string_view format) {
-  return {format, &packed_bytes<G, Int8Layout<G, Sym>::kPacked>, &repack8<G, Sym>, &dot8<G, Sym>};
+  return {format, &packed_bytes<G, Layout<Bits, G, Sym>::kPacked>, &repack<Bits, G, Sym>, &dot<Bits, G, Sym>};
 }
 
 }  // namespace
 
-extern const RepackKernels kRepackInt4G32Sym = kernels_for<32, true>("int4_g32_sym");
-extern const RepackKernels kRepackInt4G32Asym = kernels_for<32, false>("int4_g32_asym");
-extern const RepackKernels kRepackInt4G64Sym = kernels_for<64, true>("int4_g64_sym");
-extern const RepackKernels kRepackInt4G64Asym = kernels_for<64, false>("int4_g64_asym");
-extern const RepackKernels kRepackInt4G128Sym = kernels_for<128, true>("int4_g128_sym");
-extern const RepackKernels kRepackInt4G128Asym = kernels_for<128, false>("int4_g128_asym");
-
-extern const RepackKernels kRepackInt8G32Sym = int8_kernels_for<32, true>("int8_g32_sym");
-extern const RepackKernels kRepackInt8G32Asym = int8_kernels_for<32, false>("int8_g32_asym");
-extern const RepackKernels kRepackInt8G64Sym = int8_kernels_for<64, true>("int8_g64_sym");
-extern const RepackKernels kRepackInt8G64Asym = int8_kernels_for<64, false>("int8_g64_asym");
-extern const RepackKernels kRepackInt8G128Sym = int8_kernels_for<128, true>("int8_g128_sym");
-extern const RepackKernels kRepackInt8G128Asym = int8_kernels_for<128, false>("int8_g128_asym");
+extern const RepackKernels kRepackInt4G32Sym = kernels_for<4, 32, true>("int4_g32_sym");
+extern const RepackKernels kRepackInt4G32Asym = kernels_for<4, 32, false>("int4_g32_asym");
+extern const RepackKernels kRepackInt4G64Sym = kernels_for<4, 64, true>("int4_g64_sym");
+extern const RepackKernels kRepackInt4G64Asym = kernels_for<4, 64, false>("int4_g64_asym");
+extern const RepackKernels kRepackInt4G128Sym = kernels_for<4, 128, true>("int4_g128_sym");
+extern const RepackKernels kRepackInt4G128Asym = kernels_for<4, 128, false>("int4_g128_asym");
+extern const RepackKernels kRepackInt8G32Sym = kernels_for<8, 32, true>("int8_g32_sym");
+extern const RepackKernels kRepackInt8G32Asym = kernels_for<8, 32, false>("int8_g32_asym");
+extern const RepackKernels kRepackInt8G64Sym = kernels_for<8, 64, true>("int8_g64_sym");
+extern const RepackKernels kRepackInt8G64Asym = kernels_for<8, 64, false>("int8_g64_asym");
+extern const RepackKernels kRepackInt8G128Sym = kernels_for<8, 128, true>("int8_g128_sym");
+extern const RepackKernels kRepackInt8G128Asym = kernels_for<8, 128, false>("int8_g128_asym");
 
 }  // namespace lowbit::kernels
