@@ -80,6 +80,8 @@ class Engine {
   Scratch scratch_;
   InputObserver observer_;
   bool reference_kernels_ = false;
+  // The scalar set under use_reference_kernels, else the CPU's.
+  const struct IsaKernels& kernel_set() const;
   // The model's own linears (not calibration's replacement weights) are repacked on first
   // use when the kernel set has an interleaved layout for their format; the file's pages
   // behind a repacked weight are then released.

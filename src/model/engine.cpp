@@ -57,6 +57,8 @@ void Engine::set_repacking(bool on) {
 
 Engine::~Engine() = default;
 
+const IsaKernels& Engine::kernel_set() const { return reference_kernels_ ? ref_kernels() : active_isa(); }
+
 void Engine::embed(std::span<const int32_t> tokens, float* x) const {
   const auto& c = model_.config;
   for (size_t t = 0; t < tokens.size(); ++t) {
@@ -88,7 +90,7 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   s.gate.resize(T * hidden);
   s.up.resize(T * hidden);
   // Attention: x += o(attention(rope(q), rope(k), v)) of rmsnorm(x).
-  const IsaKernels& isa = reference_kernels_ ? ref_kernels() : active_isa();
+  const IsaKernels& isa = kernel_set();
   rmsnorm(x, w.attn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);
   if (observe(kAttnIn, w, l, s.xb.data(), T, stop_after_group)) return;
   linear(w.attn_q, s.xb.data(), T, s.q.data());
@@ -130,7 +132,7 @@ void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {
 void Engine::head(const float* x, int64_t T, float* logits) {
   const auto& c = model_.config;
   std::vector<float> xb(T * c.dim);
-  rmsnorm(x, model_.output_norm.to_f32().data(), T, c.dim, c.norm_eps, xb.data(), reference_kernels_ ? ref_kernels() : active_isa());
+  rmsnorm(x, model_.output_norm.to_f32().data(), T, c.dim, c.norm_eps, xb.data(), kernel_set());
   linear(model_.output, xb.data(), T, logits);
 }
 

@@ -13,6 +13,11 @@
 namespace lowbit::kernels {
 namespace {
 
+// The lanes of a 16-float step that lie within the `left` elements still to go.
+inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+}
+
 inline __m512 exp_ps(__m512 x) {
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
@@ -35,7 +40,7 @@ inline __m512 exp_ps(__m512 x) {
 // gate: (n) <- gate / (1 + exp(-gate)) * up: (n); the tail through a mask.
 void swiglu_avx512(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __mmask16 m = tail_mask(n - i);
     const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
     const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
     _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u));
@@ -44,9 +49,7 @@ void swiglu_avx512(float* gate, const float* up, int64_t n) {
 
 // x: (n) <- exp(x - max) / Σ: the max and the sum in 16 lanes, then reduced.
 void softmax_avx512(float* x, int64_t n) {
-  auto mask = [n](int64_t i) {
-    return n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
-  };
+  auto mask = [n](int64_t i) { return tail_mask(n - i); };
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int64_t i = 0; i < n; i += 16) vmax = _mm512_mask_max_ps(vmax, mask(i), vmax, _mm512_maskz_loadu_ps(mask(i), x + i));
   const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
@@ -58,10 +61,6 @@ void softmax_avx512(float* x, int64_t n) {
   }
   const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
   for (int64_t i = 0; i < n; i += 16) _mm512_mask_storeu_ps(x + i, mask(i), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), x + i), inv));
-}
-
-inline __mmask16 tail_mask(int64_t left) {
-  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
 // Four rows at a time, one accumulator each, 16 columns a step.
