@@ -178,29 +178,45 @@ TEST(Kernels, SoftmaxAndAttentionSumsMatchRef) {
       }
       EXPECT_NEAR(total, 1.0, 1e-5) << isa->name << " n " << n;
     }
-    for (int64_t n_rows : {1, 3, 4, 5, 33}) {
-      for (int64_t n : {1, 17, 64, 80, 129}) {
-        const int64_t stride = n + 7;
-        const auto rows = test::gaussian(n_rows * stride + 1, n_rows + n), x = test::gaussian(n + 1, n + 3), w = test::gaussian(n_rows + 1, n_rows);
-        std::vector<float> dwant(n_rows + 2, -1.0f), dgot = dwant, swant(n + 2, -1.0f), sgot = swant;
-        dot_rows_ref(x.data() + 1, rows.data() + 1, stride, n_rows, n, dwant.data() + 1);
-        isa->dot_rows(x.data() + 1, rows.data() + 1, stride, n_rows, n, dgot.data() + 1);
-        weighted_sum_ref(w.data() + 1, rows.data() + 1, stride, n_rows, n, swant.data() + 1);
-        isa->weighted_sum(w.data() + 1, rows.data() + 1, stride, n_rows, n, sgot.data() + 1);
-        for (int64_t r = 0; r < n_rows; ++r) {
-          double mag = 0;
-          for (int64_t i = 0; i < n; ++i) mag += std::fabs(x[1 + i] * rows[1 + r * stride + i]);
-          ASSERT_NEAR(dgot[1 + r], dwant[1 + r], kFloatSlop * mag) << isa->name << " dot_rows " << n_rows << "x" << n << " row " << r;
+    for (int nq : {1, 3, 4, 5}) {
+      for (int64_t n_rows : {1, 3, 4, 5, 16, 33, 47}) {
+        for (int64_t n : {1, 17, 64, 80, 129}) {
+          // queries (nq, n) with row stride n + 3, weights (nq, n_rows) with stride n_rows + 2,
+          // outputs with strides n_rows + 5 and n + 4; everything off by one float.
+          const int64_t stride = n + 7, xs = n + 3, ws = n_rows + 2, dos = n_rows + 5, sos = n + 4;
+          const auto rows = test::gaussian(n_rows * stride + 1, n_rows + n), x = test::gaussian(nq * xs + 1, n + 3 + nq),
+                     w = test::gaussian(nq * ws + 1, n_rows + nq);
+          std::vector<float> dwant(nq * dos + 2, -1.0f), dgot = dwant, swant(nq * sos + 2, -1.0f), sgot = swant;
+          dot_rows_ref(x.data() + 1, xs, nq, rows.data() + 1, stride, n_rows, n, dwant.data() + 1, dos);
+          isa->dot_rows(x.data() + 1, xs, nq, rows.data() + 1, stride, n_rows, n, dgot.data() + 1, dos);
+          weighted_sum_ref(w.data() + 1, ws, nq, rows.data() + 1, stride, n_rows, n, swant.data() + 1, sos);
+          isa->weighted_sum(w.data() + 1, ws, nq, rows.data() + 1, stride, n_rows, n, sgot.data() + 1, sos);
+          for (int q = 0; q < nq; ++q) {
+            for (int64_t r = 0; r < n_rows; ++r) {
+              double mag = 0;
+              for (int64_t i = 0; i < n; ++i) mag += std::fabs(x[1 + q * xs + i] * rows[1 + r * stride + i]);
+              ASSERT_NEAR(dgot[1 + q * dos + r], dwant[1 + q * dos + r], kFloatSlop * mag)
+                  << isa->name << " dot_rows " << nq << "x" << n_rows << "x" << n << " query " << q << " row " << r;
+            }
+            for (int64_t i = 0; i < n; ++i) {
+              double mag = 0;
+              for (int64_t r = 0; r < n_rows; ++r) mag += std::fabs(w[1 + q * ws + r] * rows[1 + r * stride + i]);
+              ASSERT_NEAR(sgot[1 + q * sos + i], swant[1 + q * sos + i], kFloatSlop * mag)
+                  << isa->name << " weighted_sum " << nq << "x" << n_rows << "x" << n << " query " << q << " col " << i;
+            }
+          }
+          // nothing written between the outputs' rows or around them
+          for (size_t i = 0; i < dgot.size(); ++i) {
+            if (i == 0 || i == dgot.size() - 1 || (i - 1) % dos >= static_cast<size_t>(n_rows)) {
+              ASSERT_EQ(dgot[i], -1.0f) << i;
+            }
+          }
+          for (size_t i = 0; i < sgot.size(); ++i) {
+            if (i == 0 || i == sgot.size() - 1 || (i - 1) % sos >= static_cast<size_t>(n)) {
+              ASSERT_EQ(sgot[i], -1.0f) << i;
+            }
+          }
         }
-        for (int64_t i = 0; i < n; ++i) {
-          double mag = 0;
-          for (int64_t r = 0; r < n_rows; ++r) mag += std::fabs(w[1 + r] * rows[1 + r * stride + i]);
-          ASSERT_NEAR(sgot[1 + i], swant[1 + i], kFloatSlop * mag) << isa->name << " weighted_sum " << n_rows << "x" << n << " col " << i;
-        }
-        EXPECT_EQ(dgot.front(), -1.0f);
-        EXPECT_EQ(dgot.back(), -1.0f);
-        EXPECT_EQ(sgot.front(), -1.0f);
-        EXPECT_EQ(sgot.back(), -1.0f);
       }
     }
   }

@@ -86,10 +86,14 @@ struct IsaKernels {
   void (*swiglu)(float* gate, const float* up, int64_t n);
   // x: (n) <- exp(x - max x) / Σ exp(x - max x), n >= 1.
   void (*softmax)(float* x, int64_t n);
-  // out: (n_rows) = x · row r, rows r at rows + r·stride, each n long.
-  void (*dot_rows)(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
-  // out: (n) = Σ_r w[r] · row r, rows as above.
-  void (*weighted_sum)(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
+  // For nq queries x_q at x + q·xs, each n long: out[q·os + r] = x_q · row r, r < n_rows,
+  // rows r at rows + r·stride, each n long (attention scores of the heads sharing a KV head).
+  void (*dot_rows)(const float* x, int64_t xs, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                   float* out, int64_t os);
+  // For nq weight vectors w_q at w + q·ws, each n_rows long: out[q·os + i] = Σ_r w_q[r] ·
+  // row r [i], i < n, rows as above.
+  void (*weighted_sum)(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                       float* out, int64_t os);
 };
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
@@ -145,10 +149,12 @@ float dot_f32_ref(const float* a, const float* b, int64_t n);
 // gate <- gate / (1 + exp(-gate)) * up with std::exp, element by element: the reference.
 void swiglu_ref(float* gate, const float* up, int64_t n);
 // The references of IsaKernels::softmax (std::exp, sums in order), ::dot_rows (dot_f32_ref
-// per row) and ::weighted_sum (rows added in order).
+// per query and row) and ::weighted_sum (per query, rows added in order).
 void softmax_ref(float* x, int64_t n);
-void dot_rows_ref(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
-void weighted_sum_ref(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
+void dot_rows_ref(const float* x, int64_t xs, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                  float* out, int64_t os);
+void weighted_sum_ref(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                      float* out, int64_t os);
 // The scalar set ("ref"), the first of usable_isas().
 const IsaKernels& ref_kernels();
 

@@ -56,8 +56,10 @@ const IsaEntry& avx512_isa();
 // AVX-512 elementwise kernels (avx512/activation_avx512.cpp).
 void swiglu_avx512(float* gate, const float* up, int64_t n);
 void softmax_avx512(float* x, int64_t n);
-void dot_rows_avx512(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
-void weighted_sum_avx512(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out);
+void dot_rows_avx512(const float* x, int64_t xs, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                     float* out, int64_t os);
+void weighted_sum_avx512(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                         float* out, int64_t os);
 
 // The formats with an int8 path, each with its scalar unpacker (ref/unpack_u8.cpp, and
 // ref/unpack_int_affine.cpp for the intN family).

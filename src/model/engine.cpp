@@ -39,7 +39,7 @@ Engine::Engine(const Model& model, int64_t max_context)
   const auto& c = model.config;
   if (max_context <= 0) throw Error("context length must be positive", {.value = std::to_string(max_context)});
   check_llama_layout(layout_);
-  cache_ = std::make_unique<KvCache>(c.n_layers, max_context, c.kv_dim());
+  cache_ = std::make_unique<KvCache>(c.n_layers, max_context, c.n_kv_heads, c.head_dim());
   rope_ = std::make_unique<RopeTable>(max_context, c.head_dim(), c.rope_theta);
   set_repacking(true);
 }

@@ -64,13 +64,13 @@ namespace {
 // causal softmax row by row, then out_h = P · V_h by SGEMM. Same math as attention_ref.
 void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                     int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
-  const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads, n_pos = pos + T, dim = n_heads * head_dim;
+  const int64_t group = n_heads / n_kv_heads, n_pos = pos + T, dim = n_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   std::vector<float> p(static_cast<size_t>(T * n_pos));
   for (int64_t h = 0; h < n_heads; ++h) {
     const int64_t kvh = h / group;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n_pos), static_cast<int>(head_dim),
-                scale, q + h * head_dim, static_cast<int>(dim), cache.keys(layer) + kvh * head_dim, static_cast<int>(kv_dim), 0.0f,
+                scale, q + h * head_dim, static_cast<int>(dim), cache.keys(layer, kvh), static_cast<int>(head_dim), 0.0f,
                 p.data(), static_cast<int>(n_pos));
 #pragma omp parallel for schedule(static) if (T * n_pos >= (1 << 14))
     for (int64_t t = 0; t < T; ++t) {
@@ -80,33 +80,37 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
       std::fill(row + seen, row + n_pos, 0.0f);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(head_dim), static_cast<int>(n_pos),
-                1.0f, p.data(), static_cast<int>(n_pos), cache.values(layer) + kvh * head_dim, static_cast<int>(kv_dim), 0.0f,
+                1.0f, p.data(), static_cast<int>(n_pos), cache.values(layer, kvh), static_cast<int>(head_dim), 0.0f,
                 out + h * head_dim, static_cast<int>(dim));
   }
 }
 
 
-// One (token, head) at a time: the scores by dot_rows, softmax, then the values' weighted
-// sum, all from `isa` (the reference: the scalar set).
+// Per (token, KV head, block of up to kQueryBlock of the query heads that share it): the
+// scores of the block's heads by one dot_rows call (each key row read once for all of
+// them), softmax per head, then the values' weighted sums by one weighted_sum call, all
+// from `isa` (the reference: the scalar set).
 void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
                     int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
-  const int64_t kv_dim = cache.kv_dim(), group = n_heads / n_kv_heads;
-  const float* kc = cache.keys(layer);
-  const float* vc = cache.values(layer);
+  constexpr int64_t kQueryBlock = 4;
+  const int64_t group = n_heads / n_kv_heads, blocks = (group + kQueryBlock - 1) / kQueryBlock;
+  const int64_t items = T * n_kv_heads * blocks;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-#pragma omp parallel if (T * n_heads >= 8)
+#pragma omp parallel if (items >= 2)
   {
-    std::vector<float> score(pos + T);
-#pragma omp for collapse(2) schedule(dynamic)
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t h = 0; h < n_heads; ++h) {
-        const int64_t n_pos = pos + t + 1, kvh = h / group;
-        const float* qh = q + (t * n_heads + h) * head_dim;
-        isa.dot_rows(qh, kc + kvh * head_dim, kv_dim, n_pos, head_dim, score.data());
-        for (int64_t p = 0; p < n_pos; ++p) score[p] *= scale;
-        isa.softmax(score.data(), n_pos);
-        isa.weighted_sum(score.data(), vc + kvh * head_dim, kv_dim, n_pos, head_dim, out + (t * n_heads + h) * head_dim);
+    std::vector<float> score(static_cast<size_t>(kQueryBlock * (pos + T)));  // (nq, n_pos)
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t t = item / (n_kv_heads * blocks), kvh = item / blocks % n_kv_heads, h0 = kvh * group + item % blocks * kQueryBlock;
+      const int nq = static_cast<int>(std::min(kQueryBlock, (kvh + 1) * group - h0));
+      const int64_t n_pos = pos + t + 1, first = (t * n_heads + h0) * head_dim;
+      isa.dot_rows(q + first, head_dim, nq, cache.keys(layer, kvh), head_dim, n_pos, head_dim, score.data(), n_pos);
+      for (int j = 0; j < nq; ++j) {
+        float* s = score.data() + j * n_pos;
+        for (int64_t p = 0; p < n_pos; ++p) s[p] *= scale;
+        isa.softmax(s, n_pos);
       }
+      isa.weighted_sum(score.data(), n_pos, nq, cache.values(layer, kvh), head_dim, n_pos, head_dim, out + first, head_dim);
     }
   }
 }

@@ -5,6 +5,7 @@
 // where e^x is a normal float.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -63,43 +64,100 @@ void softmax_avx512(float* x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) _mm512_mask_storeu_ps(x + i, mask(i), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), x + i), inv));
 }
 
-// Four rows at a time, one accumulator each, 16 columns a step.
-void dot_rows_avx512(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = tail_mask(n - i);
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-      for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, rows + (r + k) * stride + i), acc[k]);
-    }
-    for (int k = 0; k < 4; ++k) out[r + k] = _mm512_reduce_add_ps(acc[k]);
+namespace {
+
+// r[j] = Σ lanes of v[j], j < 16: pairs of rows summed within 128-bit lanes, then quads,
+// then the four 128-bit lanes of each quad added across (45 instructions for 16 sums,
+// where 16 _mm512_reduce_add_ps take about 130).
+inline __m512 reduce16(const __m512* v) {
+  __m512 w[8], x[4];
+  for (int k = 0; k < 8; ++k) {  // per 128-bit lane: rows 2k, 2k+1 interleaved in pairs
+    w[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]), _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
   }
-  for (; r < n_rows; ++r) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = tail_mask(n - i);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, rows + r * stride + i), acc);
+  for (int k = 0; k < 4; ++k) {  // per 128-bit lane L: the lane-L partial sums of rows 4k..4k+3
+    const __m512d a = _mm512_castps_pd(w[2 * k]), b = _mm512_castps_pd(w[2 * k + 1]);
+    x[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // 128-bit lane j of the result: Σ over the four lanes of x[j].
+  const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// out: (16) = x · rows 0..15, one accumulator per row.
+inline void dot16(const float* x, const float* rows, int64_t stride, int64_t n, float* out) {
+  __m512 acc[16];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+    for (int k = 0; k < 16; ++k) acc[k] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, rows + k * stride + i), acc[k]);
+  }
+  _mm512_storeu_ps(out, reduce16(acc));
+}
+
+// out: (NQ, n) at out + q·os = Σ_r w[q·ws + r] · row r, for 64 columns from i0: every row
+// is loaded once for the NQ queries.
+template <int NQ>
+void weighted_sum64(const float* w, int64_t ws, const float* rows, int64_t stride, int64_t n_rows, int64_t n, int64_t i0,
+                    float* out, int64_t os) {
+  __mmask16 m[4];
+  __m512 acc[NQ][4];
+  for (int k = 0; k < 4; ++k) {
+    m[k] = i0 + 16 * k < n ? tail_mask(n - i0 - 16 * k) : static_cast<__mmask16>(0);
+    for (int q = 0; q < NQ; ++q) acc[q][k] = _mm512_setzero_ps();
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* row = rows + r * stride + i0;
+    __m512 rv[4];
+    for (int k = 0; k < 4; ++k) rv[k] = _mm512_maskz_loadu_ps(m[k], row + 16 * k);
+    for (int q = 0; q < NQ; ++q) {
+      const __m512 wr = _mm512_set1_ps(w[q * ws + r]);
+      for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_fmadd_ps(wr, rv[k], acc[q][k]);
     }
-    out[r] = _mm512_reduce_add_ps(acc);
+  }
+  for (int q = 0; q < NQ; ++q) {
+    for (int k = 0; k < 4; ++k) _mm512_mask_storeu_ps(out + q * os + i0 + 16 * k, m[k], acc[q][k]);
   }
 }
 
-// 64 output columns at a time held in registers while every row is added in.
-void weighted_sum_avx512(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
-  for (int64_t i0 = 0; i0 < n; i0 += 64) {
-    __mmask16 m[4];
-    __m512 acc[4];
-    for (int k = 0; k < 4; ++k) {
-      m[k] = i0 + 16 * k < n ? tail_mask(n - i0 - 16 * k) : static_cast<__mmask16>(0);
-      acc[k] = _mm512_setzero_ps();
+}  // namespace
+
+// 16 rows at a time per query (the rows stay in L1 across the queries), summed by reduce16;
+// the last n_rows % 16 rows one by one.
+void dot_rows_avx512(const float* x, int64_t xs, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                     float* out, int64_t os) {
+  int64_t r = 0;
+  for (; r + 16 <= n_rows; r += 16) {
+    for (int q = 0; q < nq; ++q) dot16(x + q * xs, rows + r * stride, stride, n, out + q * os + r);
+  }
+  for (; r < n_rows; ++r) {
+    for (int q = 0; q < nq; ++q) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + q * xs + i), _mm512_maskz_loadu_ps(m, rows + r * stride + i), acc);
+      }
+      out[q * os + r] = _mm512_reduce_add_ps(acc);
     }
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const __m512 wr = _mm512_set1_ps(w[r]);
-      const float* row = rows + r * stride + i0;
-      for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(wr, _mm512_maskz_loadu_ps(m[k], row + 16 * k), acc[k]);
+  }
+}
+
+// Up to 4 queries and 64 output columns at a time, held in registers while every row is
+// added in.
+void weighted_sum_avx512(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                         float* out, int64_t os) {
+  for (int q0 = 0; q0 < nq; q0 += 4) {
+    const float* wq = w + q0 * ws;
+    float* oq = out + q0 * os;
+    for (int64_t i0 = 0; i0 < n; i0 += 64) {
+      switch (std::min(4, nq - q0)) {
+        case 1: weighted_sum64<1>(wq, ws, rows, stride, n_rows, n, i0, oq, os); break;
+        case 2: weighted_sum64<2>(wq, ws, rows, stride, n_rows, n, i0, oq, os); break;
+        case 3: weighted_sum64<3>(wq, ws, rows, stride, n_rows, n, i0, oq, os); break;
+        default: weighted_sum64<4>(wq, ws, rows, stride, n_rows, n, i0, oq, os); break;
+      }
     }
-    for (int k = 0; k < 4; ++k) _mm512_mask_storeu_ps(out + i0 + 16 * k, m[k], acc[k]);
   }
 }
 

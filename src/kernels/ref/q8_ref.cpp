@@ -99,14 +99,21 @@ void softmax_ref(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void dot_rows_ref(const float* x, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
-  for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_f32_ref(x, rows + r * stride, n);
+void dot_rows_ref(const float* x, int64_t xs, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                  float* out, int64_t os) {
+  for (int q = 0; q < nq; ++q) {
+    for (int64_t r = 0; r < n_rows; ++r) out[q * os + r] = dot_f32_ref(x + q * xs, rows + r * stride, n);
+  }
 }
 
-void weighted_sum_ref(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* out) {
-  std::fill(out, out + n, 0.0f);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int64_t i = 0; i < n; ++i) out[i] += w[r] * rows[r * stride + i];
+void weighted_sum_ref(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
+                      float* out, int64_t os) {
+  for (int q = 0; q < nq; ++q) {
+    float* o = out + q * os;
+    std::fill(o, o + n, 0.0f);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      for (int64_t i = 0; i < n; ++i) o[i] += w[q * ws + r] * rows[r * stride + i];
+    }
   }
 }
 
