@@ -66,6 +66,18 @@ void softmax_avx512(float* x, int64_t n) {
 
 namespace {
 
+// Key and value rows are read once per KV head from DRAM (the weights' stream has evicted
+// them): prefetched this many rows ahead.
+constexpr int64_t kPrefetchRows = 32;
+
+// The cache lines of n_rows rows of n floats at rows + r·stride (addresses past the cache's
+// end are only prefetched, never read).
+inline void prefetch_rows(const float* rows, int64_t stride, int64_t n_rows, int64_t n) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t i = 0; i < n; i += 16) _mm_prefetch(reinterpret_cast<const char*>(rows + r * stride + i), _MM_HINT_T0);
+  }
+}
+
 // r[j] = Σ lanes of v[j], j < 16: pairs of rows summed within 128-bit lanes, then quads,
 // then the four 128-bit lanes of each quad added across (45 instructions for 16 sums,
 // where 16 _mm512_reduce_add_ps take about 130).
@@ -109,6 +121,7 @@ void weighted_sum64(const float* w, int64_t ws, const float* rows, int64_t strid
   }
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* row = rows + r * stride + i0;
+    prefetch_rows(row + kPrefetchRows * stride, stride, 1, std::min<int64_t>(64, n - i0));
     __m512 rv[4];
     for (int k = 0; k < 4; ++k) rv[k] = _mm512_maskz_loadu_ps(m[k], row + 16 * k);
     for (int q = 0; q < NQ; ++q) {
@@ -129,6 +142,7 @@ void dot_rows_avx512(const float* x, int64_t xs, int nq, const float* rows, int6
                      float* out, int64_t os) {
   int64_t r = 0;
   for (; r + 16 <= n_rows; r += 16) {
+    prefetch_rows(rows + (r + kPrefetchRows) * stride, stride, 16, n);
     for (int q = 0; q < nq; ++q) dot16(x + q * xs, rows + r * stride, stride, n, out + q * os + r);
   }
   for (; r < n_rows; ++r) {

@@ -1,0 +1,189 @@
+// q2_k and q3_k repacked for AVX-512 VNNI: 16 rows per group, per super-block of 256
+// columns a header, then per 32 columns k (sub-blocks 2k and 2k+1) one unit of codes:
+//   q2_k header, 320 bytes: the 16 rows' fp16 d, fp16 dmin, then the scale bytes (low
+//        nibble scale, high nibble min) [sub-block][row]; unit, 128 bytes: two vectors
+//        L_h, lane r byte e, bits 2j..2j+1: the code of element 16h+4j+e of row r.
+//   q3_k header, 288 bytes: the 16 rows' fp16 d, then the signed 6-bit scales as int8
+//        [sub-block][row]; unit, 192 bytes: L_0, L_1 as for q2_k with the low 2 bits of the
+//        codes, and one vector H, lane r byte e, bit j + 4h: the third bit of element
+//        16h+4j+e.
+// q2_k keeps the file's 2.625 bits per weight; q3_k takes 3.5625 instead of 3.4375 (its
+// scales unpacked to bytes). The codes of one unit against an activation row are four
+// VPDPBUSD per sub-block, as in repack_q6_k_avx512.cpp.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+#include "formats/blocks.h"
+#include "formats/kquant_scales.h"
+#include "kernels/avx512/repack_common.h"
+#include "kernels/kernel_impl.h"
+
+namespace lowbit::kernels {
+namespace {
+
+using namespace avx512;
+using namespace lowbit::formats;
+
+// Byte-wise bit From of h moved to bit To, every other bit cleared (the 16-bit shifts are
+// exact for the one bit kept).
+template <int From, int To>
+inline __m512i move_bit(__m512i h) {
+  const __m512i m = _mm512_set1_epi8(static_cast<char>(1 << To));
+  if constexpr (From < To) return _mm512_and_si512(_mm512_slli_epi16(h, To - From), m);
+  if constexpr (From > To) return _mm512_and_si512(_mm512_srli_epi16(h, From - To), m);
+  return _mm512_and_si512(h, m);
+}
+
+// Byte-wise bits 2J..2J+1 of v as a value 0..3.
+template <int J>
+inline __m512i two_bits(__m512i v) {
+  return _mm512_and_si512(_mm512_srli_epi16(v, 2 * J), _mm512_set1_epi8(3));
+}
+
+inline __m512 bytes_to_ps(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
+inline __m512 fp16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+// Writes code c of element 16h+4j+e of row r into a unit (low bits into L_h, the third bit,
+// for q3_k, into H).
+inline void put_code(uint8_t* unit, int r, int h, int j, int e, int code, bool third_bit) {
+  unit[64 * h + 4 * r + e] |= static_cast<uint8_t>((code & 3) << (2 * j));
+  if (third_bit) unit[128 + 4 * r + e] |= static_cast<uint8_t>((code >> 2) << (j + 4 * h));
+}
+
+struct Q2K {
+  static constexpr int64_t kHeader = 64 + 256, kUnit = 128, kPacked = kHeader + 8 * kUnit;
+  using Block = BlockQ2_K;
+
+  static int code_of(const uint8_t* blk, int e) {  // element e of 0..255
+    const int s = e / 16;
+    const uint8_t* q = blk + offsetof(BlockQ2_K, qs) + 32 * (s / 8) + 16 * (s % 2);
+    return (q[e % 16] >> (2 * ((s % 8) / 2))) & 3;
+  }
+  static void header(uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk + offsetof(BlockQ2_K, d), 2);
+    std::memcpy(dst + 32 + 2 * r, blk + offsetof(BlockQ2_K, dmin), 2);
+    for (int s = 0; s < 16; ++s) dst[64 + 16 * s + r] = blk[offsetof(BlockQ2_K, scales) + s];
+  }
+  // Per super-block: the rows' d and dmin.
+  struct Super {
+    __m512 d, dmin;
+    const uint8_t* p;
+    explicit Super(const uint8_t* p_) : d(fp16x16(p_)), dmin(fp16x16(p_ + 32)), p(p_) {}
+    // value = a u + b for sub-block s: a = d sc, b = -dmin m.
+    void map(int s, __m512* a, __m512* b) const {
+      const __m512i sm = _mm512_cvtepu8_epi32(load16(p + 64 + 16 * s));
+      *a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm, _mm512_set1_epi32(0xF))));
+      *b = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_srli_epi32(sm, 4))));
+    }
+  };
+  static void codes(const uint8_t* unit, __m512i lo[4], __m512i hi[4]) {
+    const __m512i l0 = _mm512_loadu_si512(unit), l1 = _mm512_loadu_si512(unit + 64);
+    lo[0] = two_bits<0>(l0), lo[1] = two_bits<1>(l0), lo[2] = two_bits<2>(l0), lo[3] = two_bits<3>(l0);
+    hi[0] = two_bits<0>(l1), hi[1] = two_bits<1>(l1), hi[2] = two_bits<2>(l1), hi[3] = two_bits<3>(l1);
+  }
+};
+
+struct Q3K {
+  static constexpr int64_t kHeader = 32 + 256, kUnit = 192, kPacked = kHeader + 8 * kUnit;
+  using Block = BlockQ3_K;
+
+  static int code_of(const uint8_t* blk, int e) {  // low 2 bits + 4 * high bit
+    const int within = e % 128, l = within % 32;
+    const int low = (blk[offsetof(BlockQ3_K, qs) + 32 * (e / 128) + l] >> (2 * (within / 32))) & 3;
+    const int high = (blk[offsetof(BlockQ3_K, hmask) + l] >> (e / 32)) & 1;
+    return low + 4 * high;
+  }
+  static void header(uint8_t* dst, const uint8_t* blk, int r) {
+    std::memcpy(dst + 2 * r, blk + offsetof(BlockQ3_K, d), 2);
+    for (int s = 0; s < 16; ++s) dst[32 + 16 * s + r] = static_cast<uint8_t>(q3_k_scale(blk + offsetof(BlockQ3_K, scales), s));
+  }
+  struct Super {
+    __m512 d;
+    const uint8_t* p;
+    explicit Super(const uint8_t* p_) : d(fp16x16(p_)), p(p_) {}
+    // value = d sc (u - 4): a = d sc, b = -4 a.
+    void map(int s, __m512* a, __m512* b) const {
+      *a = _mm512_mul_ps(d, bytes_to_ps(load16(p + 32 + 16 * s)));
+      *b = _mm512_mul_ps(*a, _mm512_set1_ps(-4.0f));
+    }
+  };
+  static void codes(const uint8_t* unit, __m512i lo[4], __m512i hi[4]) {
+    const __m512i l0 = _mm512_loadu_si512(unit), l1 = _mm512_loadu_si512(unit + 64), h = _mm512_loadu_si512(unit + 128);
+    lo[0] = _mm512_or_si512(two_bits<0>(l0), move_bit<0, 2>(h));
+    lo[1] = _mm512_or_si512(two_bits<1>(l0), move_bit<1, 2>(h));
+    lo[2] = _mm512_or_si512(two_bits<2>(l0), move_bit<2, 2>(h));
+    lo[3] = _mm512_or_si512(two_bits<3>(l0), move_bit<3, 2>(h));
+    hi[0] = _mm512_or_si512(two_bits<0>(l1), move_bit<4, 2>(h));
+    hi[1] = _mm512_or_si512(two_bits<1>(l1), move_bit<5, 2>(h));
+    hi[2] = _mm512_or_si512(two_bits<2>(l1), move_bit<6, 2>(h));
+    hi[3] = _mm512_or_si512(two_bits<3>(l1), move_bit<7, 2>(h));
+  }
+};
+
+template <typename L>
+void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
+  constexpr bool kThirdBit = std::is_same_v<L, Q3K>;
+  repack_rows<256, sizeof(typename L::Block), L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+    L::header(dst, blk, r);
+    for (int k = 0; k < 8; ++k) {
+      uint8_t* unit = dst + L::kHeader + L::kUnit * k;
+      for (int h = 0; h < 2; ++h) {
+        for (int j = 0; j < 4; ++j) {
+          for (int e = 0; e < 4; ++e) put_code(unit, r, h, j, e, L::code_of(blk, 32 * k + 16 * h + 4 * j + e), kThirdBit);
+        }
+      }
+    }
+  });
+}
+
+// y: (NT, 16) for the group's 16 rows. Per sub-block s: acc += (Σ u q) a dx, bias += b Σ(dx q).
+template <typename L, int NT>
+void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
+  const int64_t ns = cols / 256;
+  const uint8_t* p = packed + group * ns * L::kPacked;
+  __m512 acc[NT], bias[NT];
+  for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < ns; ++i, p += L::kPacked) {
+    const typename L::Super super(p);
+    for (int k = 0; k < 8; ++k) {
+      const uint8_t* unit = p + L::kHeader + L::kUnit * k;
+      prefetch_ahead<L::kUnit>(unit);
+      __m512i lo[4], hi[4];
+      L::codes(unit, lo, hi);
+      __m512 a_lo, b_lo, a_hi, b_hi;
+      super.map(2 * k, &a_lo, &b_lo);
+      super.map(2 * k + 1, &a_hi, &b_hi);
+      for (int n = 0; n < NT; ++n) {
+        const Group4* g = reinterpret_cast<const Group4*>(xs[n].q + 256 * i + 32 * k);
+        __m512i slo = _mm512_setzero_si512(), shi = _mm512_setzero_si512();
+        for (int j = 0; j < 4; ++j) {
+          slo = _mm512_dpbusd_epi32(slo, lo[j], _mm512_set1_epi32(g[j]));
+          shi = _mm512_dpbusd_epi32(shi, hi[j], _mm512_set1_epi32(g[4 + j]));
+        }
+        const int64_t s = 16 * i + 2 * k;
+        const float* dl = xs[n].d_lane + 4 * s;
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(slo), _mm512_mul_ps(a_lo, _mm512_set1_ps(dl[0])), acc[n]);
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(shi), _mm512_mul_ps(a_hi, _mm512_set1_ps(dl[4])), acc[n]);
+        bias[n] = _mm512_fmadd_ps(b_lo, _mm512_set1_ps(xs[n].sum[s]), bias[n]);
+        bias[n] = _mm512_fmadd_ps(b_hi, _mm512_set1_ps(xs[n].sum[s + 1]), bias[n]);
+      }
+    }
+  }
+  for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_add_ps(acc[n], bias[n]));
+}
+
+template <typename L>
+void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y) {
+  with_nt(nt, [&](auto n) { dot_group<L, decltype(n)::value>(packed, group, cols, xs, y); });
+}
+
+}  // namespace
+
+extern const RepackKernels kRepackQ2_K{"q2_k", &packed_bytes<256, Q2K::kPacked>, &repack<Q2K>, &dot<Q2K>};
+extern const RepackKernels kRepackQ3_K{"q3_k", &packed_bytes<256, Q3K::kPacked>, &repack<Q3K>, &dot<Q3K>};
+
+}  // namespace lowbit::kernels
