@@ -468,7 +468,10 @@ TEST(Kernels, RepackedKernelsMatchRef) {
                 ref().dot_u8_q8({u.data(), a.data(), b.data()}, padded, views.data(), nt, want);
                 for (int n = 0; n < nt; ++n) {
                   double mag = 0;
-                  for (int64_t e = 0; e < padded; ++e) mag += std::fabs((a[e / 16] * u[e] + b[e / 16]) * views[n].d_lane[e / 4] * views[n].q[e]);
+                  // the terms both sides sum: a·u·x and b·x (the offset is applied to Σx, not per weight)
+                  for (int64_t e = 0; e < padded; ++e) {
+                    mag += (std::fabs(a[e / 16] * u[e]) + std::fabs(b[e / 16])) * std::fabs(views[n].d_lane[e / 4] * views[n].q[e]);
+                  }
                   EXPECT_NEAR(got[n * 16 + r], want[n], kFloatSlop * mag + 1e-30) << isa->name << " " << f->name << " rows " << rows << " cols " << cols << " row " << row;
                 }
               }

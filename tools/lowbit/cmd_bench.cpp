@@ -66,11 +66,15 @@ Runner register_bench(CLI::App& app) {
       j["prefill_int8_peak_fraction"] = peak > 0 ? prefill_gops / peak : 0;
       table += fmt::format("model: {} ({:.2f} B parameters, {:.1f} MB read per decoded token)\n", o->model,
                            static_cast<double>(m.parameter_count()) / 1e9, static_cast<double>(s.bytes_per_token) / 1e6);
-      table += fmt::format("prefill {:>5} tokens: {:8.1f} tok/s (range {:.1f}-{:.1f}), {:.0f} GOP/s = {:.0f}% of int8 peak\n",
-                           s.prompt_tokens, s.prefill.median, s.prefill.min, s.prefill.max, prefill_gops,
-                           peak > 0 ? 100 * prefill_gops / peak : 0.0);
-      table += fmt::format("decode  {:>5} tokens: {:8.1f} tok/s (range {:.1f}-{:.1f}), {:.1f} GB/s = {:.0f}% of read bandwidth\n",
-                           s.generated_tokens, s.decode.median, s.decode.min, s.decode.max, gbs, bw > 0 ? 100 * gbs / bw : 0.0);
+      if (s.prompt_tokens > 0) {
+        table += fmt::format("prefill {:>5} tokens: {:8.1f} tok/s (range {:.1f}-{:.1f}), {:.0f} GOP/s = {:.0f}% of int8 peak\n",
+                             s.prompt_tokens, s.prefill.median, s.prefill.min, s.prefill.max, prefill_gops,
+                             peak > 0 ? 100 * prefill_gops / peak : 0.0);
+      }
+      if (s.generated_tokens > 0) {
+        table += fmt::format("decode  {:>5} tokens: {:8.1f} tok/s (range {:.1f}-{:.1f}), {:.1f} GB/s = {:.0f}% of read bandwidth\n",
+                             s.generated_tokens, s.decode.median, s.decode.min, s.decode.max, gbs, bw > 0 ? 100 * gbs / bw : 0.0);
+      }
     }
     if (!o->out.empty()) {
       const std::string text = j.dump(2) + "\n";

@@ -59,7 +59,9 @@ void dot_f(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
 }
 
 // bitsandbytes nf4/fp4 (row-local blocks of 64: f32 absmax, 32 code bytes, element 2j in
-// the high nibble of byte j): codes through a 16-entry table in a register (VPERMPS).
+// the high nibble of byte j): codes through a 16-entry table in a register (VPERMPS). A
+// block's four 16-element products are independent and summed before one FMA with its
+// absmax, so no chain of dependent FMAs limits the rate.
 template <const float* Code, int NT>
 void dot_bnb4_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
   constexpr int64_t kBytes = 36;
@@ -71,17 +73,20 @@ void dot_bnb4_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
     _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
     float absmax;
     std::memcpy(&absmax, blk, 4);
-    const __m512 scale = _mm512_set1_ps(absmax);
+    __m512 w[4];
     for (int h = 0; h < 2; ++h) {  // 16 bytes = 32 elements
       const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4 + 16 * h)));
       // each 16-bit lane: the high nibble (element 2j) in its low byte, the low nibble above
       const __m256i pairs = _mm256_or_si256(_mm256_srli_epi16(bytes, 4), _mm256_slli_epi16(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0F)), 8));
-      for (int q = 0; q < 2; ++q) {
-        const __m512i idx = _mm512_cvtepu8_epi32(q == 0 ? _mm256_castsi256_si128(pairs) : _mm256_extracti128_si256(pairs, 1));
-        const __m512 w = _mm512_mul_ps(_mm512_permutexvar_ps(idx, code), scale);
-        const int64_t i = 64 * b + 32 * h + 16 * q;
-        for (int n = 0; n < NT; ++n) acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + n * cols + i), acc[n]);
-      }
+      w[2 * h] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(pairs)), code);
+      w[2 * h + 1] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(pairs, 1)), code);
+    }
+    const __m512 scale = _mm512_set1_ps(absmax);
+    for (int n = 0; n < NT; ++n) {
+      const float* xb = x + n * cols + 64 * b;
+      const __m512 s01 = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(xb + 16), _mm512_mul_ps(w[0], _mm512_loadu_ps(xb)));
+      const __m512 s23 = _mm512_fmadd_ps(w[3], _mm512_loadu_ps(xb + 48), _mm512_mul_ps(w[2], _mm512_loadu_ps(xb + 32)));
+      acc[n] = _mm512_fmadd_ps(_mm512_add_ps(s01, s23), scale, acc[n]);
     }
   }
   for (int n = 0; n < NT; ++n) y[n] = _mm512_reduce_add_ps(acc[n]);

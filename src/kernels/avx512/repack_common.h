@@ -38,6 +38,47 @@ inline void prefetch_ahead(const uint8_t* p) {
 // Four int8 codes read as one 32-bit value (may alias the int8 array, any alignment).
 typedef int32_t Group4 __attribute__((may_alias, aligned(1)));
 
+// Byte-wise bit From of h moved to bit To, every other bit cleared (the 16-bit shifts are
+// exact for the one bit kept).
+template <int From, int To>
+inline __m512i move_bit(__m512i h) {
+  const __m512i m = _mm512_set1_epi8(static_cast<char>(1 << To));
+  if constexpr (From < To) return _mm512_and_si512(_mm512_slli_epi16(h, To - From), m);
+  if constexpr (From > To) return _mm512_and_si512(_mm512_srli_epi16(h, From - To), m);
+  return _mm512_and_si512(h, m);
+}
+
+// Byte-wise bits 2J..2J+1 of v as a value 0..3.
+template <int J>
+inline __m512i two_bits(__m512i v) {
+  return _mm512_and_si512(_mm512_srli_epi16(v, 2 * J), _mm512_set1_epi8(3));
+}
+
+// The codes of 32 columns of 2- or 3-bit weights (q2_k, q3_k, int2, int3): lo[j] lane r
+// byte e = the code of element 4j+e of row r, hi[j] that of element 16+4j+e. The unit: two
+// vectors L_h, lane r byte e, bits 2j..2j+1: the low 2 bits of element 16h+4j+e; for 3
+// bits a third vector H, lane r byte e, bit j+4h: the third bit.
+template <int Bits>
+inline void low_bit_codes(const uint8_t* unit, __m512i lo[4], __m512i hi[4]) {
+  const __m512i l0 = _mm512_loadu_si512(unit), l1 = _mm512_loadu_si512(unit + 64);
+  lo[0] = two_bits<0>(l0), lo[1] = two_bits<1>(l0), lo[2] = two_bits<2>(l0), lo[3] = two_bits<3>(l0);
+  hi[0] = two_bits<0>(l1), hi[1] = two_bits<1>(l1), hi[2] = two_bits<2>(l1), hi[3] = two_bits<3>(l1);
+  if constexpr (Bits == 3) {
+    const __m512i h = _mm512_loadu_si512(unit + 128);
+    lo[0] = _mm512_or_si512(lo[0], move_bit<0, 2>(h)), lo[1] = _mm512_or_si512(lo[1], move_bit<1, 2>(h));
+    lo[2] = _mm512_or_si512(lo[2], move_bit<2, 2>(h)), lo[3] = _mm512_or_si512(lo[3], move_bit<3, 2>(h));
+    hi[0] = _mm512_or_si512(hi[0], move_bit<4, 2>(h)), hi[1] = _mm512_or_si512(hi[1], move_bit<5, 2>(h));
+    hi[2] = _mm512_or_si512(hi[2], move_bit<6, 2>(h)), hi[3] = _mm512_or_si512(hi[3], move_bit<7, 2>(h));
+  }
+}
+
+// Writes code c (Bits = 2 or 3) of element 16h+4j+e of row r into such a unit.
+template <int Bits>
+inline void put_low_bit_code(uint8_t* unit, int r, int h, int j, int e, int code) {
+  unit[64 * h + 4 * r + e] |= static_cast<uint8_t>((code & 3) << (2 * j));
+  if constexpr (Bits == 3) unit[128 + 4 * r + e] |= static_cast<uint8_t>((code >> 2) << (j + 4 * h));
+}
+
 // Bytes of a tensor packed as groups of 16 rows x blocks of BlockCols columns, Packed
 // bytes each.
 template <int64_t BlockCols, int64_t Packed>

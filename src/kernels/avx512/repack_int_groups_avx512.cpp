@@ -1,6 +1,6 @@
-// The int4 and int8 group-wise formats (GPTQ/AWQ's int{4,8}_g{32,64,128}_{sym,asym})
-// repacked for AVX-512 VNNI. int4: 16 rows per group, per column group of G (the format's
-// group size)
+// The group-wise int formats (GPTQ/AWQ's int{2,3,4,8}_g{32,64,128}_{sym,asym}) repacked
+// for AVX-512 VNNI. int4: 16 rows per group, per column group of G (the format's group
+// size)
 //   32 bytes: the 16 rows' fp16 scales d;
 //   16 bytes (asym only): the 16 rows' u8 zeros z (sym: z = 8 for every row);
 //   G/32 chunks of 256 bytes: four 64-byte vectors V_j per 32 columns, lane r = four bytes
@@ -10,6 +10,8 @@
 // The same bytes as the file (8G + 48 per 16 rows for asym, as 16 rows of 3 + G/2).
 // int8: the same header, then G/4 vectors V_j, lane r = row r's codes 4j..4j+3 (sym: z =
 // 128); the same bytes as the file too. The u8 codes go to VPDPBUSD as they are.
+// int2 and int3: the same header, then per 32 columns a unit of 128 (int2) or 192 (int3)
+// bytes in the layout of q2_k and q3_k (repack_common.h, low_bit_codes); sym zeros 2 and 4.
 // value = d (q - z): the codes' sums are scaled by d per 16-column sub-block and the
 // d z Σx term is taken once per column group.
 #include <immintrin.h>
@@ -32,8 +34,18 @@ struct Layout {
   static constexpr int64_t kBlockBytes = kHeader + G * Bits / 8;
   static constexpr int64_t kCodesAt = Sym ? 32 : 48;
   static constexpr int64_t kPacked = kCodesAt + 2 * G * Bits;  // 16 rows of G·Bits/8 bytes
-  static constexpr float kSymZero = Bits == 4 ? 8.0f : 128.0f;
+  static constexpr float kSymZero = 1 << (Bits - 1);
+  static constexpr int kUnitCols = Bits == 8 ? 16 : 32;          // columns per code unit
+  static constexpr int64_t kUnitBytes = 2 * kUnitCols * Bits;    // 16 rows of them
 };
+
+// Code i of a little-endian bit stream of Bits-bit codes.
+template <int Bits>
+int stream_code(const uint8_t* codes, int i) {
+  const int bit = i * Bits;
+  const int two = codes[bit / 8] | (bit % 8 + Bits > 8 ? codes[bit / 8 + 1] << 8 : 0);
+  return (two >> (bit % 8)) & ((1 << Bits) - 1);
+}
 
 template <int Bits, int G, bool Sym>
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
@@ -44,6 +56,15 @@ void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
     const uint8_t* codes = blk + L::kHeader;
     if constexpr (Bits == 8) {
       for (int j = 0; j < G / 4; ++j) std::memcpy(dst + L::kCodesAt + 64 * j + 4 * r, codes + 4 * j, 4);
+    } else if constexpr (Bits < 4) {
+      for (int c = 0; c < G / 32; ++c) {
+        uint8_t* unit = dst + L::kCodesAt + L::kUnitBytes * c;
+        for (int h = 0; h < 2; ++h) {
+          for (int j = 0; j < 4; ++j) {
+            for (int e = 0; e < 4; ++e) put_low_bit_code<Bits>(unit, r, h, j, e, stream_code<Bits>(codes, 32 * c + 16 * h + 4 * j + e));
+          }
+        }
+      }
     } else {
       for (int c = 0; c < G / 32; ++c) {
         uint8_t qs[16];
@@ -57,7 +78,7 @@ void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
   });
 }
 
-// One 256-byte chunk v of 16 rows: int4, 32 columns (block b of the row); int8, 16 columns
+// One unit v of 16 rows: int2/3/4, 32 columns (block b of the row); int8, 16 columns
 // (sub-block b). acc += the codes' sums · d · the activations' scale; xsum += Σx.
 template <int Bits, int NT>
 inline void accumulate_chunk(const uint8_t* v, int64_t b, __m512 d, const Q8RowView* xs, __m512* acc, float* xsum) {
@@ -76,16 +97,23 @@ inline void accumulate_chunk(const uint8_t* v, int64_t b, __m512 d, const Q8RowV
       xsum[n] += xs[n].sum[b];
     }
   } else {
-    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512i lo[4], hi[4];
+    if constexpr (Bits == 4) {
+      const __m512i mask = _mm512_set1_epi8(0x0F);
+      for (int j = 0; j < 4; ++j) {
+        const __m512i w = _mm512_loadu_si512(v + 64 * j);
+        lo[j] = _mm512_and_si512(w, mask), hi[j] = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
+      }
+    } else {
+      low_bit_codes<Bits>(v, lo, hi);
+    }
     __m512i lo_sum[NT], hi_sum[NT];
     for (int n = 0; n < NT; ++n) lo_sum[n] = hi_sum[n] = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
-      const __m512i w = _mm512_loadu_si512(v + 64 * j);
-      const __m512i lo = _mm512_and_si512(w, mask), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
       for (int n = 0; n < NT; ++n) {
         const Group4* g4 = reinterpret_cast<const Group4*>(xs[n].q + 32 * b);
-        lo_sum[n] = _mm512_dpbusd_epi32(lo_sum[n], lo, _mm512_set1_epi32(g4[j]));
-        hi_sum[n] = _mm512_dpbusd_epi32(hi_sum[n], hi, _mm512_set1_epi32(g4[4 + j]));
+        lo_sum[n] = _mm512_dpbusd_epi32(lo_sum[n], lo[j], _mm512_set1_epi32(g4[j]));
+        hi_sum[n] = _mm512_dpbusd_epi32(hi_sum[n], hi[j], _mm512_set1_epi32(g4[4 + j]));
       }
     }
     for (int n = 0; n < NT; ++n) {
@@ -100,7 +128,7 @@ inline void accumulate_chunk(const uint8_t* v, int64_t b, __m512 d, const Q8RowV
 template <int Bits, int G, bool Sym, int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
   using L = Layout<Bits, G, Sym>;
-  constexpr int kChunks = G * Bits / 128;  // 256-byte chunks per column group
+  constexpr int kUnits = G / L::kUnitCols;  // code units per column group
   const int64_t ng = cols / G;
   const uint8_t* p = packed + group * ng * L::kPacked;
   __m512 acc[NT], bias[NT];
@@ -111,10 +139,10 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
     const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(L::kSymZero))
                           : _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)))));
     float xsum[NT] = {};
-    for (int c = 0; c < kChunks; ++c) {
-      const uint8_t* v = p + L::kCodesAt + 256 * c;
-      prefetch_ahead<256>(v);
-      accumulate_chunk<Bits, NT>(v, gi * kChunks + c, d, xs, acc, xsum);
+    for (int c = 0; c < kUnits; ++c) {
+      const uint8_t* v = p + L::kCodesAt + L::kUnitBytes * c;
+      prefetch_ahead<L::kUnitBytes>(v);
+      accumulate_chunk<Bits, NT>(v, gi * kUnits + c, d, xs, acc, xsum);
     }
     for (int n = 0; n < NT; ++n) bias[n] = _mm512_fmadd_ps(dz, _mm512_set1_ps(xsum[n]), bias[n]);
   }
@@ -133,6 +161,18 @@ constexpr RepackKernels kernels_for(std::string_view format) {
 
 }  // namespace
 
+extern const RepackKernels kRepackInt2G32Sym = kernels_for<2, 32, true>("int2_g32_sym");
+extern const RepackKernels kRepackInt2G32Asym = kernels_for<2, 32, false>("int2_g32_asym");
+extern const RepackKernels kRepackInt2G64Sym = kernels_for<2, 64, true>("int2_g64_sym");
+extern const RepackKernels kRepackInt2G64Asym = kernels_for<2, 64, false>("int2_g64_asym");
+extern const RepackKernels kRepackInt2G128Sym = kernels_for<2, 128, true>("int2_g128_sym");
+extern const RepackKernels kRepackInt2G128Asym = kernels_for<2, 128, false>("int2_g128_asym");
+extern const RepackKernels kRepackInt3G32Sym = kernels_for<3, 32, true>("int3_g32_sym");
+extern const RepackKernels kRepackInt3G32Asym = kernels_for<3, 32, false>("int3_g32_asym");
+extern const RepackKernels kRepackInt3G64Sym = kernels_for<3, 64, true>("int3_g64_sym");
+extern const RepackKernels kRepackInt3G64Asym = kernels_for<3, 64, false>("int3_g64_asym");
+extern const RepackKernels kRepackInt3G128Sym = kernels_for<3, 128, true>("int3_g128_sym");
+extern const RepackKernels kRepackInt3G128Asym = kernels_for<3, 128, false>("int3_g128_asym");
 extern const RepackKernels kRepackInt4G32Sym = kernels_for<4, 32, true>("int4_g32_sym");
 extern const RepackKernels kRepackInt4G32Asym = kernels_for<4, 32, false>("int4_g32_asym");
 extern const RepackKernels kRepackInt4G64Sym = kernels_for<4, 64, true>("int4_g64_sym");

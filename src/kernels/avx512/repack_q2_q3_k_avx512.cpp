@@ -14,7 +14,6 @@
 
 #include <cstddef>
 #include <cstring>
-#include <type_traits>
 
 #include "formats/blocks.h"
 #include "formats/kquant_scales.h"
@@ -27,32 +26,9 @@ namespace {
 using namespace avx512;
 using namespace lowbit::formats;
 
-// Byte-wise bit From of h moved to bit To, every other bit cleared (the 16-bit shifts are
-// exact for the one bit kept).
-template <int From, int To>
-inline __m512i move_bit(__m512i h) {
-  const __m512i m = _mm512_set1_epi8(static_cast<char>(1 << To));
-  if constexpr (From < To) return _mm512_and_si512(_mm512_slli_epi16(h, To - From), m);
-  if constexpr (From > To) return _mm512_and_si512(_mm512_srli_epi16(h, From - To), m);
-  return _mm512_and_si512(h, m);
-}
-
-// Byte-wise bits 2J..2J+1 of v as a value 0..3.
-template <int J>
-inline __m512i two_bits(__m512i v) {
-  return _mm512_and_si512(_mm512_srli_epi16(v, 2 * J), _mm512_set1_epi8(3));
-}
-
 inline __m512 bytes_to_ps(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
 inline __m512 fp16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-
-// Writes code c of element 16h+4j+e of row r into a unit (low bits into L_h, the third bit,
-// for q3_k, into H).
-inline void put_code(uint8_t* unit, int r, int h, int j, int e, int code, bool third_bit) {
-  unit[64 * h + 4 * r + e] |= static_cast<uint8_t>((code & 3) << (2 * j));
-  if (third_bit) unit[128 + 4 * r + e] |= static_cast<uint8_t>((code >> 2) << (j + 4 * h));
-}
 
 struct Q2K {
   static constexpr int64_t kHeader = 64 + 256, kUnit = 128, kPacked = kHeader + 8 * kUnit;
@@ -80,11 +56,7 @@ struct Q2K {
       *b = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_srli_epi32(sm, 4))));
     }
   };
-  static void codes(const uint8_t* unit, __m512i lo[4], __m512i hi[4]) {
-    const __m512i l0 = _mm512_loadu_si512(unit), l1 = _mm512_loadu_si512(unit + 64);
-    lo[0] = two_bits<0>(l0), lo[1] = two_bits<1>(l0), lo[2] = two_bits<2>(l0), lo[3] = two_bits<3>(l0);
-    hi[0] = two_bits<0>(l1), hi[1] = two_bits<1>(l1), hi[2] = two_bits<2>(l1), hi[3] = two_bits<3>(l1);
-  }
+  static constexpr int kBits = 2;
 };
 
 struct Q3K {
@@ -111,29 +83,18 @@ struct Q3K {
       *b = _mm512_mul_ps(*a, _mm512_set1_ps(-4.0f));
     }
   };
-  static void codes(const uint8_t* unit, __m512i lo[4], __m512i hi[4]) {
-    const __m512i l0 = _mm512_loadu_si512(unit), l1 = _mm512_loadu_si512(unit + 64), h = _mm512_loadu_si512(unit + 128);
-    lo[0] = _mm512_or_si512(two_bits<0>(l0), move_bit<0, 2>(h));
-    lo[1] = _mm512_or_si512(two_bits<1>(l0), move_bit<1, 2>(h));
-    lo[2] = _mm512_or_si512(two_bits<2>(l0), move_bit<2, 2>(h));
-    lo[3] = _mm512_or_si512(two_bits<3>(l0), move_bit<3, 2>(h));
-    hi[0] = _mm512_or_si512(two_bits<0>(l1), move_bit<4, 2>(h));
-    hi[1] = _mm512_or_si512(two_bits<1>(l1), move_bit<5, 2>(h));
-    hi[2] = _mm512_or_si512(two_bits<2>(l1), move_bit<6, 2>(h));
-    hi[3] = _mm512_or_si512(two_bits<3>(l1), move_bit<7, 2>(h));
-  }
+  static constexpr int kBits = 3;
 };
 
 template <typename L>
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  constexpr bool kThirdBit = std::is_same_v<L, Q3K>;
   repack_rows<256, sizeof(typename L::Block), L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
     L::header(dst, blk, r);
     for (int k = 0; k < 8; ++k) {
       uint8_t* unit = dst + L::kHeader + L::kUnit * k;
       for (int h = 0; h < 2; ++h) {
         for (int j = 0; j < 4; ++j) {
-          for (int e = 0; e < 4; ++e) put_code(unit, r, h, j, e, L::code_of(blk, 32 * k + 16 * h + 4 * j + e), kThirdBit);
+          for (int e = 0; e < 4; ++e) put_low_bit_code<L::kBits>(unit, r, h, j, e, L::code_of(blk, 32 * k + 16 * h + 4 * j + e));
         }
       }
     }
@@ -153,7 +114,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
       const uint8_t* unit = p + L::kHeader + L::kUnit * k;
       prefetch_ahead<L::kUnit>(unit);
       __m512i lo[4], hi[4];
-      L::codes(unit, lo, hi);
+      low_bit_codes<L::kBits>(unit, lo, hi);
       __m512 a_lo, b_lo, a_hi, b_hi;
       super.map(2 * k, &a_lo, &b_lo);
       super.map(2 * k + 1, &a_hi, &b_hi);
