@@ -4,13 +4,12 @@
 
 #include "formats/format_impl.h"
 #include "formats/formats.h"
+#include "formats/mxfp4_codes.h"
 
 namespace lowbit::formats {
 namespace {
 
 constexpr int kBlock = 32;
-// E2M1 values, doubled so they are integers; the scale carries the factor 1/2.
-constexpr int8_t kE2M1x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 struct BlockMxfp4 {
   uint8_t e;               // E8M0 exponent; value = kE2M1x2[q] * 2^(e - 127) / 2
@@ -18,7 +17,7 @@ struct BlockMxfp4 {
 };
 static_assert(sizeof(BlockMxfp4) == 17, "mxfp4 block is 17 bytes (4.25 bpw)");
 
-float half_scale(uint8_t e) { return e8m0_to_fp32(e) * 0.5f; }
+float half_scale(uint8_t e) { return mxfp4_half_scale(e); }
 
 int nearest_e2m1(float x, float d) {
   int best = 0;

@@ -11,6 +11,7 @@
 #include "formats/iq4_search.h"
 #include "formats/kquant_scales.h"
 #include "formats/legacy_quant.h"
+#include "formats/mxfp4_codes.h"
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
@@ -221,10 +222,27 @@ void unpack_iq4_xs(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float
   zero_tail(cols, cols, u, a, b);
 }
 
+// mxfp4: u = doubled E2M1 value + 12 (0..24), a = the half scale, b = -12 a.
+void unpack_mxfp4(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b) {
+  constexpr int64_t kBlockBytes = 17;  // e, then 16 bytes: element j low nibble, j + 16 high
+  for (int64_t ib = 0; ib < cols / 32; ++ib) {
+    const uint8_t* blk = row + ib * kBlockBytes;
+    uint8_t* y = u + 32 * ib;
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<uint8_t>(kE2M1x2[blk[1 + j] & 0xF] + 12);
+      y[j + 16] = static_cast<uint8_t>(kE2M1x2[blk[1 + j] >> 4] + 12);
+    }
+    const float d = mxfp4_half_scale(blk[0]);
+    set_map(a, b, 2 * ib, 2, d, -12.0f * d);
+  }
+  zero_tail(cols, cols, u, a, b);
+}
+
 constexpr UnpackEntry kUnpackers[] = {
     {"q4_0", &unpack_q4_0}, {"q4_1", &unpack_q4_1}, {"q5_0", &unpack_q5_0},     {"q5_1", &unpack_q5_1},
     {"q8_0", &unpack_q8_0}, {"q2_k", &unpack_q2_k}, {"q3_k", &unpack_q3_k},     {"q4_k", &unpack_q4_k},
     {"q5_k", &unpack_q5_k}, {"q6_k", &unpack_q6_k}, {"iq4_nl", &unpack_iq4_nl}, {"iq4_xs", &unpack_iq4_xs},
+    {"mxfp4", &unpack_mxfp4},
 };
 
 }  // namespace
