@@ -245,7 +245,7 @@ TEST(Kernels, EveryFloatFormatOrQ8FormatHasAKernelRow) {
       EXPECT_NE(k.unpack_u8, nullptr) << f.name;
     }
   }
-  EXPECT_EQ(q8_formats().size(), 12u + 1u + 32u);  // ggml's integer formats, mxfp4 and the intN family
+  EXPECT_EQ(q8_formats().size(), 12u + 3u + 32u);  // ggml's integer formats, mxfp4, tq1_0, tq2_0 and the intN family
 }
 
 // Unpacked codes and maps give the values the format's own dequantize gives.

@@ -13,6 +13,7 @@
 #include "formats/legacy_quant.h"
 #include "formats/mxfp4_codes.h"
 #include "kernels/kernel_impl.h"
+#include "kernels/ternary_codes.h"
 
 namespace lowbit::kernels {
 namespace {
@@ -238,11 +239,23 @@ void unpack_mxfp4(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float*
   zero_tail(cols, cols, u, a, b);
 }
 
+// tq1_0, tq2_0: u = t, a = d, b = -d per super-block (ternary_codes.h).
+template <const char* Name>
+void unpack_ternary(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b) {
+  static const Format& f = format_by_name(Name);
+  for (int64_t i = 0; i < cols / kTernarySuper; ++i) {
+    const float d = ternary_codes(f, row + i * f.block_bytes, u + kTernarySuper * i);
+    set_map(a, b, 16 * i, 16, d, -d);
+  }
+  zero_tail(cols, cols, u, a, b);
+}
+constexpr char kTq1_0[] = "tq1_0", kTq2_0[] = "tq2_0";
+
 constexpr UnpackEntry kUnpackers[] = {
     {"q4_0", &unpack_q4_0}, {"q4_1", &unpack_q4_1}, {"q5_0", &unpack_q5_0},     {"q5_1", &unpack_q5_1},
     {"q8_0", &unpack_q8_0}, {"q2_k", &unpack_q2_k}, {"q3_k", &unpack_q3_k},     {"q4_k", &unpack_q4_k},
     {"q5_k", &unpack_q5_k}, {"q6_k", &unpack_q6_k}, {"iq4_nl", &unpack_iq4_nl}, {"iq4_xs", &unpack_iq4_xs},
-    {"mxfp4", &unpack_mxfp4},
+    {"mxfp4", &unpack_mxfp4}, {"tq1_0", &unpack_ternary<kTq1_0>}, {"tq2_0", &unpack_ternary<kTq2_0>},
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
-// q2_k and q3_k repacked for AVX-512 VNNI: 16 rows per group, per super-block of 256
-// columns a header, then per 32 columns k (sub-blocks 2k and 2k+1) one unit of codes:
+// The 2- and 3-bit super-block formats q2_k, q3_k, tq1_0 and tq2_0 repacked for AVX-512
+// VNNI: 16 rows per group, per super-block of 256 columns a header, then per 32 columns k
+// (sub-blocks 2k and 2k+1) one unit of codes:
 //   q2_k header, 320 bytes: the 16 rows' fp16 d, fp16 dmin, then the scale bytes (low
 //        nibble scale, high nibble min) [sub-block][row]; unit, 128 bytes: two vectors
 //        L_h, lane r byte e, bits 2j..2j+1: the code of element 16h+4j+e of row r.
@@ -7,8 +8,11 @@
 //        [sub-block][row]; unit, 192 bytes: L_0, L_1 as for q2_k with the low 2 bits of the
 //        codes, and one vector H, lane r byte e, bit j + 4h: the third bit of element
 //        16h+4j+e.
-// q2_k keeps the file's 2.625 bits per weight; q3_k takes 3.5625 instead of 3.4375 (its
-// scales unpacked to bytes). The codes of one unit against an activation row are four
+//   tq1_0 and tq2_0 header, 32 bytes: the 16 rows' fp16 d; units as q2_k's, codes t in
+//        {0, 1, 2} (value (t - 1) d).
+// q2_k and tq2_0 keep the file's 2.625 and 2.0625 bits per weight; q3_k takes 3.5625
+// instead of 3.4375 (its scales unpacked to bytes), tq1_0 2.0625 instead of 1.6875 (its
+// base-3 packing undone). The codes of one unit against an activation row are four
 // VPDPBUSD per sub-block, as in repack_q6_k_avx512.cpp.
 #include <immintrin.h>
 
@@ -19,6 +23,7 @@
 #include "formats/kquant_scales.h"
 #include "kernels/avx512/repack_common.h"
 #include "kernels/kernel_impl.h"
+#include "kernels/ternary_codes.h"
 
 namespace lowbit::kernels {
 namespace {
@@ -32,12 +37,15 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 
 struct Q2K {
   static constexpr int64_t kHeader = 64 + 256, kUnit = 128, kPacked = kHeader + 8 * kUnit;
-  using Block = BlockQ2_K;
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ2_K);
 
   static int code_of(const uint8_t* blk, int e) {  // element e of 0..255
     const int s = e / 16;
     const uint8_t* q = blk + offsetof(BlockQ2_K, qs) + 32 * (s / 8) + 16 * (s % 2);
     return (q[e % 16] >> (2 * ((s % 8) / 2))) & 3;
+  }
+  static void codes(const uint8_t* blk, uint8_t* out) {
+    for (int e = 0; e < 256; ++e) out[e] = static_cast<uint8_t>(code_of(blk, e));
   }
   static void header(uint8_t* dst, const uint8_t* blk, int r) {
     std::memcpy(dst + 2 * r, blk + offsetof(BlockQ2_K, d), 2);
@@ -61,13 +69,16 @@ struct Q2K {
 
 struct Q3K {
   static constexpr int64_t kHeader = 32 + 256, kUnit = 192, kPacked = kHeader + 8 * kUnit;
-  using Block = BlockQ3_K;
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ3_K);
 
   static int code_of(const uint8_t* blk, int e) {  // low 2 bits + 4 * high bit
     const int within = e % 128, l = within % 32;
     const int low = (blk[offsetof(BlockQ3_K, qs) + 32 * (e / 128) + l] >> (2 * (within / 32))) & 3;
     const int high = (blk[offsetof(BlockQ3_K, hmask) + l] >> (e / 32)) & 1;
     return low + 4 * high;
+  }
+  static void codes(const uint8_t* blk, uint8_t* out) {
+    for (int e = 0; e < 256; ++e) out[e] = static_cast<uint8_t>(code_of(blk, e));
   }
   static void header(uint8_t* dst, const uint8_t* blk, int r) {
     std::memcpy(dst + 2 * r, blk + offsetof(BlockQ3_K, d), 2);
@@ -86,15 +97,41 @@ struct Q3K {
   static constexpr int kBits = 3;
 };
 
+// tq1_0 / tq2_0: Name the format; codes through ternary_codes.h.
+template <const char* Name, int64_t BlockBytes>
+struct Ternary {
+  static constexpr int64_t kHeader = 32, kUnit = 128, kPacked = kHeader + 8 * kUnit;
+  static constexpr int kBits = 2;
+  static constexpr int64_t kBlockBytes = BlockBytes;
+  static void codes(const uint8_t* blk, uint8_t* out) {
+    static const Format& f = format_by_name(Name);
+    ternary_codes(f, blk, out);
+  }
+  static void header(uint8_t* dst, const uint8_t* blk, int r) { std::memcpy(dst + 2 * r, blk + BlockBytes - 2, 2); }
+  struct Super {
+    __m512 d;
+    explicit Super(const uint8_t* p) : d(fp16x16(p)) {}
+    void map(int, __m512* a, __m512* b) const {  // value = d (t - 1)
+      *a = d;
+      *b = _mm512_sub_ps(_mm512_setzero_ps(), d);
+    }
+  };
+};
+constexpr char kTq1_0[] = "tq1_0", kTq2_0[] = "tq2_0";
+using Tq1_0 = Ternary<kTq1_0, 54>;
+using Tq2_0 = Ternary<kTq2_0, 66>;
+
 template <typename L>
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
-  repack_rows<256, sizeof(typename L::Block), L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+  repack_rows<256, L::kBlockBytes, L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
     L::header(dst, blk, r);
+    uint8_t codes[256];
+    L::codes(blk, codes);
     for (int k = 0; k < 8; ++k) {
       uint8_t* unit = dst + L::kHeader + L::kUnit * k;
       for (int h = 0; h < 2; ++h) {
         for (int j = 0; j < 4; ++j) {
-          for (int e = 0; e < 4; ++e) put_low_bit_code<L::kBits>(unit, r, h, j, e, L::code_of(blk, 32 * k + 16 * h + 4 * j + e));
+          for (int e = 0; e < 4; ++e) put_low_bit_code<L::kBits>(unit, r, h, j, e, codes[32 * k + 16 * h + 4 * j + e]);
         }
       }
     }
@@ -146,5 +183,7 @@ void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs
 
 extern const RepackKernels kRepackQ2_K{"q2_k", &packed_bytes<256, Q2K::kPacked>, &repack<Q2K>, &dot<Q2K>};
 extern const RepackKernels kRepackQ3_K{"q3_k", &packed_bytes<256, Q3K::kPacked>, &repack<Q3K>, &dot<Q3K>};
+extern const RepackKernels kRepackTq1_0{"tq1_0", &packed_bytes<256, Tq1_0::kPacked>, &repack<Tq1_0>, &dot<Tq1_0>};
+extern const RepackKernels kRepackTq2_0{"tq2_0", &packed_bytes<256, Tq2_0::kPacked>, &repack<Tq2_0>, &dot<Tq2_0>};
 
 }  // namespace lowbit::kernels
