@@ -231,7 +231,7 @@ std::vector<const Format*> q8_formats() {
 
 std::vector<int64_t> lengths_for(const Format& f) {
   if (f.block_size == 256) return {256, 512, 768, 2816};
-  if (f.block_size == kPerRow) return {5, 64, 200, 1000};
+  if (f.block_size == kPerRow) return {5, 64, 160, 200, 1000};
   if (f.block_size == 128) return {128, 384, 2048 + 128};
   if (f.block_size == 64) return {64, 192, 2048 + 64};
   return {32, 64, 96, 160, 2048 + 32};
@@ -441,6 +441,7 @@ TEST(Kernels, RepackedKernelsMatchRef) {
       const RepackKernels* rk = repack_for(*isa, f->name);
       if (!rk) continue;
       for (int64_t cols : lengths_for(*f)) {
+        if (cols % rk->cols_multiple != 0) continue;  // left unpacked by repack_weight
         for (int64_t rows : {1, 16, 21}) {
           const auto w32 = test::student_t3(rows * cols, rows * cols + 3, 0.02f);
           const auto bytes = quantize_tensor(*f, w32, rows, cols);

@@ -118,6 +118,9 @@ struct RepackKernels {
   void (*repack)(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out);
   // Group g (rows 16g..16g+15) against nt <= 4 Q8 activation rows; y: (nt, 16).
   void (*dot)(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, int nt, float* y);
+  // Rows whose length is not a multiple of this stay unpacked (the per-row formats' layouts
+  // need whole code units; block formats: 1).
+  int64_t cols_multiple = 1;
 };
 
 // Per weight format.

@@ -136,7 +136,7 @@ void gemm_f32(const Weight& w, const float* x, int64_t T, float* y) {
 RepackedWeight repack_weight(const Weight& w) {
   RepackedWeight out;
   const WeightKernels& k = weight_kernels(*w.format);
-  if (!k.repack || w.format->block_size == kPerRow) return out;
+  if (!k.repack || w.cols % k.repack->cols_multiple != 0) return out;
   out.kernels = k.repack;
   out.bytes.resize(k.repack->bytes(w.rows, w.cols));
   k.repack->repack(w.data.data(), w.rows, w.cols, out.bytes.data());

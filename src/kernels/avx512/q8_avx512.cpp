@@ -124,6 +124,7 @@ std::span<const FusedEntry> avx512_fused_kernels();
 std::span<const FusedF32Entry> avx512_fused_f32_kernels();
 std::span<const EncodeEntry> avx512_encoders();
 extern const RepackKernels kRepackInt2G32Sym, kRepackInt2G32Asym, kRepackInt2G64Sym, kRepackInt2G64Asym, kRepackInt2G128Sym, kRepackInt2G128Asym, kRepackInt3G32Sym, kRepackInt3G32Asym, kRepackInt3G64Sym, kRepackInt3G64Asym, kRepackInt3G128Sym, kRepackInt3G128Asym,
+    kRepackInt2PcSym, kRepackInt2PcAsym, kRepackInt3PcSym, kRepackInt3PcAsym, kRepackInt4PcSym, kRepackInt4PcAsym, kRepackInt8PcSym, kRepackInt8PcAsym,
     kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl, kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0, kRepackQ4_K,
     kRepackQ5_K, kRepackQ6_K, kRepackIq4Xs, kRepackInt4G32Sym, kRepackInt4G32Asym, kRepackInt4G64Sym, kRepackInt4G64Asym,
     kRepackInt4G128Sym, kRepackInt4G128Asym, kRepackInt8G32Sym, kRepackInt8G32Asym, kRepackInt8G64Sym, kRepackInt8G64Asym,
@@ -132,6 +133,7 @@ extern const RepackKernels kRepackInt2G32Sym, kRepackInt2G32Asym, kRepackInt2G64
 // The repacked layouts (repack_*_avx512.cpp), as one table.
 std::span<const RepackKernels> avx512_repacks() {
   static const RepackKernels table[] = {kRepackInt2G32Sym, kRepackInt2G32Asym, kRepackInt2G64Sym, kRepackInt2G64Asym, kRepackInt2G128Sym, kRepackInt2G128Asym, kRepackInt3G32Sym, kRepackInt3G32Asym, kRepackInt3G64Sym, kRepackInt3G64Asym, kRepackInt3G128Sym, kRepackInt3G128Asym,
+                                        kRepackInt2PcSym, kRepackInt2PcAsym, kRepackInt3PcSym, kRepackInt3PcAsym, kRepackInt4PcSym, kRepackInt4PcAsym, kRepackInt8PcSym, kRepackInt8PcAsym,
                                         kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl, kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0,
                                         kRepackQ4_K, kRepackQ5_K, kRepackQ6_K, kRepackIq4Xs, kRepackInt4G32Sym,
                                         kRepackInt4G32Asym, kRepackInt4G64Sym, kRepackInt4G64Asym, kRepackInt4G128Sym,

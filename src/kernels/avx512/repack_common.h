@@ -86,19 +86,27 @@ uint64_t packed_bytes(int64_t rows, int64_t cols) {
   return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / BlockCols) * Packed;
 }
 
-// For every group and block: the Packed bytes at dst filled with `pad` (rows past the end
-// stay so), then fill(dst, block_bytes_of_row_r, r) for each real row r.
-template <int64_t BlockCols, int64_t BlockBytes, int64_t Packed, typename Fill>
-void repack_rows(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out, uint8_t pad, Fill fill) {
-  const int64_t nb = cols / BlockCols, groups = (rows + kGroup - 1) / kGroup;
+// For every group and block: the packed bytes at dst filled with `pad` (rows past the end
+// stay so), then fill(dst, block_bytes_of_row_r, r) for each real row r. Blocks of
+// block_cols columns, block_bytes in the file and packed bytes per group.
+template <typename Fill>
+void repack_rows(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out, uint8_t pad, int64_t block_cols,
+                 int64_t block_bytes, int64_t packed, Fill fill) {
+  const int64_t nb = cols / block_cols, groups = (rows + kGroup - 1) / kGroup;
 #pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = out + (g * nb + b) * Packed;
-      std::memset(dst, pad, Packed);
-      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) fill(dst, data + ((g * kGroup + r) * nb + b) * BlockBytes, static_cast<int>(r));
+      uint8_t* dst = out + (g * nb + b) * packed;
+      std::memset(dst, pad, static_cast<size_t>(packed));
+      for (int64_t r = 0; r < kGroup && g * kGroup + r < rows; ++r) fill(dst, data + ((g * kGroup + r) * nb + b) * block_bytes, static_cast<int>(r));
     }
   }
+}
+
+// The same with the block's sizes fixed at compile time.
+template <int64_t BlockCols, int64_t BlockBytes, int64_t Packed, typename Fill>
+void repack_rows(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out, uint8_t pad, Fill fill) {
+  repack_rows(data, rows, cols, out, pad, BlockCols, BlockBytes, Packed, fill);
 }
 
 }  // namespace lowbit::kernels::avx512

@@ -1,5 +1,6 @@
-// The group-wise int formats (GPTQ/AWQ's int{2,3,4,8}_g{32,64,128}_{sym,asym}) repacked
-// for AVX-512 VNNI. int4: 16 rows per group, per column group of G (the format's group
+// The group-wise and per-row int formats (GPTQ/AWQ's int{2,3,4,8}_{g32,g64,g128,pc}_{sym,asym})
+// repacked for AVX-512 VNNI (per row: one group of the row's length, which must then be a
+// multiple of the code unit, 32 columns or 16 for int8). int4: 16 rows per group, per column group of G (the format's group
 // size)
 //   32 bytes: the 16 rows' fp16 scales d;
 //   16 bytes (asym only): the 16 rows' u8 zeros z (sym: z = 8 for every row);
@@ -27,17 +28,26 @@ namespace {
 
 using namespace avx512;
 
-// Bytes of one column group (G columns) of 16 rows, in the file and packed.
+// Bytes of one column group (G columns; G = 0: the whole row, the per-row formats) of 16
+// rows, in the file and packed.
 template <int Bits, int G, bool Sym>
 struct Layout {
   static constexpr int64_t kHeader = Sym ? 2 : 3;  // file: fp16 scale [u8 zero]
-  static constexpr int64_t kBlockBytes = kHeader + G * Bits / 8;
   static constexpr int64_t kCodesAt = Sym ? 32 : 48;
-  static constexpr int64_t kPacked = kCodesAt + 2 * G * Bits;  // 16 rows of G·Bits/8 bytes
   static constexpr float kSymZero = 1 << (Bits - 1);
   static constexpr int kUnitCols = Bits == 8 ? 16 : 32;          // columns per code unit
   static constexpr int64_t kUnitBytes = 2 * kUnitCols * Bits;    // 16 rows of them
+  static constexpr int64_t group_cols(int64_t cols) { return G == 0 ? cols : G; }
+  static constexpr int64_t block_bytes(int64_t cols) { return kHeader + group_cols(cols) * Bits / 8; }
+  static constexpr int64_t packed(int64_t cols) { return kCodesAt + 2 * group_cols(cols) * Bits; }  // 16 rows of codes
 };
+
+template <int Bits, int G, bool Sym>
+uint64_t packed_bytes_of(int64_t rows, int64_t cols) {
+  using L = Layout<Bits, G, Sym>;
+  return static_cast<uint64_t>((rows + kGroup - 1) / kGroup) * static_cast<uint64_t>(cols / L::group_cols(cols)) *
+         static_cast<uint64_t>(L::packed(cols));
+}
 
 // Code i of a little-endian bit stream of Bits-bit codes.
 template <int Bits>
@@ -50,14 +60,15 @@ int stream_code(const uint8_t* codes, int i) {
 template <int Bits, int G, bool Sym>
 void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
   using L = Layout<Bits, G, Sym>;
-  repack_rows<G, L::kBlockBytes, L::kPacked>(data, rows, cols, out, 0, [](uint8_t* dst, const uint8_t* blk, int r) {
+  const int g = static_cast<int>(L::group_cols(cols));
+  repack_rows(data, rows, cols, out, 0, g, L::block_bytes(cols), L::packed(cols), [g](uint8_t* dst, const uint8_t* blk, int r) {
     std::memcpy(dst + 2 * r, blk, 2);
     if constexpr (!Sym) dst[32 + r] = blk[2];
     const uint8_t* codes = blk + L::kHeader;
     if constexpr (Bits == 8) {
-      for (int j = 0; j < G / 4; ++j) std::memcpy(dst + L::kCodesAt + 64 * j + 4 * r, codes + 4 * j, 4);
+      for (int j = 0; j < g / 4; ++j) std::memcpy(dst + L::kCodesAt + 64 * j + 4 * r, codes + 4 * j, 4);
     } else if constexpr (Bits < 4) {
-      for (int c = 0; c < G / 32; ++c) {
+      for (int c = 0; c < g / 32; ++c) {
         uint8_t* unit = dst + L::kCodesAt + L::kUnitBytes * c;
         for (int h = 0; h < 2; ++h) {
           for (int j = 0; j < 4; ++j) {
@@ -66,7 +77,7 @@ void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
         }
       }
     } else {
-      for (int c = 0; c < G / 32; ++c) {
+      for (int c = 0; c < g / 32; ++c) {
         uint8_t qs[16];
         for (int k = 0; k < 16; ++k) {
           const int lo = 32 * c + k, hi = lo + 16;
@@ -128,21 +139,21 @@ inline void accumulate_chunk(const uint8_t* v, int64_t b, __m512 d, const Q8RowV
 template <int Bits, int G, bool Sym, int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
   using L = Layout<Bits, G, Sym>;
-  constexpr int kUnits = G / L::kUnitCols;  // code units per column group
-  const int64_t ng = cols / G;
-  const uint8_t* p = packed + group * ng * L::kPacked;
+  const int64_t units = L::group_cols(cols) / L::kUnitCols;  // code units per column group
+  const int64_t ng = cols / L::group_cols(cols), group_bytes = L::packed(cols);
+  const uint8_t* p = packed + group * ng * group_bytes;
   __m512 acc[NT], bias[NT];
   for (int n = 0; n < NT; ++n) acc[n] = bias[n] = _mm512_setzero_ps();
-  for (int64_t gi = 0; gi < ng; ++gi, p += L::kPacked) {
+  for (int64_t gi = 0; gi < ng; ++gi, p += group_bytes) {
     prefetch_ahead<64>(p);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dz = Sym ? _mm512_mul_ps(d, _mm512_set1_ps(L::kSymZero))
                           : _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)))));
     float xsum[NT] = {};
-    for (int c = 0; c < kUnits; ++c) {
+    for (int64_t c = 0; c < units; ++c) {
       const uint8_t* v = p + L::kCodesAt + L::kUnitBytes * c;
       prefetch_ahead<L::kUnitBytes>(v);
-      accumulate_chunk<Bits, NT>(v, gi * kUnits + c, d, xs, acc, xsum);
+      accumulate_chunk<Bits, NT>(v, gi * units + c, d, xs, acc, xsum);
     }
     for (int n = 0; n < NT; ++n) bias[n] = _mm512_fmadd_ps(dz, _mm512_set1_ps(xsum[n]), bias[n]);
   }
@@ -156,7 +167,7 @@ void dot(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs
 
 template <int Bits, int G, bool Sym>
 constexpr RepackKernels kernels_for(std::string_view format) {
-  return {format, &packed_bytes<G, Layout<Bits, G, Sym>::kPacked>, &repack<Bits, G, Sym>, &dot<Bits, G, Sym>};
+  return {format, &packed_bytes_of<Bits, G, Sym>, &repack<Bits, G, Sym>, &dot<Bits, G, Sym>, G == 0 ? Layout<Bits, G, Sym>::kUnitCols : 1};
 }
 
 }  // namespace
@@ -173,6 +184,14 @@ extern const RepackKernels kRepackInt3G64Sym = kernels_for<3, 64, true>("int3_g6
 extern const RepackKernels kRepackInt3G64Asym = kernels_for<3, 64, false>("int3_g64_asym");
 extern const RepackKernels kRepackInt3G128Sym = kernels_for<3, 128, true>("int3_g128_sym");
 extern const RepackKernels kRepackInt3G128Asym = kernels_for<3, 128, false>("int3_g128_asym");
+extern const RepackKernels kRepackInt2PcSym = kernels_for<2, 0, true>("int2_pc_sym");
+extern const RepackKernels kRepackInt2PcAsym = kernels_for<2, 0, false>("int2_pc_asym");
+extern const RepackKernels kRepackInt3PcSym = kernels_for<3, 0, true>("int3_pc_sym");
+extern const RepackKernels kRepackInt3PcAsym = kernels_for<3, 0, false>("int3_pc_asym");
+extern const RepackKernels kRepackInt4PcSym = kernels_for<4, 0, true>("int4_pc_sym");
+extern const RepackKernels kRepackInt4PcAsym = kernels_for<4, 0, false>("int4_pc_asym");
+extern const RepackKernels kRepackInt8PcSym = kernels_for<8, 0, true>("int8_pc_sym");
+extern const RepackKernels kRepackInt8PcAsym = kernels_for<8, 0, false>("int8_pc_asym");
 extern const RepackKernels kRepackInt4G32Sym = kernels_for<4, 32, true>("int4_g32_sym");
 extern const RepackKernels kRepackInt4G32Asym = kernels_for<4, 32, false>("int4_g32_asym");
 extern const RepackKernels kRepackInt4G64Sym = kernels_for<4, 64, true>("int4_g64_sym");
