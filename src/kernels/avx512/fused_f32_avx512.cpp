@@ -1,6 +1,7 @@
-// AVX-512 fused kernels of the float path: f32, f16, bf16, nf4 and fp4 rows read in their
-// file's bytes (any alignment), widened to fp32 in registers and dotted with up to 4 fp32
-// activation rows. The reference is the format's dequantize followed by dot_f32.
+// AVX-512 fused kernels of the float path: f32, f16, bf16, fp8 (e4m3, e5m2), nf4 and fp4
+// rows read in their file's bytes (any alignment), widened to fp32 in registers and dotted
+// with up to 4 fp32 activation rows. The reference is the format's dequantize followed by
+// dot_f32.
 #include <immintrin.h>
 
 #include <cstring>
@@ -31,6 +32,28 @@ struct LoadBf16 {
   static constexpr int kBytes = 2;
 };
 
+// fp8 through fp16: an E5M2 byte is the top byte of the same fp16; an E4M3 byte's
+// magnitude shifted into fp16's exponent and mantissa fields reads as its value times 2^-8
+// (the exponent biases differ by 8; E4M3's subnormals land on fp16 subnormals, so this is
+// exact for every finite code), and the row's kernel multiplies the 2^8 back.
+struct LoadFp8E5M2 {
+  static __m512 at(const uint8_t* row, int64_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, row + i)), 8));
+  }
+  static constexpr int kBytes = 1;
+  static constexpr float kFactor = 1.0f;
+};
+struct LoadFp8E4M3 {
+  static __m512 at(const uint8_t* row, int64_t i, __mmask16 m) {
+    const __m256i b = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, row + i));
+    const __m256i magnitude = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7F)), 7);
+    const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8);
+    return _mm512_cvtph_ps(_mm256_or_si256(magnitude, sign));
+  }
+  static constexpr int kBytes = 1;
+  static constexpr float kFactor = 256.0f;
+};
+
 template <typename Load, int NT>
 void dot_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
   __m512 acc[NT], acc2[NT];
@@ -56,6 +79,15 @@ void dot_rows(const uint8_t* row, int64_t cols, const float* x, float* y) {
 template <typename Load>
 void dot_f(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
   with_nt(nt, [&](auto n) { dot_rows<Load, decltype(n)::value>(row, cols, x, y); });
+}
+
+// fp8 rows: an fp32 scale, then one byte per element.
+template <typename Load>
+void dot_fp8(const uint8_t* row, int64_t cols, const float* x, int nt, float* y) {
+  float scale;
+  std::memcpy(&scale, row, 4);
+  with_nt(nt, [&](auto n) { dot_rows<Load, decltype(n)::value>(row + 4, cols, x, y); });
+  for (int n = 0; n < nt; ++n) y[n] *= scale * Load::kFactor;
 }
 
 // bitsandbytes nf4/fp4 (row-local blocks of 64: f32 absmax, 32 code bytes, element 2j in
@@ -101,6 +133,8 @@ constexpr FusedF32Entry kFusedF32[] = {
     {"f32", &dot_f<LoadF32>},
     {"f16", &dot_f<LoadF16>},
     {"bf16", &dot_f<LoadBf16>},
+    {"fp8_e4m3", &dot_fp8<LoadFp8E4M3>},
+    {"fp8_e5m2", &dot_fp8<LoadFp8E5M2>},
     {"nf4", &dot_bnb4<lowbit::formats::kNf4Code>},
     {"fp4", &dot_bnb4<lowbit::formats::kBnbFp4Code>},
 };
