@@ -84,12 +84,15 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
   for (int64_t i = 0; i < ns; ++i, p += kBytes) {
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+    const __m512 d_16 = _mm512_mul_ps(d, _mm512_set1_ps(1.0f / 16));
     for (int c = 0; c < 4; ++c) {
       const uint8_t* v = p + 320 + 512 * c;
       prefetch_ahead<512>(v);
       if (Q5 && c == 0) prefetch_ahead<512>(p + 2368);
       const __m512 a_lo = _mm512_mul_ps(d, bytes_to_floats(p + 64 + 16 * (2 * c)));
-      const __m512 a_hi = _mm512_mul_ps(d, bytes_to_floats(p + 64 + 16 * (2 * c + 1)));
+      // q4_k reads its high nibbles in place (codes times 16; see below), so their scale is
+      // divided by 16 (exact).
+      const __m512 a_hi = _mm512_mul_ps(Q5 ? d : d_16, bytes_to_floats(p + 64 + 16 * (2 * c + 1)));
       const __m512 m_lo = _mm512_mul_ps(dmin, bytes_to_floats(p + 192 + 16 * (2 * c)));
       const __m512 m_hi = _mm512_mul_ps(dmin, bytes_to_floats(p + 192 + 16 * (2 * c + 1)));
       const int64_t s0 = 16 * i + 4 * c;  // the chunk's first activation sub-block
@@ -100,7 +103,9 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
         for (int j = 0; j < 4; ++j) {
           const __m512i w = _mm512_loadu_si512(v + 64 * (4 * q + j));
           lo[j] = _mm512_and_si512(w, mask);
-          hi[j] = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
+          // q4_k: the high nibbles as they lie (16 q, at most 240: the products' sums stay
+          // far inside int32), one shift fewer per vector; q5_k needs them low to OR bit 4.
+          hi[j] = Q5 ? _mm512_and_si512(_mm512_srli_epi16(w, 4), mask) : _mm512_andnot_si512(mask, w);
         }
         if constexpr (Q5) {
           switch (c) {
