@@ -222,6 +222,33 @@ TEST(Kernels, SoftmaxAndAttentionSumsMatchRef) {
   }
 }
 
+// RoPE: every set gives rope_ref's bits (products rounded before the sum, no FMA), for
+// both pair layouts, head sizes that leave partial vectors, several heads, and nothing
+// written past the heads.
+TEST(Kernels, RopeMatchesRefBitForBit) {
+  for (const IsaKernels* isa : usable_isas()) {
+    for (bool adjacent : {false, true}) {
+      for (int64_t head_dim : {2, 6, 16, 18, 34, 64, 96, 128}) {
+        for (int64_t n_heads : {1, 3}) {
+          const int64_t n = n_heads * head_dim, half = head_dim / 2;
+          const auto x = test::gaussian(n + 2, head_dim + n_heads), angles = test::gaussian(half, head_dim);
+          std::vector<float> c(half), s(half);
+          for (int64_t i = 0; i < half; ++i) c[i] = std::cos(8 * angles[i]), s[i] = std::sin(8 * angles[i]);
+          auto want = x, got = x;
+          rope_ref(want.data() + 1, n_heads, head_dim, adjacent, c.data(), s.data());
+          isa->rope(got.data() + 1, n_heads, head_dim, adjacent, c.data(), s.data());
+          for (int64_t i = 0; i < n + 2; ++i) {
+            ASSERT_EQ(got[i], want[i]) << isa->name << (adjacent ? " adjacent" : " halves") << " head_dim " << head_dim << " i " << i;
+          }
+          EXPECT_EQ(got[0], x[0]);
+          EXPECT_EQ(got[n + 1], x[n + 1]);
+          EXPECT_NE(got[1], x[1]);
+        }
+      }
+    }
+  }
+}
+
 // The formats with an int8 path, each with a row length the format stores.
 std::vector<const Format*> q8_formats() {
   std::vector<const Format*> out;

@@ -94,6 +94,10 @@ struct IsaKernels {
   // row r [i], i < n, rows as above.
   void (*weighted_sum)(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                        float* out, int64_t os);
+  // RoPE of one token: x: (n_heads, head_dim) rotated in place by cos/sin: (head_dim / 2) of
+  // its position; pair i is (2i, 2i+1) when adjacent_pairs, else (i, i + head_dim / 2):
+  // (a, b) <- (a c_i - b s_i, a s_i + b c_i), products rounded before the sum (no FMA).
+  void (*rope)(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
 };
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
@@ -158,6 +162,7 @@ void dot_rows_ref(const float* x, int64_t xs, int nq, const float* rows, int64_t
                   float* out, int64_t os);
 void weighted_sum_ref(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                       float* out, int64_t os);
+void rope_ref(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
 // The scalar set ("ref"), the first of usable_isas().
 const IsaKernels& ref_kernels();
 

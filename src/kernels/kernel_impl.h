@@ -58,6 +58,7 @@ void swiglu_avx512(float* gate, const float* up, int64_t n);
 void softmax_avx512(float* x, int64_t n);
 void dot_rows_avx512(const float* x, int64_t xs, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                      float* out, int64_t os);
+void rope_avx512(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
 void weighted_sum_avx512(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                          float* out, int64_t os);
 

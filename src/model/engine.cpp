@@ -96,8 +96,8 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   linear(w.attn_q, s.xb.data(), T, s.q.data());
   linear(w.attn_k, s.xb.data(), T, s.k.data());
   linear(w.attn_v, s.xb.data(), T, s.v.data());
-  rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_);
-  rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_);
+  rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_, isa);
+  rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_, isa);
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
   attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(), isa);
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;

@@ -40,21 +40,12 @@ RopeTable::RopeTable(int64_t max_context, int64_t head_dim, float theta)
   }
 }
 
-void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, RopeStyle style, const RopeTable& table) {
+void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, RopeStyle style, const RopeTable& table,
+          const IsaKernels& isa) {
   const int64_t half = head_dim / 2;
   for (int64_t t = 0; t < T; ++t) {
-    const float* c = table.cos.data() + (pos + t) * half;
-    const float* s = table.sin.data() + (pos + t) * half;
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* x = v + (t * n_heads + h) * head_dim;
-      for (int64_t i = 0; i < half; ++i) {
-        const int64_t a = style == RopeStyle::kAdjacentPairs ? 2 * i : i;
-        const int64_t b = style == RopeStyle::kAdjacentPairs ? 2 * i + 1 : i + half;
-        const float x0 = x[a], x1 = x[b];
-        x[a] = x0 * c[i] - x1 * s[i];
-        x[b] = x0 * s[i] + x1 * c[i];
-      }
-    }
+    isa.rope(v + t * n_heads * head_dim, n_heads, head_dim, style == RopeStyle::kAdjacentPairs, table.cos.data() + (pos + t) * half,
+             table.sin.data() + (pos + t) * half);
   }
 }
 

@@ -26,8 +26,10 @@ struct RopeTable {
   int64_t half;
 };
 
-// v: (T, n_heads * head_dim), each head rotated in place by its position pos + t.
-void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, RopeStyle style, const RopeTable& table);
+// v: (T, n_heads * head_dim), each head rotated in place by its position pos + t, by isa's
+// rope (rope_ref in the scalar set; every set gives the same bits).
+void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, RopeStyle style, const RopeTable& table,
+          const IsaKernels& isa);
 
 // out: (T, n_heads * head_dim) = causal softmax(q kᵀ / sqrt(head_dim)) v, q: (T, n_heads *
 // head_dim) at positions [pos, pos + T); keys and values of positions [0, pos + T) are read

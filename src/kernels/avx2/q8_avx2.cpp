@@ -114,7 +114,7 @@ double int8_peak_avx2() {
   return 2.0 * 16.0 * kChains * static_cast<double>(kIters) * threads / s / 1e9;
 }
 
-constexpr IsaKernels kAvx2{"avx2", &quantize_q8_avx2, &dot_u8_q8_avx2, &dot_f32_avx2, nullptr, &int8_peak_avx2, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref};
+constexpr IsaKernels kAvx2{"avx2", &quantize_q8_avx2, &dot_u8_q8_avx2, &dot_f32_avx2, nullptr, &int8_peak_avx2, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref, &rope_ref};
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 
@@ -171,6 +172,44 @@ void weighted_sum_avx512(const float* w, int64_t ws, int nq, const float* rows, 
         case 3: weighted_sum64<3>(wq, ws, rows, stride, n_rows, n, i0, oq, os); break;
         default: weighted_sum64<4>(wq, ws, rows, stride, n_rows, n, i0, oq, os); break;
       }
+    }
+  }
+}
+
+// RoPE, 16 floats a step. Halves: a and b are 16 consecutive elements of each half, with 16
+// cos/sin. Adjacent pairs: 8 pairs a step; each pair's cos and sin duplicated into both of
+// its lanes, sin negated in the even lanes, and the pair swapped by an in-lane permute:
+// x c2 + swap(x) s2 = (a c - b s, b c + a s). Products are rounded before the add, as in
+// rope_ref, so the two agree bit for bit.
+void rope_avx512(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin) {
+  const int64_t half = head_dim / 2;
+  if (!adjacent_pairs) {
+    for (int64_t i = 0; i < half; i += 16) {
+      const __mmask16 m = tail_mask(half - i);
+      const __m512 c = _mm512_maskz_loadu_ps(m, cos + i), s = _mm512_maskz_loadu_ps(m, sin + i);
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* a = x + h * head_dim + i;
+        float* b = a + half;
+        const __m512 x0 = _mm512_maskz_loadu_ps(m, a), x1 = _mm512_maskz_loadu_ps(m, b);
+        _mm512_mask_storeu_ps(a, m, _mm512_sub_ps(_mm512_mul_ps(x0, c), _mm512_mul_ps(x1, s)));
+        _mm512_mask_storeu_ps(b, m, _mm512_add_ps(_mm512_mul_ps(x0, s), _mm512_mul_ps(x1, c)));
+      }
+    }
+    return;
+  }
+  const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512 even_negative = _mm512_castsi512_ps(_mm512_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0,
+                                                                     INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN));
+  for (int64_t i = 0; i < half; i += 8) {  // pairs i..i+7 = elements 2i..2i+15
+    const int64_t left = std::min<int64_t>(8, half - i);
+    const __mmask16 m8 = static_cast<__mmask16>((1u << left) - 1u), m16 = tail_mask(2 * left);
+    const __m512 c2 = _mm512_permutexvar_ps(dup, _mm512_maskz_loadu_ps(m8, cos + i));
+    const __m512 s2 = _mm512_xor_ps(_mm512_permutexvar_ps(dup, _mm512_maskz_loadu_ps(m8, sin + i)), even_negative);
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* p = x + h * head_dim + 2 * i;
+      const __m512 v = _mm512_maskz_loadu_ps(m16, p);
+      const __m512 swapped = _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+      _mm512_mask_storeu_ps(p, m16, _mm512_add_ps(_mm512_mul_ps(v, c2), _mm512_mul_ps(swapped, s2)));
     }
   }
 }

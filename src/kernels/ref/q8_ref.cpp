@@ -62,7 +62,7 @@ void gemm_panel16_ref(const Panel16View& w, int64_t padded, const Q8RowView* xs,
   }
 }
 
-constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref};
+constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref, &rope_ref};
 
 }  // namespace
 
@@ -113,6 +113,19 @@ void weighted_sum_ref(const float* w, int64_t ws, int nq, const float* rows, int
     std::fill(o, o + n, 0.0f);
     for (int64_t r = 0; r < n_rows; ++r) {
       for (int64_t i = 0; i < n; ++i) o[i] += w[q * ws + r] * rows[r * stride + i];
+    }
+  }
+}
+
+void rope_ref(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin) {
+  const int64_t half = head_dim / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const int64_t a = adjacent_pairs ? 2 * i : i, b = adjacent_pairs ? 2 * i + 1 : i + half;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * cos[i] - x1 * sin[i];
+      v[b] = x0 * sin[i] + x1 * cos[i];
     }
   }
 }
