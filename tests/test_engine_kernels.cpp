@@ -56,7 +56,7 @@ TEST(EngineKernels, LogitsMatchTheReferenceKernels) {
     const Model base = s.load();
     auto tokens = base.tokenizer->encode(test::read_file(test::shared_path(s.text)), true);
     tokens.resize(std::min<size_t>(tokens.size(), std::min<int64_t>(64, base.config.context_length)));
-    for (const char* fmt : {"", "f16", "q8_0", "q4_0", "q4_k", "q6_k", "iq4_xs", "q3_k", "q2_k", "int3_g32_asym", "mxfp4", "tq1_0", "int4_pc_asym", "fp8_e4m3"}) {
+    for (const char* fmt : {"", "f16", "q8_0", "q4_0", "q4_k", "q6_k", "iq4_xs", "q3_k", "q2_k", "int3_g32_asym", "mxfp4", "tq1_0", "int4_pc_asym", "fp8_e4m3", "nf4_dq"}) {
       if (*fmt && !format_fits(format_by_name(fmt), base.config.hidden_dim)) continue;  // stories260K: 172
       const Model m = *fmt ? convert_weights(base, format_by_name(fmt)) : load_model(base.source);
       const auto fast = logits_of(m, tokens, false), ref = logits_of(m, tokens, true);

@@ -672,5 +672,36 @@ TEST(Kernels, MatmulRepackedMatchesReference) {
   }
 }
 
+// Formats with a row-local twin (nf4_dq, fp4_dq): the twin made at load holds exactly the
+// same values (tensors of more than one double-quantization group of 256 blocks), and the
+// engine's product on it matches matmul_ref on the original.
+TEST(Kernels, RowLocalTwinHoldsTheSameValues) {
+  int checked = 0;
+  for (const Format& f : format_table()) {
+    if (!f.to_row_local_twin) continue;
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{3, 192}, {37, 1024}}) {
+      const auto w32 = test::student_t3(rows * cols, rows + cols, 0.05f);
+      const auto shared = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(f, w32, rows, cols));
+      Weight w{"w", &f, rows, cols, *shared, shared};
+      const RepackedWeight packed = repack_weight(w);
+      ASSERT_NE(packed.twin, nullptr) << f.name;
+      EXPECT_EQ(packed.twin->format->name, f.row_local_twin);
+      const auto deq = dequantize_tensor(f, *shared, rows, cols);
+      const auto twin_deq = packed.twin->to_f32();
+      ASSERT_EQ(twin_deq.size(), deq.size());
+      for (size_t i = 0; i < deq.size(); ++i) ASSERT_EQ(twin_deq[i], deq[i]) << f.name << " element " << i;
+      for (int64_t T : {1, 13}) {
+        const auto x = test::student_t3(T * cols, 7 + T);
+        std::vector<float> y(T * rows), y_ref(T * rows);
+        matmul(*packed.twin, x.data(), T, y.data());
+        matmul_ref(w, x.data(), T, y_ref.data());
+        ASSERT_NO_FATAL_FAILURE(expect_within_rounding(deq, x, y, y_ref, T, rows, cols, false, f.name));
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 2 * 2);  // nf4_dq, fp4_dq
+}
+
 }  // namespace
 }  // namespace lowbit

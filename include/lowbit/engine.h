@@ -22,9 +22,13 @@ struct RepackKernels;
 
 // A weight in its kernel set's interleaved layout (RepackKernels in kernels.h), made once
 // from the file's bytes; kernels is null when the active set has no layout for the format.
+// Or, for a format with a row-local twin (Format::row_local_twin), the weight converted to
+// that format, which the kernels then run.
 struct RepackedWeight {
   const RepackKernels* kernels = nullptr;
   std::vector<uint8_t> bytes;
+  std::shared_ptr<const Weight> twin;
+  bool empty() const { return kernels == nullptr && twin == nullptr; }
 };
 
 // The input of one group of linears that share it (q, k and v read one input): seen once.
@@ -97,6 +101,7 @@ class Engine {
 // y: (T, w.rows) = x: (T, w.cols) · wᵀ, w in any format.
 void matmul(const Weight& w, const float* x, int64_t T, float* y);
 
+// The repacked layout, or the row-local twin, of w; empty when there is neither.
 RepackedWeight repack_weight(const Weight& w);
 // matmul on the repacked layout (same result as matmul's int8 path, up to summation order).
 void matmul_repacked(const Weight& w, const RepackedWeight& packed, const float* x, int64_t T, float* y);

@@ -76,6 +76,11 @@ struct Format {
   QuantizeFn quantize;  // reference quantizer (deterministic; the bytes that go in files)
   DequantizeFn dequantize;
   const FitRound* fit_round = nullptr;  // null: no split steps (GPTQ cannot target it)
+  // A format whose bytes are not row-local but whose values a row-local format holds
+  // exactly (nf4_dq: nf4 with each block's absmax decoded): that format's name, and the
+  // conversion of a whole tensor into its bytes. The engine runs such weights as the twin.
+  std::string_view row_local_twin{};
+  void (*to_row_local_twin)(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) = nullptr;
 };
 
 const std::vector<Format>& format_table();

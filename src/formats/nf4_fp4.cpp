@@ -175,6 +175,19 @@ void dequantize_dq(const uint8_t* data, int64_t rows, int64_t cols, int64_t row_
   }
 }
 
+// The plain format's bytes: block b = {f32 absmax as the decoder sees it, its 32 code
+// bytes} (the codes are laid out alike; blocks never straddle rows, cols % 64 == 0).
+void dq_to_row_local(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
+  const DqLayout l = dq_layout(rows, cols);
+#pragma omp parallel for schedule(static) if (l.nblocks >= 4096)
+  for (int64_t b = 0; b < static_cast<int64_t>(l.nblocks); ++b) {
+    BlockBnb4 block;
+    block.absmax = dq_absmax(data, l, static_cast<uint64_t>(b));
+    std::memcpy(block.qs, data + l.codes_offset() + b * (kBlock / 2), kBlock / 2);
+    store_block(block, out + b * sizeof(BlockBnb4));
+  }
+}
+
 template <const float* Code>
 std::vector<Format> bnb_pair(std::string_view name, std::string_view dq_name, Tolerance tol,
                              std::string_view description, std::string_view dq_description) {
@@ -191,6 +204,8 @@ std::vector<Format> bnb_pair(std::string_view name, std::string_view dq_name, To
   dq.tensor_bytes = &dq_tensor_bytes;
   dq.quantize = &quantize_dq<Code>;
   dq.dequantize = &dequantize_dq<Code>;
+  dq.row_local_twin = name;
+  dq.to_row_local_twin = &dq_to_row_local;
   return {plain, dq};
 }
 

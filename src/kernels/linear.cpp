@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "lowbit/blas_setup.h"
@@ -135,6 +136,13 @@ void gemm_f32(const Weight& w, const float* x, int64_t T, float* y) {
 
 RepackedWeight repack_weight(const Weight& w) {
   RepackedWeight out;
+  if (w.format->to_row_local_twin) {
+    const Format& twin = format_by_name(w.format->row_local_twin);
+    auto bytes = std::make_shared<std::vector<uint8_t>>(twin.tensor_bytes(w.rows, w.cols));
+    w.format->to_row_local_twin(w.data.data(), w.rows, w.cols, bytes->data());
+    out.twin = std::make_shared<const Weight>(Weight{w.name, &twin, w.rows, w.cols, *bytes, bytes});
+    return out;
+  }
   const WeightKernels& k = weight_kernels(*w.format);
   if (!k.repack || w.cols % k.repack->cols_multiple != 0) return out;
   out.kernels = k.repack;

@@ -118,14 +118,15 @@ void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {
   if (reference_kernels_) return matmul_ref(w, x, T, y);
   const auto it = repacked_.find(&w);
   if (it == repacked_.end()) return matmul(w, x, T, y);
-  if (!it->second.kernels) {
+  if (it->second.empty()) {
     it->second = repack_weight(w);
-    if (!it->second.kernels) {  // no layout for this format: never ask again
+    if (it->second.empty()) {  // no layout for this format: never ask again
       repacked_.erase(it);
       return matmul(w, x, T, y);
     }
     if (!w.owned) release_pages(w.data);
   }
+  if (it->second.twin) return matmul(*it->second.twin, x, T, y);
   matmul_repacked(w, it->second, x, T, y);
 }
 
