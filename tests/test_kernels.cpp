@@ -431,8 +431,8 @@ TEST(Kernels, FusedFloatKernelsMatchDecodeThenRefDot) {
   int checked = 0;
   for (const IsaKernels* isa : fast_isas()) {
     for (const char* name : {"f32", "f16", "bf16", "fp8_e4m3", "fp8_e5m2", "nf4", "fp4"}) {
-      const FusedF32Fn fused = fused_f32_for(*isa, name);
-      if (!fused) continue;
+      const FusedF32Kernel fused = fused_f32_for(*isa, name);
+      if (!fused.fn) continue;
       const Format& f = format_by_name(name);
       for (int64_t cols : {1, 7, 16, 33, 64, 100, 192, 4096, 4096 + 5}) {
         if (!format_fits(f, cols)) continue;  // nf4/fp4: multiples of 64
@@ -443,9 +443,13 @@ TEST(Kernels, FusedFloatKernelsMatchDecodeThenRefDot) {
         std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
         const auto deq = dequantize_tensor(f, bytes, 1, cols);
         const auto x = test::student_t3(4 * cols, cols + 2);
+        auto xk = x;  // in the kernel's order
+        if (fused.arrange) {
+          for (int n = 0; n < 4; ++n) fused.arrange(x.data() + n * cols, cols, xk.data() + n * cols);
+        }
         for (int nt = 1; nt <= 4; ++nt) {
           float got[4];
-          fused(shifted.data() + 1, cols, x.data(), nt, got);
+          fused.fn(shifted.data() + 1, cols, xk.data(), nt, got);
           for (int n = 0; n < nt; ++n) {
             double mag = 0;
             for (int64_t i = 0; i < cols; ++i) mag += std::fabs(deq[i] * x[n * cols + i]);

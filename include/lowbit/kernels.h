@@ -105,6 +105,14 @@ using FusedDotFn = void (*)(const uint8_t* row, int64_t cols, const Q8RowView* x
 // A float-path weight row, in its file's bytes, dotted with nt <= 4 fp32 activation rows
 // x: (nt, cols).
 using FusedF32Fn = void (*)(const uint8_t* row, int64_t cols, const float* x, int nt, float* y);
+// One activation row x: (cols) into the order a fused float kernel reads it: out: (cols).
+using ArrangeF32Fn = void (*)(const float* x, int64_t cols, float* out);
+// A fused float kernel and, when it reads the activations in another order than theirs,
+// the rearrangement to apply to each activation row first (once per product, not per row).
+struct FusedF32Kernel {
+  FusedF32Fn fn = nullptr;
+  ArrangeF32Fn arrange = nullptr;
+};
 // The row's bytes → codes and per-sub-block maps (u: padded, a/b: padded/16, zero-padded).
 using UnpackU8Fn = void (*)(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b);
 
@@ -133,7 +141,7 @@ struct WeightKernels {
   ActFormat act;
   UnpackU8Fn unpack_u8;   // scalar reference; set for kQ8
   FusedDotFn fused_dot;   // the chosen set's fused decode kernel; null: unpack then dot_u8_q8
-  FusedF32Fn fused_f32;   // kF32 formats: the chosen set's fused kernel; null: decode + dot_f32
+  FusedF32Kernel fused_f32;  // kF32 formats: the chosen set's fused kernel; fn null: decode + dot_f32
   const RepackKernels* repack;  // the chosen set's interleaved layout and kernel, or null
   EncodeRowsFn encode;    // the chosen set's encoder, or null: Format::quantize
 };
@@ -146,7 +154,7 @@ const IsaKernels& active_isa();
 const WeightKernels& weight_kernels(const Format& f);
 // The fused decode kernels of format `name` in set `isa`, or null (for tests and benches).
 FusedDotFn fused_dot_for(const IsaKernels& isa, std::string_view name);
-FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name);
+FusedF32Kernel fused_f32_for(const IsaKernels& isa, std::string_view name);
 const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name);
 EncodeRowsFn encoder_for(const IsaKernels& isa, std::string_view name);
 

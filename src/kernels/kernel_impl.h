@@ -29,6 +29,7 @@ struct FusedEntry {
 struct FusedF32Entry {
   std::string_view format;
   FusedF32Fn fn;
+  ArrangeF32Fn arrange = nullptr;  // null: the activations in their own order
 };
 struct EncodeEntry {
   std::string_view format;

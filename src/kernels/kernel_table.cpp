@@ -41,11 +41,11 @@ FusedDotFn find_fused(const IsaEntry& isa, std::string_view name) {
   return nullptr;
 }
 
-FusedF32Fn find_fused_f32(const IsaEntry& isa, std::string_view name) {
+FusedF32Kernel find_fused_f32(const IsaEntry& isa, std::string_view name) {
   for (const FusedF32Entry& e : isa.fused_f32) {
-    if (e.format == name) return e.fn;
+    if (e.format == name) return {e.fn, e.arrange};
   }
-  return nullptr;
+  return {};
 }
 
 const RepackKernels* find_repack(const IsaEntry& isa, std::string_view name) {
@@ -73,7 +73,7 @@ const Table& table() {
     for (const Format& f : format_table()) {
       const UnpackU8Fn unpack = find_unpack(f.name);
       tb.rows.push_back({&f, unpack ? ActFormat::kQ8 : ActFormat::kF32, unpack, unpack ? find_fused(*tb.isa, f.name) : nullptr,
-                         unpack ? nullptr : find_fused_f32(*tb.isa, f.name), find_repack(*tb.isa, f.name),
+                         unpack ? FusedF32Kernel{} : find_fused_f32(*tb.isa, f.name), find_repack(*tb.isa, f.name),
                          find_encoder(*tb.isa, f.name)});
     }
     return tb;
@@ -143,11 +143,11 @@ void interleave_panel16(const U8RowView* rows, int n_rows, int64_t padded, uint8
   }
 }
 
-FusedF32Fn fused_f32_for(const IsaKernels& isa, std::string_view name) {
+FusedF32Kernel fused_f32_for(const IsaKernels& isa, std::string_view name) {
   for (const kernels::IsaEntry* e : kernels::compiled_isas()) {
     if (e->isa == &isa) return kernels::find_fused_f32(*e, name);
   }
-  return nullptr;
+  return {};
 }
 
 const RepackKernels* repack_for(const IsaKernels& isa, std::string_view name) {

@@ -95,14 +95,20 @@ void gemm_q8_panels(const Weight& w, const WeightKernels& k, const Q8Rows& xq, i
 void matvec_f32(const Weight& w, const WeightKernels& k, const float* x, int64_t T, float* y) {
   const IsaKernels& isa = active_isa();
   const int64_t rows = w.rows, cols = w.cols;
-  if (k.fused_f32) {
+  if (k.fused_f32.fn) {
     const uint64_t row_bytes = format_row_bytes(*w.format, cols);
+    thread_local std::vector<float> arranged;  // the activations in the kernel's order
+    if (k.fused_f32.arrange) {
+      arranged.resize(static_cast<size_t>(T * cols));
+      for (int64_t t = 0; t < T; ++t) k.fused_f32.arrange(x + t * cols, cols, arranged.data() + t * cols);
+      x = arranged.data();
+    }
 #pragma omp parallel for schedule(static) if (rows * cols * T >= (1 << 15))
     for (int64_t r = 0; r < rows; ++r) {
       float out[kTokensPerCall];
       for (int64_t t = 0; t < T; t += kTokensPerCall) {
         const int nt = static_cast<int>(std::min(kTokensPerCall, T - t));
-        k.fused_f32(w.data.data() + r * row_bytes, cols, x + t * cols, nt, out);
+        k.fused_f32.fn(w.data.data() + r * row_bytes, cols, x + t * cols, nt, out);
         for (int n = 0; n < nt; ++n) y[(t + n) * rows + r] = out[n];
       }
     }
