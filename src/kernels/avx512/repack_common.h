@@ -79,6 +79,29 @@ inline void put_low_bit_code(uint8_t* unit, int r, int h, int j, int e, int code
   if constexpr (Bits == 3) unit[128 + 4 * r + e] |= static_cast<uint8_t>((code >> 2) << (j + 4 * h));
 }
 
+// One unit of 32 columns of 16 rows against NT activation rows: lo[j] / hi[j] hold the codes
+// of columns 4j.. / 16+4j.. (four per row lane), value = a u + b per half (a_lo, b_lo for
+// the first 16 columns, a_hi, b_hi for the next). acc += (Σ u q) a dx and bias += b Σ(dx q)
+// per half; col: the unit's first column in the row. q6_k and the 2/3-bit layouts use it.
+template <int NT>
+inline void accumulate_unit32(const __m512i* lo, const __m512i* hi, __m512 a_lo, __m512 a_hi, __m512 b_lo, __m512 b_hi,
+                              const Q8RowView* xs, int64_t col, __m512* acc, __m512* bias) {
+  const int64_t s = col / 16;
+  for (int n = 0; n < NT; ++n) {
+    const Group4* g = reinterpret_cast<const Group4*>(xs[n].q + col);
+    __m512i slo = _mm512_setzero_si512(), shi = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      slo = _mm512_dpbusd_epi32(slo, lo[j], _mm512_set1_epi32(g[j]));
+      shi = _mm512_dpbusd_epi32(shi, hi[j], _mm512_set1_epi32(g[4 + j]));
+    }
+    const float* dl = xs[n].d_lane + 4 * s;
+    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(slo), _mm512_mul_ps(a_lo, _mm512_set1_ps(dl[0])), acc[n]);
+    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(shi), _mm512_mul_ps(a_hi, _mm512_set1_ps(dl[4])), acc[n]);
+    bias[n] = _mm512_fmadd_ps(b_lo, _mm512_set1_ps(xs[n].sum[s]), bias[n]);
+    bias[n] = _mm512_fmadd_ps(b_hi, _mm512_set1_ps(xs[n].sum[s + 1]), bias[n]);
+  }
+}
+
 // Bytes of a tensor packed as groups of 16 rows x blocks of BlockCols columns, Packed
 // bytes each.
 template <int64_t BlockCols, int64_t Packed>

@@ -138,7 +138,7 @@ void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
   });
 }
 
-// y: (NT, 16) for the group's 16 rows. Per sub-block s: acc += (Σ u q) a dx, bias += b Σ(dx q).
+// y: (NT, 16) for the group's 16 rows (accumulate_unit32 per 32 columns).
 template <typename L, int NT>
 void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowView* xs, float* y) {
   const int64_t ns = cols / 256;
@@ -155,20 +155,7 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
       __m512 a_lo, b_lo, a_hi, b_hi;
       super.map(2 * k, &a_lo, &b_lo);
       super.map(2 * k + 1, &a_hi, &b_hi);
-      for (int n = 0; n < NT; ++n) {
-        const Group4* g = reinterpret_cast<const Group4*>(xs[n].q + 256 * i + 32 * k);
-        __m512i slo = _mm512_setzero_si512(), shi = _mm512_setzero_si512();
-        for (int j = 0; j < 4; ++j) {
-          slo = _mm512_dpbusd_epi32(slo, lo[j], _mm512_set1_epi32(g[j]));
-          shi = _mm512_dpbusd_epi32(shi, hi[j], _mm512_set1_epi32(g[4 + j]));
-        }
-        const int64_t s = 16 * i + 2 * k;
-        const float* dl = xs[n].d_lane + 4 * s;
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(slo), _mm512_mul_ps(a_lo, _mm512_set1_ps(dl[0])), acc[n]);
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(shi), _mm512_mul_ps(a_hi, _mm512_set1_ps(dl[4])), acc[n]);
-        bias[n] = _mm512_fmadd_ps(b_lo, _mm512_set1_ps(xs[n].sum[s]), bias[n]);
-        bias[n] = _mm512_fmadd_ps(b_hi, _mm512_set1_ps(xs[n].sum[s + 1]), bias[n]);
-      }
+      accumulate_unit32<NT>(lo, hi, a_lo, a_hi, b_lo, b_hi, xs, 256 * i + 32 * k, acc, bias);
     }
   }
   for (int n = 0; n < NT; ++n) _mm512_storeu_ps(y + 16 * n, _mm512_add_ps(acc[n], bias[n]));

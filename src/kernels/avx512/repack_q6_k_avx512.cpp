@@ -87,20 +87,8 @@ void dot_group(const uint8_t* packed, int64_t group, int64_t cols, const Q8RowVi
         hi[j] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), mask), top_bits(h1, j));
       }
       const __m512 a_lo = scales_at(p + 32 + 16 * (2 * k), d), a_hi = scales_at(p + 32 + 16 * (2 * k + 1), d);
-      for (int n = 0; n < NT; ++n) {
-        const Group4* g = reinterpret_cast<const Group4*>(xs[n].q + 256 * i + 32 * k);
-        __m512i slo = _mm512_setzero_si512(), shi = _mm512_setzero_si512();
-        for (int j = 0; j < 4; ++j) {
-          slo = _mm512_dpbusd_epi32(slo, lo[j], _mm512_set1_epi32(g[j]));
-          shi = _mm512_dpbusd_epi32(shi, hi[j], _mm512_set1_epi32(g[4 + j]));
-        }
-        const int64_t s = 16 * i + 2 * k;
-        const float* dl = xs[n].d_lane + 4 * s;
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(slo), _mm512_mul_ps(a_lo, _mm512_set1_ps(dl[0])), acc[n]);
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(shi), _mm512_mul_ps(a_hi, _mm512_set1_ps(dl[4])), acc[n]);
-        bias[n] = _mm512_fmadd_ps(a_lo, _mm512_set1_ps(xs[n].sum[s]), bias[n]);
-        bias[n] = _mm512_fmadd_ps(a_hi, _mm512_set1_ps(xs[n].sum[s + 1]), bias[n]);
-      }
+      // value = a (q - 32): b = a here, the -32 applied once at the end
+      accumulate_unit32<NT>(lo, hi, a_lo, a_hi, a_lo, a_hi, xs, 256 * i + 32 * k, acc, bias);
     }
   }
   const __m512 offset = _mm512_set1_ps(-32.0f);  // value = d sc (q - 32)
