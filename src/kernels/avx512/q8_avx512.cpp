@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/avx512/q8_accumulate.h"
 #include "kernels/avx512/repack_common.h"
@@ -123,22 +124,19 @@ constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &
 std::span<const FusedEntry> avx512_fused_kernels();
 std::span<const FusedF32Entry> avx512_fused_f32_kernels();
 std::span<const EncodeEntry> avx512_encoders();
-extern const RepackKernels kRepackInt2G32Sym, kRepackInt2G32Asym, kRepackInt2G64Sym, kRepackInt2G64Asym, kRepackInt2G128Sym, kRepackInt2G128Asym, kRepackInt3G32Sym, kRepackInt3G32Asym, kRepackInt3G64Sym, kRepackInt3G64Asym, kRepackInt3G128Sym, kRepackInt3G128Asym,
-    kRepackInt2PcSym, kRepackInt2PcAsym, kRepackInt3PcSym, kRepackInt3PcAsym, kRepackInt4PcSym, kRepackInt4PcAsym, kRepackInt8PcSym, kRepackInt8PcAsym,
-    kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl, kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0, kRepackQ4_K,
-    kRepackQ5_K, kRepackQ6_K, kRepackIq4Xs, kRepackInt4G32Sym, kRepackInt4G32Asym, kRepackInt4G64Sym, kRepackInt4G64Asym,
-    kRepackInt4G128Sym, kRepackInt4G128Asym, kRepackInt8G32Sym, kRepackInt8G32Asym, kRepackInt8G64Sym, kRepackInt8G64Asym,
-    kRepackInt8G128Sym, kRepackInt8G128Asym;
+std::span<const RepackKernels> int_affine_repacks();  // repack_int_groups_avx512.cpp
+extern const RepackKernels kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl,
+    kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0, kRepackQ4_K, kRepackQ5_K, kRepackQ6_K, kRepackIq4Xs;
 
 // The repacked layouts (repack_*_avx512.cpp), as one table.
 std::span<const RepackKernels> avx512_repacks() {
-  static const RepackKernels table[] = {kRepackInt2G32Sym, kRepackInt2G32Asym, kRepackInt2G64Sym, kRepackInt2G64Asym, kRepackInt2G128Sym, kRepackInt2G128Asym, kRepackInt3G32Sym, kRepackInt3G32Asym, kRepackInt3G64Sym, kRepackInt3G64Asym, kRepackInt3G128Sym, kRepackInt3G128Asym,
-                                        kRepackInt2PcSym, kRepackInt2PcAsym, kRepackInt3PcSym, kRepackInt3PcAsym, kRepackInt4PcSym, kRepackInt4PcAsym, kRepackInt8PcSym, kRepackInt8PcAsym,
-                                        kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl, kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0,
-                                        kRepackQ4_K, kRepackQ5_K, kRepackQ6_K, kRepackIq4Xs, kRepackInt4G32Sym,
-                                        kRepackInt4G32Asym, kRepackInt4G64Sym, kRepackInt4G64Asym, kRepackInt4G128Sym,
-                                        kRepackInt4G128Asym, kRepackInt8G32Sym, kRepackInt8G32Asym, kRepackInt8G64Sym,
-                                        kRepackInt8G64Asym, kRepackInt8G128Sym, kRepackInt8G128Asym};
+  static const std::vector<RepackKernels> table = [] {
+    std::vector<RepackKernels> t = {kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl,
+                                    kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0, kRepackQ4_K, kRepackQ5_K, kRepackQ6_K,
+                                    kRepackIq4Xs};
+    for (const RepackKernels& k : int_affine_repacks()) t.push_back(k);
+    return t;
+  }();
   return table;
 }
 

@@ -18,6 +18,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <span>
 
 #include "formats/blocks.h"
 #include "kernels/avx512/repack_common.h"
@@ -172,37 +173,43 @@ constexpr RepackKernels kernels_for(std::string_view format) {
 
 }  // namespace
 
-extern const RepackKernels kRepackInt2G32Sym = kernels_for<2, 32, true>("int2_g32_sym");
-extern const RepackKernels kRepackInt2G32Asym = kernels_for<2, 32, false>("int2_g32_asym");
-extern const RepackKernels kRepackInt2G64Sym = kernels_for<2, 64, true>("int2_g64_sym");
-extern const RepackKernels kRepackInt2G64Asym = kernels_for<2, 64, false>("int2_g64_asym");
-extern const RepackKernels kRepackInt2G128Sym = kernels_for<2, 128, true>("int2_g128_sym");
-extern const RepackKernels kRepackInt2G128Asym = kernels_for<2, 128, false>("int2_g128_asym");
-extern const RepackKernels kRepackInt3G32Sym = kernels_for<3, 32, true>("int3_g32_sym");
-extern const RepackKernels kRepackInt3G32Asym = kernels_for<3, 32, false>("int3_g32_asym");
-extern const RepackKernels kRepackInt3G64Sym = kernels_for<3, 64, true>("int3_g64_sym");
-extern const RepackKernels kRepackInt3G64Asym = kernels_for<3, 64, false>("int3_g64_asym");
-extern const RepackKernels kRepackInt3G128Sym = kernels_for<3, 128, true>("int3_g128_sym");
-extern const RepackKernels kRepackInt3G128Asym = kernels_for<3, 128, false>("int3_g128_asym");
-extern const RepackKernels kRepackInt2PcSym = kernels_for<2, 0, true>("int2_pc_sym");
-extern const RepackKernels kRepackInt2PcAsym = kernels_for<2, 0, false>("int2_pc_asym");
-extern const RepackKernels kRepackInt3PcSym = kernels_for<3, 0, true>("int3_pc_sym");
-extern const RepackKernels kRepackInt3PcAsym = kernels_for<3, 0, false>("int3_pc_asym");
-extern const RepackKernels kRepackInt4PcSym = kernels_for<4, 0, true>("int4_pc_sym");
-extern const RepackKernels kRepackInt4PcAsym = kernels_for<4, 0, false>("int4_pc_asym");
-extern const RepackKernels kRepackInt8PcSym = kernels_for<8, 0, true>("int8_pc_sym");
-extern const RepackKernels kRepackInt8PcAsym = kernels_for<8, 0, false>("int8_pc_asym");
-extern const RepackKernels kRepackInt4G32Sym = kernels_for<4, 32, true>("int4_g32_sym");
-extern const RepackKernels kRepackInt4G32Asym = kernels_for<4, 32, false>("int4_g32_asym");
-extern const RepackKernels kRepackInt4G64Sym = kernels_for<4, 64, true>("int4_g64_sym");
-extern const RepackKernels kRepackInt4G64Asym = kernels_for<4, 64, false>("int4_g64_asym");
-extern const RepackKernels kRepackInt4G128Sym = kernels_for<4, 128, true>("int4_g128_sym");
-extern const RepackKernels kRepackInt4G128Asym = kernels_for<4, 128, false>("int4_g128_asym");
-extern const RepackKernels kRepackInt8G32Sym = kernels_for<8, 32, true>("int8_g32_sym");
-extern const RepackKernels kRepackInt8G32Asym = kernels_for<8, 32, false>("int8_g32_asym");
-extern const RepackKernels kRepackInt8G64Sym = kernels_for<8, 64, true>("int8_g64_sym");
-extern const RepackKernels kRepackInt8G64Asym = kernels_for<8, 64, false>("int8_g64_asym");
-extern const RepackKernels kRepackInt8G128Sym = kernels_for<8, 128, true>("int8_g128_sym");
-extern const RepackKernels kRepackInt8G128Asym = kernels_for<8, 128, false>("int8_g128_asym");
+// Every int format's layout, bits 2/3/4/8 x groups 32/64/128/row x sym/asym.
+std::span<const RepackKernels> int_affine_repacks() {
+  static const RepackKernels table[] = {
+      kernels_for<2, 32, true>("int2_g32_sym"),
+      kernels_for<2, 32, false>("int2_g32_asym"),
+      kernels_for<2, 64, true>("int2_g64_sym"),
+      kernels_for<2, 64, false>("int2_g64_asym"),
+      kernels_for<2, 128, true>("int2_g128_sym"),
+      kernels_for<2, 128, false>("int2_g128_asym"),
+      kernels_for<3, 32, true>("int3_g32_sym"),
+      kernels_for<3, 32, false>("int3_g32_asym"),
+      kernels_for<3, 64, true>("int3_g64_sym"),
+      kernels_for<3, 64, false>("int3_g64_asym"),
+      kernels_for<3, 128, true>("int3_g128_sym"),
+      kernels_for<3, 128, false>("int3_g128_asym"),
+      kernels_for<2, 0, true>("int2_pc_sym"),
+      kernels_for<2, 0, false>("int2_pc_asym"),
+      kernels_for<3, 0, true>("int3_pc_sym"),
+      kernels_for<3, 0, false>("int3_pc_asym"),
+      kernels_for<4, 0, true>("int4_pc_sym"),
+      kernels_for<4, 0, false>("int4_pc_asym"),
+      kernels_for<8, 0, true>("int8_pc_sym"),
+      kernels_for<8, 0, false>("int8_pc_asym"),
+      kernels_for<4, 32, true>("int4_g32_sym"),
+      kernels_for<4, 32, false>("int4_g32_asym"),
+      kernels_for<4, 64, true>("int4_g64_sym"),
+      kernels_for<4, 64, false>("int4_g64_asym"),
+      kernels_for<4, 128, true>("int4_g128_sym"),
+      kernels_for<4, 128, false>("int4_g128_asym"),
+      kernels_for<8, 32, true>("int8_g32_sym"),
+      kernels_for<8, 32, false>("int8_g32_asym"),
+      kernels_for<8, 64, true>("int8_g64_sym"),
+      kernels_for<8, 64, false>("int8_g64_asym"),
+      kernels_for<8, 128, true>("int8_g128_sym"),
+      kernels_for<8, 128, false>("int8_g128_asym"),
+  };
+  return table;
+}
 
 }  // namespace lowbit::kernels

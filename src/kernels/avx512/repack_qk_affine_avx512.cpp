@@ -47,24 +47,13 @@ void repack(const uint8_t* data, int64_t rows, int64_t cols, uint8_t* out) {
   });
 }
 
-// Byte-wise (h >> Bit) & 1, moved to bit 4 (the fifth bit of a code): shifts within 16-bit
-// lanes are exact for the one bit kept.
-template <int Bit>
-inline __m512i fifth_bit(__m512i h) {
-  if constexpr (Bit <= 4) {
-    return _mm512_and_si512(_mm512_slli_epi16(h, 4 - Bit), _mm512_set1_epi8(0x10));
-  } else {
-    return _mm512_and_si512(_mm512_srli_epi16(h, Bit - 4), _mm512_set1_epi8(0x10));
-  }
-}
-
 // Chunk C's fifth bits ORed into the codes of half q (lo: sub-block 2C, hi: 2C+1).
 template <int C>
 inline void add_fifth_bits(const uint8_t* hplane, int q, __m512i* lo, __m512i* hi) {
   for (int j = 0; j < 4; ++j) {
     const __m512i h = _mm512_loadu_si512(hplane + 64 * (4 * q + j));
-    lo[j] = _mm512_or_si512(lo[j], fifth_bit<2 * C>(h));
-    hi[j] = _mm512_or_si512(hi[j], fifth_bit<2 * C + 1>(h));
+    lo[j] = _mm512_or_si512(lo[j], move_bit<2 * C, 4>(h));
+    hi[j] = _mm512_or_si512(hi[j], move_bit<2 * C + 1, 4>(h));
   }
 }
 
