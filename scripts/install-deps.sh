@@ -8,6 +8,7 @@ packages=(
   libhwy-dev libopenblas-openmp-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
+  libpcre2-dev libutf8proc-dev   # tokenizer.json: Unicode regexes, normalization forms
   clang libomp-dev   # make fuzz: libFuzzer and the OpenMP runtime clang links
 )
 

@@ -21,7 +21,11 @@ struct GgufVocab {
   std::vector<std::string> tokens;
   std::vector<float> scores;         // "llama"
   std::vector<int32_t> token_types;
-  std::vector<std::string> merges;   // "gpt2": "a b" in rank order
+  std::vector<std::string> merges;   // "a b" in rank order ("gpt2"; "llama" from a tokenizer.json)
+  std::string pre;                   // tokenizer.ggml.pre: llama.cpp's pre-tokenizer type ("gpt2")
+  // lowbit.tokenizer.pipeline: a tokenizer.json's normalizer, pre-tokenizer, decoder, BPE
+  // options and added tokens, as JSON text ("" when the tokenizer did not come from one).
+  std::string pipeline;
   int32_t bos = -1, eos = -1, unk = -1;
   bool add_bos = true;
   // Decoding drops the space before the first word after BOS (llama2.c, SentencePiece). A

@@ -82,6 +82,12 @@ GgufVocab read_gguf_vocab(const GgufFile& f) {
   v.unk = id("tokenizer.ggml.unknown_token_id");
   if (const GgufValue* b = f.find("tokenizer.ggml.add_bos_token")) v.add_bos = b->u != 0;
   if (const GgufValue* k = f.find("lowbit.tokenizer.keep_space_after_bos")) v.strip_space_after_bos = k->u == 0;
+  for (auto [key, field] : {std::pair{"tokenizer.ggml.pre", &v.pre}, std::pair{"lowbit.tokenizer.pipeline", &v.pipeline}}) {
+    if (const GgufValue* x = f.find(key)) {
+      if (x->type != GgufType::kString) throw Error(std::string("'") + key + "' is not a string", {.file = f.path()});
+      *field = x->s;
+    }
+  }
   return v;
 }
 
@@ -209,7 +215,10 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   put("tokenizer.ggml.tokens", GgufValue::strings(v.tokens));
   if (!v.scores.empty()) put("tokenizer.ggml.scores", GgufValue::f32s(v.scores));
   put("tokenizer.ggml.token_type", GgufValue::i32s(v.token_types));
-  if (!v.merges.empty()) put("tokenizer.ggml.merges", GgufValue::strings(v.merges));
+  // llama.cpp requires the key for byte-level vocabularies, even when it lists no merge.
+  if (!v.merges.empty() || v.model == "gpt2") put("tokenizer.ggml.merges", GgufValue::strings(v.merges));
+  if (!v.pre.empty()) put("tokenizer.ggml.pre", GgufValue::string(v.pre));
+  if (!v.pipeline.empty()) put("lowbit.tokenizer.pipeline", GgufValue::string(v.pipeline));
   if (v.bos >= 0) put("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(v.bos)));
   if (v.eos >= 0) put("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(v.eos)));
   if (v.unk >= 0) put("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk)));

@@ -5,7 +5,7 @@
 
 #include "lowbit/error.h"
 #include "lowbit/synth.h"
-#include "model/tokenizer_hf_bpe.h"
+#include "model/byte_level.h"
 
 namespace lowbit {
 
@@ -13,6 +13,7 @@ GgufVocab synth_vocab(int64_t size) {
   if (size < 258) throw Error("a byte-level vocabulary needs at least 258 tokens (256 bytes, BOS, EOS)", {.value = std::to_string(size)});
   GgufVocab v;
   v.model = "gpt2";
+  v.pre = "gpt-2";  // GPT-2's split regex, in llama.cpp and in lowbit
   for (int b = 0; b < 256; ++b) v.tokens.push_back(gpt2_byte_to_unicode(static_cast<uint8_t>(b)));
   std::unordered_set<std::string> have(v.tokens.begin(), v.tokens.end());
   // Second parts: lowercase letters (frequent in text), sometimes any byte.

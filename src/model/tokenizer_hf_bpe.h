@@ -1,29 +1,34 @@
-// Rank-ordered BPE as Hugging Face `tokenizers` runs it, in the two shapes Llama-family
-// models use: metaspace (spaces -> U+2581, optional prepended space, byte fallback) and
-// GPT-2 byte-level (bytes mapped to printable code points, the GPT-2 split pattern).
-// Built from a tokenizer.json or from a GGUF "gpt2" vocabulary.
+// Hugging Face tokenizer.json BPE tokenizers, run as tokenizers runs them: added tokens cut
+// out of the raw text, the normalizer chain, the pre-tokenizer chain, then the BPE model
+// on each piece. Built from a tokenizer.json, or from a GGUF vocabulary (its
+// lowbit.tokenizer.pipeline, or the pipeline llama.cpp runs for its tokenizer.ggml.pre), so
+// a model read from either gives the same ids through this one code path.
 #pragma once
 
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 
+#include "core/json_fields.h"
 #include "lowbit/tokenizer.h"
+#include "model/added_tokens.h"
+#include "model/bpe_model.h"
+#include "model/pre_tokenizers.h"
+#include "model/text_normalizers.h"
 
 namespace lowbit {
 
+// Everything a tokenizer.json BPE tokenizer is made of. `pipeline` holds the parts that are
+// configuration rather than vocabulary, in tokenizer.json's own shapes:
+//   {"normalizer": ..., "pre_tokenizer": ..., "decoder": ...,
+//    "model": {"byte_fallback", "fuse_unk", "ignore_merges", "continuing_subword_prefix",
+//              "end_of_word_suffix"}}
+// GGUF stores it as lowbit.tokenizer.pipeline.
 struct BpeSpec {
-  enum class Mode { kMetaspace, kByteLevel };
-  Mode mode = Mode::kMetaspace;
   std::vector<std::string> tokens;      // id -> token text
   std::vector<int32_t> token_types;     // TokenType per id
   std::vector<std::string> merges;      // "left right", in rank order
-  std::vector<std::pair<std::string, int32_t>> specials;  // matched verbatim in the text
-  bool prepend_space = true;            // metaspace: prepend U+2581; byte-level: a space
-  bool split_words = false;             // metaspace: merges stop at word starts
-  bool strip_leading_space = true;      // decoding: drop the first leading space
-  bool byte_fallback = false;
-  bool fuse_unk = false;
+  std::vector<AddedToken> added;        // matched in the text before the model runs
+  Json pipeline = Json::object();
   int32_t unk = -1, bos = -1, eos = -1;
   bool add_bos = false;
 };
@@ -40,7 +45,8 @@ void validate_bpe_spec(const BpeSpec& spec, const std::string& file);
 
 class HfBpeTokenizer : public Tokenizer {
  public:
-  HfBpeTokenizer(BpeSpec spec, std::string kind);
+  // `source` names the file for errors in the pipeline.
+  HfBpeTokenizer(BpeSpec spec, std::string kind, const std::string& source);
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
   std::string decode_token(int32_t prev, int32_t id) const override;
@@ -49,19 +55,26 @@ class HfBpeTokenizer : public Tokenizer {
   std::string kind() const override { return kind_; }
 
  private:
-  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
-  void encode_plain(std::string_view text, std::vector<int32_t>& out) const;
+  // What the decoder chain does to a token's text.
+  struct DecodeRules {
+    bool byte_level = false;          // ByteLevel: characters back to bytes
+    std::string space_symbol;         // Replace/Metaspace: this text back to ' '
+    bool byte_fallback = false;       // <0xHH> tokens back to their byte
+    bool strip_leading_space = false; // Strip/Metaspace: one space dropped at the start
+  };
+  void encode_plain(std::string_view text, bool at_start, std::vector<int32_t>& out,
+                    std::unordered_map<std::string, std::vector<int32_t>>& cache) const;
 
   BpeSpec spec_;
   std::string kind_;
-  std::unordered_map<std::string, int32_t> ids_;
-  std::unordered_map<std::string, int32_t> merge_rank_;
-  int32_t byte_ids_[256];
+  std::vector<TextNormalizer> normalizers_;
+  std::vector<PreTokenizer> pre_tokenizers_;
+  BpeModel model_;
+  AddedTokenMatcher raw_added_, normalized_added_;
+  DecodeRules decode_;
 };
 
-// GPT-2's reversible byte <-> printable code point mapping, as UTF-8 strings.
-const std::string& gpt2_byte_to_unicode(uint8_t b);
-// Splits text with GPT-2's pre-tokenizer pattern (Unicode classes approximated: see .cpp).
-std::vector<std::string_view> gpt2_split(std::string_view text);
+// The pipeline object of a tokenizer.json root (see BpeSpec::pipeline).
+Json pipeline_of_tokenizer_json(const JsonObject& root);
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 #include "core/json_fields.h"
 #include "lowbit/error.h"
 #include "lowbit/mapped_file.h"
+#include "model/gguf_pre_tokenizers.h"
 #include "model/tokenizer_hf_bpe.h"
 #include "model/tokenizer_score_bpe.h"
 
@@ -23,17 +24,6 @@ namespace {
 
 [[noreturn]] void unsupported(const std::string& path, const std::string& field, const Json& value) {
   throw Error("unsupported tokenizer.json component at '" + field + "'", {.file = path, .value = json_excerpt(value)});
-}
-
-// The objects of a component that may be a "Sequence" of them (key `list_key`).
-std::vector<JsonObject> flatten_sequence(const JsonObject& root, const char* key, const char* list_key) {
-  const auto component = root.find_object(key);
-  if (!component) return {};
-  if (component->get_string("type", "") != "Sequence") return {*component};
-  const Json& list = component->get_array(list_key);
-  std::vector<JsonObject> out;
-  for (size_t i = 0; i < list.size(); ++i) out.push_back(component->element(list, list_key, i));
-  return out;
 }
 
 void set_type(BpeSpec& spec, int32_t id, TokenType type) {
@@ -59,6 +49,7 @@ void read_vocab(const JsonObject& model, BpeSpec& spec) {
 
 void read_merges(const JsonObject& model, BpeSpec& spec) {
   const Json& merges = model.get_array("merges");
+  spec.merges.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
     const Json& m = merges[i];
     if (m.is_string()) {
@@ -72,17 +63,25 @@ void read_merges(const JsonObject& model, BpeSpec& spec) {
   }
 }
 
+// Added tokens from a tokenizer.json "added_tokens" array (or the pipeline's copy in GGUF):
+// each also becomes its id's vocabulary entry, a control token when special.
 void read_added_tokens(const JsonObject& root, BpeSpec& spec) {
   if (!root.has("added_tokens")) return;
   const Json& added = root.get_array("added_tokens");
   for (size_t k = 0; k < added.size(); ++k) {
     const JsonObject t = root.element(added, "added_tokens", k);
-    const auto id = static_cast<int32_t>(t.get_int("id", std::nullopt, 0, kMaxVocab - 1));
-    const auto content = t.get_string("content");
-    if (spec.tokens.size() <= static_cast<size_t>(id)) spec.tokens.resize(id + 1);
-    spec.tokens[id] = content;
-    spec.specials.emplace_back(content, id);
-    if (t.get_bool("special", false)) set_type(spec, id, TokenType::kControl);
+    AddedToken a;
+    a.id = static_cast<int32_t>(t.get_int("id", std::nullopt, 0, kMaxVocab - 1));
+    a.content = t.get_string("content");
+    a.special = t.get_bool("special", false);
+    a.single_word = t.get_bool("single_word", false);
+    a.lstrip = t.get_bool("lstrip", false);
+    a.rstrip = t.get_bool("rstrip", false);
+    a.normalized = t.get_bool("normalized", !a.special);
+    if (spec.tokens.size() <= static_cast<size_t>(a.id)) spec.tokens.resize(a.id + 1);
+    spec.tokens[a.id] = a.content;
+    if (a.special) set_type(spec, a.id, TokenType::kControl);
+    spec.added.push_back(std::move(a));
   }
 }
 
@@ -94,14 +93,10 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
   const JsonObject root(json, path);
   const JsonObject model = root.get_object("model");
   if (model.get_string("type", "") != "BPE") unsupported(path, "model.type", model.find("type") ? *model.find("type") : Json());
-  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    if (model.has(key) && model.get_string(key) != "") unsupported(path, std::string("model.") + key, *model.find(key));
-  }
+  if (model.has("dropout") && model.get_number("dropout") != 0.0) unsupported(path, "model.dropout", *model.find("dropout"));
   BpeSpec spec;
   read_vocab(model, spec);
   read_merges(model, spec);
-  spec.byte_fallback = model.get_bool("byte_fallback", false);
-  spec.fuse_unk = model.get_bool("fuse_unk", false);
   if (model.has("unk_token")) {
     const std::string unk = model.get_string("unk_token");
     if (const auto it = model.get_object("vocab").json().find(unk); it != model.get_object("vocab").json().end()) {
@@ -113,88 +108,62 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
     spec.token_types.resize(spec.tokens.size(), static_cast<int32_t>(TokenType::kNormal));
     if (spec.token_types[spec.unk] == static_cast<int32_t>(TokenType::kControl)) set_type(spec, spec.unk, TokenType::kUnknown);
   }
-
-  // normalizer + pre_tokenizer + decoder: the two shapes Llama-family models use.
-  bool prepend = false, replace_space = false;
-  for (const auto& n : flatten_sequence(root, "normalizer", "normalizers")) {
-    const auto type = n.get_string("type", "");
-    if (type == "Prepend" && n.get_string("prepend", "") == "\xE2\x96\x81") prepend = true;
-    else if (type == "Replace" && n.get_object("pattern").get_string("String", "") == " " &&
-             n.get_string("content", "") == "\xE2\x96\x81") replace_space = true;
-    else unsupported(path, n.where(), n.json());
-  }
-  bool byte_level = false;
-  spec.prepend_space = prepend;
-  for (const auto& p : flatten_sequence(root, "pre_tokenizer", "pretokenizers")) {
-    const auto type = p.get_string("type", "");
-    if (type == "Metaspace") {
-      replace_space = true;
-      const auto scheme = p.get_string("prepend_scheme", p.get_bool("add_prefix_space", true) ? "always" : "never");
-      spec.prepend_space = scheme != "never";
-      spec.split_words = p.get_bool("split", true);
-    } else if (type == "ByteLevel" && p.get_bool("use_regex", true)) {
-      byte_level = true;
-      spec.prepend_space = p.get_bool("add_prefix_space", false);
-    } else {
-      unsupported(path, p.where(), p.json());
-    }
-  }
-  if (!byte_level && !replace_space) unsupported(path, "normalizer", root.find("normalizer") ? *root.find("normalizer") : Json());
-  spec.mode = byte_level ? BpeSpec::Mode::kByteLevel : BpeSpec::Mode::kMetaspace;
-  spec.strip_leading_space = false;
-  for (const auto& d : flatten_sequence(root, "decoder", "decoders")) {
-    const auto type = d.get_string("type", "");
-    if (type == "Strip" && d.get_string("content", "") == " " && d.get_int("start", 0) == 1) spec.strip_leading_space = true;
-    else if (type == "Metaspace") spec.strip_leading_space = d.get_string("prepend_scheme", "always") != "never";
-    else if (type != "Replace" && type != "ByteFallback" && type != "Fuse" && type != "ByteLevel") unsupported(path, d.where(), d.json());
-  }
+  spec.pipeline = pipeline_of_tokenizer_json(root);
 
   if (const auto post = root.find_object("post_processor"); post && post->get_string("type", "") == "TemplateProcessing") {
     const Json& single = post->get_array("single");
     if (!single.empty() && single[0].is_object() && single[0].contains("SpecialToken")) {
       const auto name = post->element(single, "single", 0).get_object("SpecialToken").get_string("id");
-      for (const auto& [content, id] : spec.specials) {
-        if (content == name) {
-          spec.bos = id;
+      for (const AddedToken& t : spec.added) {
+        if (t.content == name) {
+          spec.bos = t.id;
           spec.add_bos = true;
         }
       }
     }
   }
   // EOS: the conventional names, when present.
-  for (const auto& [content, id] : spec.specials) {
-    if (content == "</s>" || content == "<|endoftext|>" || content == "<|end_story|>" || content == "<|eot_id|>") {
-      spec.eos = id;
-      break;
+  for (const char* name : {"</s>", "<|endoftext|>", "<|end_story|>", "<|eot_id|>", "<|end_of_text|>", "<|im_end|>"}) {
+    for (const AddedToken& t : spec.added) {
+      if (spec.eos < 0 && t.content == name) spec.eos = t.id;
     }
   }
   validate_bpe_spec(spec, path);
-  return std::make_shared<HfBpeTokenizer>(std::move(spec), "tokenizer.json BPE (" + path + ")");
+  return std::make_shared<HfBpeTokenizer>(std::move(spec), "tokenizer.json BPE (" + path + ")", path);
 }
 
 std::shared_ptr<Tokenizer> tokenizer_from_gguf_vocab(const GgufVocab& vocab, const std::string& source) {
   if (vocab.model == "llama") return std::make_shared<ScoreBpeTokenizer>(vocab, "GGUF llama vocabulary (" + source + ")");
-  if (vocab.model == "gpt2") {
-    BpeSpec spec;
-    spec.mode = BpeSpec::Mode::kByteLevel;
-    spec.tokens = vocab.tokens;
-    spec.token_types = vocab.token_types;
-    spec.merges = vocab.merges;
-    spec.prepend_space = false;
-    spec.bos = vocab.bos;
-    spec.eos = vocab.eos;
-    spec.unk = vocab.unk;
-    spec.add_bos = vocab.add_bos;
+  if (vocab.model != "gpt2") throw Error("unsupported tokenizer.ggml.model", {.file = source, .value = vocab.model});
+  BpeSpec spec;
+  spec.tokens = vocab.tokens;
+  spec.token_types = vocab.token_types;
+  spec.merges = vocab.merges;
+  spec.bos = vocab.bos;
+  spec.eos = vocab.eos;
+  spec.unk = vocab.unk;
+  spec.add_bos = vocab.add_bos;
+  if (!vocab.pipeline.empty()) {
+    // lowbit's own GGUF: the tokenizer.json pipeline it came from, added tokens included.
+    spec.pipeline = parse_json(vocab.pipeline, source + " (lowbit.tokenizer.pipeline)");
+    if (!spec.pipeline.is_object()) throw Error("'lowbit.tokenizer.pipeline' is not a JSON object", {.file = source});
+    const JsonObject root(spec.pipeline, source);
+    const std::vector<std::string> tokens = spec.tokens;
+    read_added_tokens(root, spec);
+    if (spec.tokens != tokens) throw Error("'lowbit.tokenizer.pipeline' added tokens differ from tokenizer.ggml.tokens", {.file = source});
+  } else {
+    // Another converter's GGUF: what llama.cpp runs for its tokenizer.ggml.pre; control and
+    // user-defined tokens are matched in the text as llama.cpp does.
+    spec.pipeline = pipeline_for_gguf_pre(vocab.pre, source);
     for (size_t i = 0; i < vocab.tokens.size(); ++i) {
-      if (i < vocab.token_types.size() && (vocab.token_types[i] == static_cast<int32_t>(TokenType::kControl) ||
-                                           vocab.token_types[i] == static_cast<int32_t>(TokenType::kUserDefined))) {
-        spec.specials.emplace_back(vocab.tokens[i], static_cast<int32_t>(i));
+      const int32_t type = i < vocab.token_types.size() ? vocab.token_types[i] : static_cast<int32_t>(TokenType::kNormal);
+      if (type == static_cast<int32_t>(TokenType::kControl) || type == static_cast<int32_t>(TokenType::kUserDefined)) {
+        spec.added.push_back({.content = vocab.tokens[i], .id = static_cast<int32_t>(i), .special = type == static_cast<int32_t>(TokenType::kControl)});
       }
     }
-    validate_bpe_spec(spec, source);
-    return std::make_shared<HfBpeTokenizer>(std::move(spec), "GGUF gpt2 vocabulary (" + source + ")");
   }
-  throw Error("unsupported tokenizer.ggml.model", {.file = source, .value = vocab.model});
+  validate_bpe_spec(spec, source);
+  return std::make_shared<HfBpeTokenizer>(std::move(spec), "GGUF gpt2 vocabulary (" + source + ")", source);
 }
 
 }  // namespace lowbit

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_eval);
   add(lowbit::cli::register_bench);
   add(lowbit::cli::register_synth);
+  add(lowbit::cli::register_tokenize);
 
   try {
     app.parse(argc, argv);
