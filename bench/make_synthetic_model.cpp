@@ -11,7 +11,7 @@
 
 #include "lowbit/float_convert.h"
 #include "lowbit/safetensors.h"
-#include "model/tokenizer_hf_bpe.h"
+#include "model/byte_level.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"write a synthetic Llama model (HF folder, f16)"};

@@ -203,10 +203,10 @@ TEST(Tokenizer, ByteTokenLookAlikesAreNotParsedAsBytes) {
   // A vocabulary holding look-alikes builds and decodes them as text.
   BpeSpec spec;
   spec.tokens = {"<unk>", "\xE2\x96\x81" "a", "<0x-1>", "<0xZZ>", "<0x41>"};
-  spec.byte_fallback = true;
+  spec.pipeline = {{"model", {{"byte_fallback", true}}}, {"decoder", {{"type", "ByteFallback"}}}};
   spec.unk = 0;
   validate_bpe_spec(spec, "spec");
-  const HfBpeTokenizer tok(spec, "test");
+  const HfBpeTokenizer tok(spec, "test", "spec");
   EXPECT_EQ(tok.decode_token(1, 2), "<0x-1>");
   EXPECT_EQ(tok.decode_token(1, 3), "<0xZZ>");
   EXPECT_FALSE(tok.encode("a <0x-1> b", true).empty());

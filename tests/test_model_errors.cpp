@@ -150,7 +150,7 @@ TEST(MalformedFiles, TokenizerJson) {
   };
   with([](auto& j) { j["model"]["type"] = "WordPiece"; });
   expect_error([&] { load_hf_tokenizer(path); }, path, "model.type");
-  with([](auto& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; });
+  with([](auto& j) { j["pre_tokenizer"] = {{"type", "UnicodeScripts"}}; });
   expect_error([&] { load_hf_tokenizer(path); }, path, "pre_tokenizer");
   with([](auto& j) { j["model"]["merges"][0] = 7; });
   expect_error([&] { load_hf_tokenizer(path); }, path, "merges");

@@ -11,6 +11,8 @@
 #include "lowbit/error.h"
 #include "lowbit/model_io.h"
 #include "lowbit/sampler.h"
+#include "model/byte_level.h"
+#include "model/pre_tokenizers.h"
 #include "model/tokenizer_hf_bpe.h"
 #include "test_support.h"
 
@@ -87,9 +89,15 @@ std::string write_byte_level_tokenizer(const std::string& dir) {
 }
 
 TEST(Tokenizers, Gpt2SplitPattern) {
-  const auto parts = gpt2_split("Hello world's  test 123\n\nok!?");
-  const std::vector<std::string_view> expected{"Hello", " world", "'s", " ", " test", " 123", "\n", "\n", "ok", "!?"};
-  EXPECT_EQ(parts, expected);
+  // ByteLevel with its own regex: GPT-2's pattern, then the byte mapping ("Ġ" for a space).
+  const nlohmann::json pipeline{{"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}}};
+  const auto chain = build_pre_tokenizers(JsonObject(pipeline, "test"));
+  std::vector<PreToken> pieces{{"Hello world's  test 123\n\nok!?", true}};
+  apply_pre_tokenizers(chain, pieces);
+  std::vector<std::string> got;
+  for (const auto& p : pieces) got.push_back(byte_level_decode(p.text));
+  const std::vector<std::string> expected{"Hello", " world", "'s", " ", " test", " 123", "\n", "\n", "ok", "!?"};
+  EXPECT_EQ(got, expected);
 }
 
 TEST(Tokenizers, ByteLevelBpe) {

@@ -11,6 +11,8 @@ namespace lowbit {
 
 // The tokenizer.ggml.* vocabulary of a GGUF file.
 GgufVocab read_gguf_vocab(const GgufFile& f);
+// tokenizer.ggml.* (and lowbit.tokenizer.*) keys of a vocabulary, padded to vocab_size tokens.
+std::vector<GgufKeyValue> gguf_vocab_metadata(GgufVocab v, int64_t vocab_size);
 // general.*, llama.* and tokenizer.ggml.* keys for `model`.
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type);
 // For q/k of a rotate-half model: the head count to permute rows with; 0 for others.

@@ -185,6 +185,31 @@ int32_t llama_file_type(const Format& f) {
   return 0;
 }
 
+std::vector<GgufKeyValue> gguf_vocab_metadata(GgufVocab v, int64_t vocab_size) {
+  std::vector<GgufKeyValue> kv;
+  auto put = [&](std::string key, GgufValue value) { kv.push_back({std::move(key), std::move(value)}); };
+  // The embedding may have more rows than the tokenizer has tokens: pad as llama.cpp does.
+  for (int64_t i = static_cast<int64_t>(v.tokens.size()); i < vocab_size; ++i) {
+    v.tokens.push_back("[PAD" + std::to_string(i) + "]");
+    if (!v.scores.empty()) v.scores.push_back(0.0f);
+    v.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
+  }
+  put("tokenizer.ggml.model", GgufValue::string(v.model));
+  put("tokenizer.ggml.tokens", GgufValue::strings(v.tokens));
+  if (!v.scores.empty()) put("tokenizer.ggml.scores", GgufValue::f32s(v.scores));
+  put("tokenizer.ggml.token_type", GgufValue::i32s(v.token_types));
+  // llama.cpp requires the key for byte-level vocabularies, even when it lists no merge.
+  if (!v.merges.empty() || v.model == "gpt2") put("tokenizer.ggml.merges", GgufValue::strings(v.merges));
+  if (!v.pre.empty()) put("tokenizer.ggml.pre", GgufValue::string(v.pre));
+  if (!v.pipeline.empty()) put("lowbit.tokenizer.pipeline", GgufValue::string(v.pipeline));
+  if (v.bos >= 0) put("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(v.bos)));
+  if (v.eos >= 0) put("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(v.eos)));
+  if (v.unk >= 0) put("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk)));
+  put("tokenizer.ggml.add_bos_token", GgufValue::boolean(v.add_bos));
+  if (!v.strip_space_after_bos) put("lowbit.tokenizer.keep_space_after_bos", GgufValue::boolean(true));
+  return kv;
+}
+
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type) {
   const ModelConfig& c = model.config;
   std::vector<GgufKeyValue> kv;
@@ -204,26 +229,7 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   put("llama.rope.freq_base", GgufValue::f32(c.rope_theta));
   put("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
   if (!model.tokenizer) throw Error("model has no tokenizer to write", {.file = model.source});
-  GgufVocab v = model.tokenizer->gguf_vocab();
-  // The embedding may have more rows than the tokenizer has tokens: pad as llama.cpp does.
-  for (int64_t i = static_cast<int64_t>(v.tokens.size()); i < c.vocab_size; ++i) {
-    v.tokens.push_back("[PAD" + std::to_string(i) + "]");
-    if (!v.scores.empty()) v.scores.push_back(0.0f);
-    v.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
-  }
-  put("tokenizer.ggml.model", GgufValue::string(v.model));
-  put("tokenizer.ggml.tokens", GgufValue::strings(v.tokens));
-  if (!v.scores.empty()) put("tokenizer.ggml.scores", GgufValue::f32s(v.scores));
-  put("tokenizer.ggml.token_type", GgufValue::i32s(v.token_types));
-  // llama.cpp requires the key for byte-level vocabularies, even when it lists no merge.
-  if (!v.merges.empty() || v.model == "gpt2") put("tokenizer.ggml.merges", GgufValue::strings(v.merges));
-  if (!v.pre.empty()) put("tokenizer.ggml.pre", GgufValue::string(v.pre));
-  if (!v.pipeline.empty()) put("lowbit.tokenizer.pipeline", GgufValue::string(v.pipeline));
-  if (v.bos >= 0) put("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(v.bos)));
-  if (v.eos >= 0) put("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(v.eos)));
-  if (v.unk >= 0) put("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk)));
-  put("tokenizer.ggml.add_bos_token", GgufValue::boolean(v.add_bos));
-  if (!v.strip_space_after_bos) put("lowbit.tokenizer.keep_space_after_bos", GgufValue::boolean(true));
+  for (GgufKeyValue& e : gguf_vocab_metadata(model.tokenizer->gguf_vocab(), c.vocab_size)) kv.push_back(std::move(e));
   return kv;
 }
 

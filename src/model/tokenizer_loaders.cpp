@@ -133,8 +133,12 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
 }
 
 std::shared_ptr<Tokenizer> tokenizer_from_gguf_vocab(const GgufVocab& vocab, const std::string& source) {
-  if (vocab.model == "llama") return std::make_shared<ScoreBpeTokenizer>(vocab, "GGUF llama vocabulary (" + source + ")");
-  if (vocab.model != "gpt2") throw Error("unsupported tokenizer.ggml.model", {.file = source, .value = vocab.model});
+  // A "llama" vocabulary runs llama.cpp's score-ordered merges, unless lowbit wrote it from
+  // a tokenizer.json (then the pipeline and merges it keeps give tokenizer.json's ids).
+  if (vocab.model == "llama" && (vocab.pipeline.empty() || vocab.merges.empty())) {
+    return std::make_shared<ScoreBpeTokenizer>(vocab, "GGUF llama vocabulary (" + source + ")");
+  }
+  if (vocab.model != "gpt2" && vocab.model != "llama") throw Error("unsupported tokenizer.ggml.model", {.file = source, .value = vocab.model});
   BpeSpec spec;
   spec.tokens = vocab.tokens;
   spec.token_types = vocab.token_types;
@@ -163,7 +167,9 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf_vocab(const GgufVocab& vocab, con
     }
   }
   validate_bpe_spec(spec, source);
-  return std::make_shared<HfBpeTokenizer>(std::move(spec), "GGUF gpt2 vocabulary (" + source + ")", source);
+  const std::string kind = vocab.pipeline.empty() ? "GGUF gpt2 vocabulary, pre-tokenizer " + (vocab.pre.empty() ? "default" : vocab.pre)
+                                                  : "GGUF " + vocab.model + " vocabulary with its tokenizer.json pipeline";
+  return std::make_shared<HfBpeTokenizer>(std::move(spec), kind + " (" + source + ")", source);
 }
 
 }  // namespace lowbit
