@@ -32,4 +32,14 @@ if "$lowbit" perplexity "$out/s.gguf" -f "$shared/data/shakespeare-test.txt" -c 
   fail "KLD against logits of another text was accepted"
 fi
 grep -q "other tokens" "$out/err.txt" || fail "mismatch message: $(cat "$out/err.txt")"
+# tokenize: the oracle's ids from a tokenizer.json, and the tokenizer of a converted model.
+tok="$shared/testdata/tokenizers/llama3"
+"$lowbit" tokenize "$tok/tokenizer.json" -f "$shared/testdata/tokenizers/unicode-stress.txt" --ids -o "$out/ids.txt" 2>/dev/null
+diff -q <(tr -s ' \n' '\n\n' < "$out/ids.txt") <(tr -s ' \n' '\n\n' < "$tok/stress.ids.txt") >/dev/null || fail "tokenize --ids differs from the llama3 oracle"
+"$lowbit" tokenize "$out/s.gguf" -p "Once upon a time" --bos --json > "$out/tok.json"
+grep -q '"count": 5' "$out/tok.json" || fail "tokenize --json of a GGUF model: $(cat "$out/tok.json")"
+"$lowbit" tokenize "$out/s.gguf" -p "Once upon" > "$out/tok.txt" 2>/dev/null
+grep -q "upon" "$out/tok.txt" || fail "tokenize pieces: $(cat "$out/tok.txt")"
+if "$lowbit" tokenize "$tok/tokenizer.json" -f "$out/no-such.txt" 2>"$out/err.txt"; then fail "a missing text file was accepted"; fi
+grep -q "no-such.txt" "$out/err.txt" || fail "missing-file message: $(cat "$out/err.txt")"
 echo "cli model flow: all checks passed"
