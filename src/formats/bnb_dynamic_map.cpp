@@ -1,10 +1,15 @@
 // bitsandbytes' signed 8-bit dynamic map (create_dynamic_map(signed=True,
-// max_exponent_bits=7, total_bits=8)): for exponent i in 0..6, 2^i linearly spaced
-// fractions in (0.1, 1] (midpoints of linspace(0.1, 1, 2^i + 1)) times 10^(i-6), both
-// signs, plus 0 and 1.
+// max_exponent_bits=7, total_bits=8)): for exponent i in 0..6, the 2^i midpoints of
+// torch.linspace(0.1, 1, 2^i + 1) times 10^(i-6), both signs, plus 0 and 1, sorted.
+// Computed in float32 as torch does it, so every value is bit-identical to the map real
+// checkpoints store (weight.nested_quant_map; tests/test_checkpoint_oracles.cpp):
+// linspace steps by a float32 step, the first half from the start and the second half back
+// from the end (each position's offset rounded once); midpoints and the power-of-ten
+// product are float32 operations.
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "formats/nf4_fp4_codes.h"
 
@@ -15,12 +20,16 @@ const float* bnb_dynamic_map() {
     std::array<float, 256> m{};
     int k = 0;
     for (int i = 0; i < 7; ++i) {
-      const int items = (1 << i) + 1;
-      const double scale = std::pow(10.0, i - 6);
-      for (int j = 0; j + 1 < items; ++j) {
-        const double lo = 0.1 + 0.9 * j / (items - 1);
-        const double hi = 0.1 + 0.9 * (j + 1) / (items - 1);
-        const auto v = static_cast<float>(scale * (lo + hi) / 2);
+      const int n = (1 << i) + 1;
+      const float start = 0.1f, end = 1.0f, step = (end - start) / static_cast<float>(n - 1);
+      std::vector<float> b(static_cast<size_t>(n));
+      for (int j = 0; j < n; ++j) {
+        b[j] = j < n / 2 ? static_cast<float>(start + static_cast<double>(step) * j)
+                         : static_cast<float>(end - static_cast<double>(step) * (n - 1 - j));
+      }
+      const auto scale = static_cast<float>(std::pow(10.0, i - 6));
+      for (int j = 0; j + 1 < n; ++j) {
+        const float v = scale * ((b[j] + b[j + 1]) / 2.0f);
         m[k++] = v;
         m[k++] = -v;
       }

@@ -11,6 +11,7 @@
 
 #include "formats/format_impl.h"
 #include "formats/formats.h"
+#include "formats/part_packing.h"
 
 namespace lowbit::formats {
 namespace {
@@ -213,6 +214,20 @@ std::vector<Format> affine_int_formats() {
     return out;
   }();
   return formats;
+}
+
+void pack_affine_group(int bits, bool sym, uint16_t scale_f16, int zero, const uint8_t* codes, int64_t n, uint8_t* out) {
+  const int header = sym ? 2 : 3;
+  std::memcpy(out, &scale_f16, 2);
+  if (!sym) out[2] = static_cast<uint8_t>(zero);
+  uint8_t* stream = out + header;
+  std::memset(stream, 0, (static_cast<uint64_t>(n) * bits + 7) / 8);
+  for (int64_t i = 0; i < n; ++i) {  // the little-endian bit stream of decode()
+    const uint64_t bit = static_cast<uint64_t>(i) * bits;
+    const uint32_t v = static_cast<uint32_t>(codes[i]) << (bit % 8);
+    stream[bit / 8] = static_cast<uint8_t>(stream[bit / 8] | v);
+    if ((bit % 8) + bits > 8) stream[bit / 8 + 1] = static_cast<uint8_t>(stream[bit / 8 + 1] | (v >> 8));
+  }
 }
 
 }  // namespace lowbit::formats

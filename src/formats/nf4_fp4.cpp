@@ -16,6 +16,7 @@
 
 #include "formats/format_impl.h"
 #include "formats/formats.h"
+#include "formats/part_packing.h"
 
 namespace lowbit::formats {
 namespace {
@@ -220,6 +221,19 @@ std::vector<Format> normal_float_formats() {
                                    "FP4 with QLoRA double quantization of the absmax values");
   out.insert(out.end(), fp4.begin(), fp4.end());
   return out;
+}
+
+void pack_bnb4_block(float absmax, const uint8_t* codes, uint8_t* out) {
+  std::memcpy(out + offsetof(BlockBnb4, absmax), &absmax, 4);
+  std::memcpy(out + offsetof(BlockBnb4, qs), codes, kBlock / 2);
+}
+
+void pack_bnb4_dq(const uint8_t* codes, int64_t numel, const uint8_t* qabsmax, const float* group_scales, float offset, uint8_t* out) {
+  const DqLayout l = dq_layout(1, numel);
+  std::memcpy(out + l.codes_offset(), codes, static_cast<size_t>(numel / 2));
+  std::memcpy(out + l.qabsmax_offset(), qabsmax, static_cast<size_t>(l.nblocks));
+  std::memcpy(out + l.group_scale_offset(), group_scales, static_cast<size_t>(4 * l.ngroups));
+  std::memcpy(out + l.mean_offset(), &offset, 4);
 }
 
 }  // namespace lowbit::formats
