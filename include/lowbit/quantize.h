@@ -26,6 +26,10 @@ struct QuantizeOptions {
   std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
   std::string tokenizer;        // llama2.c tokenizer .bin, optional
   std::string name;             // general.name
+  // Folder output in another library's checkpoint layout: gptq, gptq_v2, awq, bnb or
+  // compressed-tensors ("" for lowbit's own). Every block linear must then be in one format
+  // that layout holds; token_embd and output stay 16-bit, as those libraries keep them.
+  std::string export_layout;
   MethodConfig method;          // default method for the block linears (a recipe rule may override)
   std::string calib;            // calibration text (calibrated methods)
   CalibrationOptions calib_options;

@@ -230,4 +230,18 @@ void pack_affine_group(int bits, bool sym, uint16_t scale_f16, int zero, const u
   }
 }
 
+AffineGroupParts unpack_affine_group(int bits, bool sym, const uint8_t* group, int64_t n, uint8_t* codes) {
+  AffineGroupParts p;
+  std::memcpy(&p.scale_f16, group, 2);
+  p.zero = sym ? 1 << (bits - 1) : group[2];
+  const uint8_t* stream = group + (sym ? 2 : 3);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t bit = static_cast<uint64_t>(i) * bits;
+    uint32_t v = stream[bit / 8] >> (bit % 8);
+    if ((bit % 8) + bits > 8) v |= static_cast<uint32_t>(stream[bit / 8 + 1]) << (8 - bit % 8);
+    codes[i] = static_cast<uint8_t>(v & ((1u << bits) - 1));
+  }
+  return p;
+}
+
 }  // namespace lowbit::formats

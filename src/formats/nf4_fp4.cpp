@@ -236,4 +236,19 @@ void pack_bnb4_dq(const uint8_t* codes, int64_t numel, const uint8_t* qabsmax, c
   std::memcpy(out + l.mean_offset(), &offset, 4);
 }
 
+float bnb4_block_absmax(const uint8_t* block, const uint8_t** codes) {
+  float absmax;
+  std::memcpy(&absmax, block + offsetof(BlockBnb4, absmax), 4);
+  *codes = block + offsetof(BlockBnb4, qs);
+  return absmax;
+}
+
+Bnb4DqParts bnb4_dq_parts(const uint8_t* data, int64_t numel) {
+  const DqLayout l = dq_layout(1, numel);
+  Bnb4DqParts p{data + l.codes_offset(), data + l.qabsmax_offset(), data + l.group_scale_offset(),
+                static_cast<int64_t>(l.nblocks), static_cast<int64_t>(l.ngroups), 0.0f};
+  std::memcpy(&p.offset, data + l.mean_offset(), 4);
+  return p;
+}
+
 }  // namespace lowbit::formats

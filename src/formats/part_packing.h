@@ -18,4 +18,22 @@ void pack_bnb4_block(float absmax, const uint8_t* codes, uint8_t* out);
 // absmax codes (one per 64-block), the fp32 scale of each 256-block group, and the offset.
 void pack_bnb4_dq(const uint8_t* codes, int64_t numel, const uint8_t* qabsmax, const float* group_scales, float offset, uint8_t* out);
 
+// The inverses, for writing lowbit's bytes in another library's layout.
+struct AffineGroupParts {
+  uint16_t scale_f16;
+  int zero;
+};
+AffineGroupParts unpack_affine_group(int bits, bool sym, const uint8_t* group, int64_t n, uint8_t* codes);
+// nf4/fp4 block: its absmax; `codes` points at its 32 code bytes.
+float bnb4_block_absmax(const uint8_t* block, const uint8_t** codes);
+// nf4_dq/fp4_dq tensor of numel elements: pointers into its parts.
+struct Bnb4DqParts {
+  const uint8_t* codes;       // numel/2
+  const uint8_t* qabsmax;     // one per 64-block
+  const uint8_t* group_scales;  // f32 per 256 blocks (unaligned)
+  int64_t nblocks, ngroups;
+  float offset;
+};
+Bnb4DqParts bnb4_dq_parts(const uint8_t* data, int64_t numel);
+
 }  // namespace lowbit::formats

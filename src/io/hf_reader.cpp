@@ -4,9 +4,11 @@
 // layout (the engine runs either layout; the GGUF writer permutes).
 #include <filesystem>
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include "core/json_fields.h"
+#include "io/checkpoints/checkpoint_layout.h"
 #include "io/unused_tensors.h"
 #include "lowbit/checked_size.h"
 #include "lowbit/error.h"
@@ -132,7 +134,45 @@ Model load_hf_folder(const std::string& dir) {
   }
 
   std::set<std::string> used;
+  // A quantized checkpoint (GPTQ, AWQ, bitsandbytes, compressed-tensors, FP8): its linears
+  // go through the layout's reader, unless a linear was kept in float (lm_head, ignored
+  // modules), which reads as usual.
+  const QuantConfig quant = read_quant_config(dir);
+  if (!quant.method.empty()) m.files.push_back(quant.file);
+  auto quantized_linear = [&](const std::string& hf_name, std::string gguf_name, int64_t rows, int64_t cols) -> std::optional<Weight> {
+    if (quant.method.empty() || !hf_name.ends_with(".weight")) return std::nullopt;
+    const auto plain = tensors.find(hf_name);
+    if (plain != tensors.end() && dtype_is_float(plain->second.second->dtype) && plain->second.second->dtype != DType::F8_E4M3 &&
+        plain->second.second->dtype != DType::F8_E5M2) {
+      return std::nullopt;
+    }
+    const std::string prefix = hf_name.substr(0, hf_name.size() - std::string(".weight").size());
+    const CheckpointLayout& layout = checkpoint_layout_for(quant);
+    std::string file = dir;
+    const LinearTensors lt(prefix, dir, [&](const std::string& n) -> const TensorView* {
+      const auto it = tensors.find(n);
+      if (it == tensors.end()) return nullptr;
+      file = it->second.first->path();
+      return it->second.second;
+    });
+    ImportedWeight iw = layout.read(quant, lt, rows, cols);
+    for (const std::string& suffix : layout.suffixes) {
+      const TensorView* t = lt.find(suffix);
+      if (t == nullptr) continue;
+      if (suffix == "bias") {  // exporters save zero biases for bias-free models; others are not run
+        for (uint8_t b : t->data) {
+          if (b != 0) throw Error("the linear has a non-zero bias (lowbit runs bias-free Llama linears)", {.file = file, .tensor = lt.name("bias")});
+        }
+      }
+      used.insert(lt.name(suffix));
+    }
+    auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(iw.bytes));
+    return Weight{std::move(gguf_name), iw.format, rows, cols, *owned, owned};
+  };
   auto weight = [&](const std::string& hf_name, std::string gguf_name, int64_t rows, int64_t cols) {
+    if (rows > 1) {
+      if (auto q = quantized_linear(hf_name, gguf_name, rows, cols)) return std::move(*q);
+    }
     const auto it = tensors.find(hf_name);
     if (it == tensors.end()) throw Error("missing tensor", {.file = dir, .tensor = hf_name});
     const auto& [file, view] = it->second;

@@ -9,6 +9,7 @@
 #include <future>
 
 #include "io/gguf_llama.h"
+#include "io/checkpoints/checkpoint_layout.h"
 #include "io/hf_names.h"
 #include "lowbit/atomic_file.h"
 #include "lowbit/safetensors.h"
@@ -72,8 +73,10 @@ class GgufSink : public TensorSink {
 // the metadata. Built in a temporary folder renamed into place at commit.
 class FolderSink : public TensorSink {
  public:
-  FolderSink(const std::string& out, const Model& model, const std::vector<Planned>& plan, const std::string& recipe)
-      : out_(out), model_(model), recipe_(recipe) {
+  FolderSink(const std::string& out, const Model& model, const std::vector<Planned>& plan, const std::string& recipe,
+             const std::string& export_layout)
+      : out_(out), model_(model), recipe_(recipe), variant_(export_layout) {
+    if (!export_layout.empty()) layout_ = &checkpoint_layout_for_export(export_layout);
     namespace fs = std::filesystem;
     if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
       throw Error("output folder exists and is not empty (lowbit does not overwrite folders)", {.file = out});
@@ -91,8 +94,26 @@ class FolderSink : public TensorSink {
       const std::vector<int64_t> shape = p.weight->rows == 1 ? std::vector<int64_t>{p.weight->cols}
                                                              : std::vector<int64_t>{p.weight->rows, p.weight->cols};
       const std::string_view f = p.format->name;
+      const bool exported = layout_ != nullptr && p.layer >= 0 && p.weight->rows > 1;
+      exported_.push_back(exported);
+      if (exported) {  // a block linear in the foreign layout: its tensors under the linear's prefix
+        if (export_format_ != nullptr && export_format_ != p.format) {
+          throw Error("--export " + variant_ + " needs one format for every block linear (" + std::string(export_format_->name) + " and " +
+                          std::string(f) + " were planned)", {.tensor = p.weight->name});
+        }
+        export_format_ = p.format;
+        const std::string prefix = name.substr(0, name.size() - std::string(".weight").size());
+        try {
+          for (const ExportTensor& t : layout_->write(variant_, *p.format, {}, p.weight->rows, p.weight->cols)) infos.push_back({prefix + "." + t.suffix, t.dtype, t.shape});
+        } catch (const Error& e) {
+          throw e.with_tensor(p.weight->name);
+        }
+        continue;
+      }
       if (f == "f32" || f == "f16" || f == "bf16") {
         infos.push_back({name, f == "f32" ? DType::F32 : f == "f16" ? DType::F16 : DType::BF16, shape});
+      } else if (layout_ != nullptr) {
+        throw Error("with --export " + variant_ + ", tensors outside the block linears stay 16-bit", {.tensor = p.weight->name, .value = std::string(f)});
       } else {
         infos.push_back({name, DType::U8, {static_cast<int64_t>(p.format->tensor_bytes(p.weight->rows, p.weight->cols))}});
         metadata["lowbit.format." + name] = std::string(f);
@@ -101,16 +122,27 @@ class FolderSink : public TensorSink {
       }
     }
     writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata);
+    plan_ = &plan;
   }
   ~FolderSink() override {
     if (!temp_.empty()) std::filesystem::remove_all(temp_);
   }
-  void write_next(std::span<const uint8_t> bytes) override { writer_->write_next(bytes); }
+  void write_next(std::span<const uint8_t> bytes) override {
+    const size_t i = next_++;
+    if (!exported_[i]) return writer_->write_next(bytes);
+    const Planned& p = (*plan_)[i];
+    for (const ExportTensor& t : layout_->write(variant_, *p.format, bytes, p.weight->rows, p.weight->cols)) writer_->write_next(t.bytes);
+  }
   void commit() override {
     namespace fs = std::filesystem;
     writer_->commit();
     auto config = hf_config_json(model_.config);
     if (quantized_) config["quantization_config"] = {{"quant_method", "lowbit"}, {"recipe", recipe_}};
+    if (export_format_ != nullptr) {
+      config["quantization_config"] = layout_->config(variant_, *export_format_);
+      // AutoGPTQ reads its own file; transformers and vLLM read config.json.
+      if (config["quantization_config"]["quant_method"] == "gptq") write_text(temp_ + "/quantize_config.json", config["quantization_config"].dump(2) + "\n");
+    }
     write_text(temp_ + "/config.json", config.dump(2) + "\n");
     const bool hf_source = fs::is_directory(model_.source);
     bool copied = false;
@@ -143,6 +175,14 @@ class FolderSink : public TensorSink {
   std::string recipe_;
   bool quantized_ = false;
   std::unique_ptr<SafetensorsStreamWriter> writer_;
+  // --export: the layout, its variant name, the one format of the block linears, and
+  // which planned tensors it writes.
+  const CheckpointLayout* layout_ = nullptr;
+  std::string variant_;
+  const Format* export_format_ = nullptr;
+  std::vector<bool> exported_;
+  const std::vector<Planned>* plan_ = nullptr;
+  size_t next_ = 0;
 };
 
 }  // namespace
@@ -150,6 +190,7 @@ class FolderSink : public TensorSink {
 QuantizeReport quantize_model(const QuantizeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool to_gguf = o.output.ends_with(".gguf");
+  if (to_gguf && !o.export_layout.empty()) throw Error("--export writes a folder, not a .gguf file", {.file = o.output});
   const Model model = load_model(o.input, {.tokenizer_path = o.tokenizer});
   std::vector<std::string> inputs = model.files;
   inputs.insert(inputs.end(), {o.input, o.imatrix, o.recipe});
@@ -177,6 +218,10 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       const TensorChoice c = choose_format(recipe, tied_embedding ? "output.weight" : w->name, p.layer,
                                            traits, w->cols);
       p.format = c.format ? c.format : w->format;
+      // --export: token_embd and output stay 16-bit (GPTQ/AWQ/bnb/compressed-tensors keep them so).
+      if (!o.export_layout.empty() && p.layer < 0 && p.format->kind != FormatKind::kFloat) {
+        p.format = w->format->kind == FormatKind::kFloat && w->format->name != std::string_view("f32") ? w->format : &format_by_name("f16");
+      }
       if (to_gguf && p.format->gguf_type == kNotGguf) {
         throw Error("format has no GGUF type (write a safetensors folder instead)", {.tensor = w->name, .value = std::string(p.format->name)});
       }
@@ -228,7 +273,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   if (to_gguf) {
     out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe, dominant), o.name);
   } else {
-    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name);
+    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name, o.export_layout);
   }
   // q/k rows: GGUF wants adjacent pairs, a Hugging Face folder rotate-half.
   auto rope_order = [&](const Weight& w) -> std::vector<int64_t> {

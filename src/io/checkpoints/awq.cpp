@@ -52,3 +52,40 @@ ImportedWeight read_awq(const QuantConfig& q, const LinearTensors& t, int64_t ro
 }
 
 }  // namespace lowbit
+
+// ---- writing (AutoAWQ's GEMM pack order, for lowbit's int4 group formats) ----
+
+#include "io/checkpoints/export_helpers.h"
+
+namespace lowbit {
+
+std::vector<ExportTensor> write_awq(const std::string&, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const IntParts p = int_parts("awq", f, bytes, rows, cols);
+  if (p.shape.bits != 4 || p.shape.group == 0) throw Error("--export awq writes int4 with groups of 32, 64 or 128", {.value = std::string(f.name)});
+  if (rows % 8 != 0) throw Error("AWQ packs 8 output features per word", {.value = std::to_string(rows)});
+  const int64_t words = rows / 8;
+  std::vector<ExportTensor> out = {{"qweight", DType::I32, {cols, words}, {}}, {"qzeros", DType::I32, {p.groups, words}, {}},
+                                   {"scales", DType::F16, {p.groups, rows}, {}}};
+  if (bytes.empty()) return out;
+  std::vector<uint32_t> qweight(static_cast<size_t>(cols * words), 0), qzeros(static_cast<size_t>(p.groups * words), 0);
+  std::vector<uint16_t> scales(static_cast<size_t>(p.groups * rows));
+  for (int64_t o = 0; o < rows; ++o) {
+    const int nibble = kAwqOrder[o % 8];
+    for (int64_t i = 0; i < cols; ++i) qweight[i * words + o / 8] |= static_cast<uint32_t>(p.codes[o * cols + i]) << (4 * nibble);
+    for (int64_t k = 0; k < p.groups; ++k) {
+      qzeros[k * words + o / 8] |= static_cast<uint32_t>(p.zeros[o * p.groups + k]) << (4 * nibble);
+      scales[k * rows + o] = p.scales[o * p.groups + k];
+    }
+  }
+  out[0].bytes = words_bytes(qweight);
+  out[1].bytes = words_bytes(qzeros);
+  out[2].bytes = halves_bytes(scales);
+  return out;
+}
+
+Json awq_config(const std::string&, const Format& f) {
+  const auto s = *int_format_shape(f);
+  return {{"quant_method", "awq"}, {"bits", 4}, {"group_size", s.group}, {"zero_point", true}, {"version", "gemm"}};
+}
+
+}  // namespace lowbit

@@ -12,6 +12,7 @@
 // applies; a quant_map that differs from them in value is refused. 4-bit weights enter
 // nf4/fp4 (nf4_dq/fp4_dq) when the block sizes and the dynamic map are bnb's defaults,
 // which lowbit's formats are; else exact f32, as int8 weights are.
+#include <cmath>
 #include <cstring>
 
 #include "formats/nf4_fp4_codes.h"
@@ -123,6 +124,83 @@ ImportedWeight import_bnb_int8(const LinearTensors& t, int64_t rows, int64_t col
 ImportedWeight read_bnb(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols) {
   if (t.find("SCB") != nullptr) return import_bnb_int8(t, rows, cols);
   return import_bnb4(read_quant_state(q, t), t, rows, cols);
+}
+
+}  // namespace lowbit
+
+// ---- writing (transformers' Params4bit state dict, for lowbit's nf4/fp4 formats) ----
+
+#include "io/checkpoints/export_helpers.h"
+
+namespace lowbit {
+
+std::vector<ExportTensor> write_bnb(const std::string&, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const std::string name(f.name);
+  const bool dq = name == "nf4_dq" || name == "fp4_dq";
+  if (name != "nf4" && name != "fp4" && !dq) throw Error("--export bnb writes nf4, fp4, nf4_dq and fp4_dq", {.value = name});
+  const std::string type = name.substr(0, 3);
+  const int64_t n = rows * cols, blocks = n / 64;
+  // bnb stores its code book with +0 for FP4's code 8 (its kernels decode -0 from the sign bit).
+  std::vector<float> quant_map(type == "nf4" ? formats::kNf4Code : formats::kBnbFp4Code, (type == "nf4" ? formats::kNf4Code : formats::kBnbFp4Code) + 16);
+  quant_map[8] = std::fabs(quant_map[8]);
+  Json state = {{"quant_type", type}, {"blocksize", 64}, {"dtype", "float16"}, {"shape", {rows, cols}}};
+  std::vector<ExportTensor> out;
+  out.push_back({"weight", DType::U8, {n / 2, 1}, {}});
+  if (!dq) {
+    out.push_back({"weight.absmax", DType::F32, {blocks}, {}});
+    out.push_back({"weight.quant_map", DType::F32, {16}, {}});
+  } else {
+    const int64_t groups = (blocks + 255) / 256;
+    out.push_back({"weight.absmax", DType::U8, {blocks}, {}});
+    out.push_back({"weight.quant_map", DType::F32, {16}, {}});
+    out.push_back({"weight.nested_absmax", DType::F32, {groups}, {}});
+    out.push_back({"weight.nested_quant_map", DType::F32, {256}, {}});
+    state["nested_blocksize"] = 256;
+    state["nested_dtype"] = "float32";
+    state["nested_offset"] = -1.17549435e-38f;  // the longest a float prints; the real value replaces it
+  }
+  // The quant_state's JSON text is sized in the plan before the offset is known: sized for
+  // the longest offset, then padded with spaces (which JSON ignores).
+  const size_t state_bytes = state.dump().size();
+  out.push_back({"weight.quant_state.bitsandbytes__" + type, DType::U8, {static_cast<int64_t>(state_bytes)}, {}});
+  if (bytes.empty()) return out;
+  if (!dq) {
+    std::vector<uint8_t> codes(static_cast<size_t>(n / 2));
+    std::vector<float> absmax(static_cast<size_t>(blocks));
+    for (int64_t b = 0; b < blocks; ++b) {
+      const uint8_t* c = nullptr;
+      absmax[b] = formats::bnb4_block_absmax(bytes.data() + 36 * b, &c);
+      std::memcpy(codes.data() + 32 * b, c, 32);
+    }
+    out[0].bytes = std::move(codes);
+    out[1].bytes = floats_bytes(absmax);
+    out[2].bytes = floats_bytes(quant_map);
+  } else {
+    const auto parts = formats::bnb4_dq_parts(bytes.data(), n);
+    out[0].bytes.assign(parts.codes, parts.codes + n / 2);
+    out[1].bytes.assign(parts.qabsmax, parts.qabsmax + blocks);
+    out[2].bytes = floats_bytes(quant_map);
+    out[3].bytes.assign(parts.group_scales, parts.group_scales + 4 * parts.ngroups);
+    out[4].bytes = floats_bytes(std::vector<float>(formats::bnb_dynamic_map(), formats::bnb_dynamic_map() + 256));
+  }
+  if (dq) state["nested_offset"] = formats::bnb4_dq_parts(bytes.data(), n).offset;
+  std::string text = state.dump();
+  if (text.size() > state_bytes) throw Error("bnb quant_state text longer than planned", {.value = text});
+  text.resize(state_bytes, ' ');
+  out.back().bytes.assign(text.begin(), text.end());
+  return out;
+}
+
+Json bnb_config(const std::string&, const Format& f) {
+  const std::string name(f.name);
+  return {{"quant_method", "bitsandbytes"},
+          {"load_in_4bit", true},
+          {"load_in_8bit", false},
+          {"bnb_4bit_quant_type", name.substr(0, 3)},
+          {"bnb_4bit_use_double_quant", name.ends_with("_dq")},
+          {"bnb_4bit_compute_dtype", "float16"},
+          {"bnb_4bit_quant_storage", "uint8"},
+          {"llm_int8_skip_modules", {"lm_head"}}};
 }
 
 }  // namespace lowbit

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,18 +63,45 @@ struct ImportedWeight {
   std::vector<uint8_t> bytes;
 };
 
+// One tensor of a linear in a written checkpoint: prefix + "." + suffix.
+struct ExportTensor {
+  std::string suffix;
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;  // empty when only the plan was asked for
+};
+
 struct CheckpointLayout {
-  const char* name;                  // for messages and --export
+  const char* name;                  // for messages
   std::vector<std::string> methods;  // the quant_method values it reads
   // The suffixes of one linear's tensors (those present are consumed).
   std::vector<std::string> suffixes;
   // rows = out_features, cols = in_features.
   ImportedWeight (*read)(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols);
+  // --export names this layout writes ("gptq", "gptq_v2", ...).
+  std::vector<std::string> export_names;
+  // The layout's tensors for one linear held in lowbit format f, in the order written; with
+  // empty `bytes` only names, dtypes and shapes (the plan). An Error naming the format when
+  // the layout cannot hold it exactly.
+  std::vector<ExportTensor> (*write)(const std::string& variant, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
+  // quantization_config for a model whose linears are all in f, as the library writes it.
+  Json (*config)(const std::string& variant, const Format& f);
 };
 
 const std::vector<CheckpointLayout>& checkpoint_layouts();
 // The layout that reads quant_method `q.method`; an Error naming q.file otherwise.
 const CheckpointLayout& checkpoint_layout_for(const QuantConfig& q);
+// The layout that writes --export `name`; an Error listing the names otherwise.
+const CheckpointLayout& checkpoint_layout_for_export(const std::string& name);
+
+// bits, group size (0: one group per row) and symmetry of an int{bits}_{gG,pc}_{sym,asym}
+// format; nullopt for any other format.
+struct IntFormatShape {
+  int bits;
+  int64_t group;
+  bool sym;
+};
+std::optional<IntFormatShape> int_format_shape(const Format& f);
 
 // ---- entry points the oracle tests call directly ----
 

@@ -153,3 +153,77 @@ ImportedWeight read_compressed_tensors(const QuantConfig& q, const LinearTensors
 }
 
 }  // namespace lowbit
+
+// ---- writing (compressed_tensors pack_to_int32 for intN groups; float-quantized FP8) ----
+
+#include "io/checkpoints/export_helpers.h"
+
+namespace lowbit {
+
+std::vector<ExportTensor> write_compressed_tensors(const std::string&, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  if (f.name == std::string_view("fp8_e4m3")) {
+    std::vector<ExportTensor> out = {{"weight", DType::F8_E4M3, {rows, cols}, {}}, {"weight_scale", DType::F32, {rows, 1}, {}}};
+    if (bytes.empty()) return out;
+    out[0].bytes.resize(static_cast<size_t>(rows * cols));
+    out[1].bytes.resize(static_cast<size_t>(rows * 4));
+    const uint64_t rb = format_row_bytes(f, cols);
+    for (int64_t r = 0; r < rows; ++r) {  // fp8.cpp: f32 scale, then the codes
+      std::memcpy(out[1].bytes.data() + 4 * r, bytes.data() + r * rb, 4);
+      std::memcpy(out[0].bytes.data() + r * cols, bytes.data() + r * rb + 4, static_cast<size_t>(cols));
+    }
+    return out;
+  }
+  const IntParts p = int_parts("compressed-tensors", f, bytes, rows, cols);
+  const int bits = p.shape.bits, pack = 32 / bits;
+  const int64_t words = (cols + pack - 1) / pack, zrows = (rows + pack - 1) / pack;
+  std::vector<ExportTensor> out = {{"weight_packed", DType::I32, {rows, words}, {}}, {"weight_scale", DType::F16, {rows, p.groups}, {}}};
+  if (!p.shape.sym) out.push_back({"weight_zero_point", DType::I32, {zrows, p.groups}, {}});
+  out.push_back({"weight_shape", DType::I64, {2}, {}});
+  if (bytes.empty()) return out;
+  // Stored codes are q + 2^(bits-1) for the signed q; lowbit's codes are that already, and
+  // its zero is the stored zero point (the signed zero point plus the same offset).
+  std::vector<uint32_t> packed(static_cast<size_t>(rows * words), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) packed[r * words + c / pack] |= static_cast<uint32_t>(p.codes[r * cols + c]) << (bits * (c % pack));
+  }
+  out[0].bytes = words_bytes(packed);
+  out[1].bytes = halves_bytes(p.scales);
+  size_t next = 2;
+  if (!p.shape.sym) {
+    std::vector<uint32_t> zp(static_cast<size_t>(zrows * p.groups), 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t k = 0; k < p.groups; ++k) {
+        const int32_t z = p.zeros[r * p.groups + k];
+        if (z < 0 || z >= (1 << bits)) throw Error("zero point does not fit " + std::to_string(bits) + " bits", {.value = std::to_string(z)});
+        zp[(r / pack) * p.groups + k] |= static_cast<uint32_t>(z) << (bits * (r % pack));
+      }
+    }
+    out[next++].bytes = words_bytes(zp);
+  }
+  const int64_t shape[2] = {rows, cols};
+  out[next].bytes.resize(16);
+  std::memcpy(out[next].bytes.data(), shape, 16);
+  return out;
+}
+
+Json compressed_tensors_config(const std::string&, const Format& f) {
+  Json weights;
+  std::string format;
+  if (f.name == std::string_view("fp8_e4m3")) {
+    format = "float-quantized";
+    weights = {{"num_bits", 8}, {"type", "float"}, {"symmetric", true}, {"strategy", "channel"}, {"group_size", nullptr}, {"dynamic", false}};
+  } else {
+    const auto s = int_format_shape(f);
+    if (!s) throw Error("--export compressed-tensors writes intN group formats and fp8_e4m3", {.value = std::string(f.name)});
+    format = "pack-quantized";
+    weights = {{"num_bits", s->bits}, {"type", "int"}, {"symmetric", s->sym}, {"strategy", s->group == 0 ? "channel" : "group"},
+               {"group_size", s->group == 0 ? Json(nullptr) : Json(s->group)}, {"dynamic", false}};
+  }
+  return {{"quant_method", "compressed-tensors"},
+          {"format", format},
+          {"quantization_status", "compressed"},
+          {"config_groups", {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", nullptr}, {"output_activations", nullptr}}}}},
+          {"ignore", {"lm_head"}}};
+}
+
+}  // namespace lowbit

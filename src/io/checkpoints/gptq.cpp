@@ -68,3 +68,57 @@ ImportedWeight read_gptq(const QuantConfig& q, const LinearTensors& t, int64_t r
 }
 
 }  // namespace lowbit
+
+// ---- writing (AutoGPTQ/GPTQModel's qlinear pack, for lowbit's intN group formats) ----
+
+#include "io/checkpoints/export_helpers.h"
+
+namespace lowbit {
+
+std::vector<ExportTensor> write_gptq(const std::string& variant, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const IntParts p = int_parts("gptq", f, bytes, rows, cols);
+  const int bits = p.shape.bits;
+  if ((cols * bits) % 32 != 0 || (rows * bits) % 32 != 0) {
+    throw Error("GPTQ packing needs in and out features whose bits fill 32-bit words", {.value = std::to_string(rows) + " x " + std::to_string(cols)});
+  }
+  std::vector<ExportTensor> out = {{"qweight", DType::I32, {cols * bits / 32, rows}, {}},
+                                   {"qzeros", DType::I32, {p.groups, rows * bits / 32}, {}},
+                                   {"scales", DType::F16, {p.groups, rows}, {}},
+                                   {"g_idx", DType::I32, {cols}, {}}};
+  if (bytes.empty()) return out;
+  const bool v1 = variant == "gptq";
+  const uint32_t mask = (1u << bits) - 1;
+  std::vector<uint32_t> qweight(static_cast<size_t>(cols * bits / 32 * rows), 0);
+  for (int64_t o = 0; o < rows; ++o) {
+    for (int64_t i = 0; i < cols; ++i) put_stream_bits(qweight, static_cast<uint64_t>(o), static_cast<uint64_t>(rows), static_cast<uint64_t>(i) * bits, bits, p.codes[o * cols + i]);
+  }
+  const int64_t zero_words = rows * bits / 32;
+  std::vector<uint32_t> qzeros(static_cast<size_t>(p.groups * zero_words), 0);
+  std::vector<uint16_t> scales(static_cast<size_t>(p.groups * rows));
+  for (int64_t k = 0; k < p.groups; ++k) {
+    for (int64_t o = 0; o < rows; ++o) {
+      const int32_t z = p.zeros[o * p.groups + k];
+      if (v1 && (z == 0 || static_cast<uint32_t>(z - 1) > mask)) {
+        throw Error("GPTQ v1 stores zero - 1, so this zero point cannot be written (use --export gptq_v2)", {.value = std::to_string(z)});
+      }
+      if (!v1 && static_cast<uint32_t>(z) > mask) throw Error("zero point does not fit " + std::to_string(bits) + " bits", {.value = std::to_string(z)});
+      put_stream_bits(qzeros, static_cast<uint64_t>(k * zero_words), 1, static_cast<uint64_t>(o) * bits, bits, static_cast<uint32_t>(v1 ? z - 1 : z) & mask);
+      scales[k * rows + o] = p.scales[o * p.groups + k];
+    }
+  }
+  std::vector<uint32_t> g_idx(static_cast<size_t>(cols));
+  for (int64_t i = 0; i < cols; ++i) g_idx[i] = static_cast<uint32_t>(i / p.group);
+  out[0].bytes = words_bytes(qweight);
+  out[1].bytes = words_bytes(qzeros);
+  out[2].bytes = halves_bytes(scales);
+  out[3].bytes = words_bytes(g_idx);
+  return out;
+}
+
+Json gptq_config(const std::string& variant, const Format& f) {
+  const auto s = *int_format_shape(f);
+  return {{"quant_method", "gptq"}, {"bits", s.bits}, {"group_size", s.group == 0 ? -1 : s.group}, {"desc_act", false}, {"sym", s.sym},
+          {"static_groups", false}, {"true_sequential", true}, {"checkpoint_format", variant}, {"damp_percent", 0.01}};
+}
+
+}  // namespace lowbit

@@ -5,6 +5,7 @@
 
 #include "formats/part_packing.h"
 #include "io/checkpoints/checkpoint_layout.h"
+#include "io/checkpoints/export_helpers.h"
 #include "lowbit/error.h"
 #include "lowbit/float_convert.h"
 
@@ -15,21 +16,31 @@ ImportedWeight read_awq(const QuantConfig& q, const LinearTensors& t, int64_t ro
 ImportedWeight read_bnb(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols);
 ImportedWeight read_compressed_tensors(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols);
 ImportedWeight read_block_fp8(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols);
+using Writer = std::vector<ExportTensor> (*)(const std::string&, const Format&, std::span<const uint8_t>, int64_t, int64_t);
+using ConfigWriter = Json (*)(const std::string&, const Format&);
+std::vector<ExportTensor> write_gptq(const std::string& v, const Format& f, std::span<const uint8_t> b, int64_t rows, int64_t cols);
+Json gptq_config(const std::string& v, const Format& f);
+std::vector<ExportTensor> write_awq(const std::string& v, const Format& f, std::span<const uint8_t> b, int64_t rows, int64_t cols);
+Json awq_config(const std::string& v, const Format& f);
+std::vector<ExportTensor> write_bnb(const std::string& v, const Format& f, std::span<const uint8_t> b, int64_t rows, int64_t cols);
+Json bnb_config(const std::string& v, const Format& f);
+std::vector<ExportTensor> write_compressed_tensors(const std::string& v, const Format& f, std::span<const uint8_t> b, int64_t rows, int64_t cols);
+Json compressed_tensors_config(const std::string& v, const Format& f);
 
 const std::vector<CheckpointLayout>& checkpoint_layouts() {
   static const std::vector<CheckpointLayout> table = {
-      {"gptq", {"gptq"}, {"qweight", "qzeros", "scales", "g_idx", "bias"}, &read_gptq},
-      {"awq", {"awq"}, {"qweight", "qzeros", "scales", "bias"}, &read_awq},
+      {"gptq", {"gptq"}, {"qweight", "qzeros", "scales", "g_idx", "bias"}, &read_gptq, {"gptq", "gptq_v2"}, &write_gptq, &gptq_config},
+      {"awq", {"awq"}, {"qweight", "qzeros", "scales", "bias"}, &read_awq, {"awq"}, &write_awq, &awq_config},
       {"bnb",
        {"bitsandbytes"},
        {"weight", "weight.absmax", "weight.quant_map", "weight.nested_absmax", "weight.nested_quant_map",
         "weight.quant_state.bitsandbytes__nf4", "weight.quant_state.bitsandbytes__fp4", "SCB", "weight_format", "bias"},
-       &read_bnb},
+       &read_bnb, {"bnb"}, &write_bnb, &bnb_config},
       {"compressed-tensors",
        {"compressed-tensors"},
        {"weight", "weight_packed", "weight_scale", "weight_zero_point", "weight_shape", "weight_g_idx", "input_scale", "bias"},
-       &read_compressed_tensors},
-      {"fp8", {"fp8"}, {"weight", "weight_scale_inv", "weight_scale", "input_scale", "bias"}, &read_block_fp8},
+       &read_compressed_tensors, {"compressed-tensors"}, &write_compressed_tensors, &compressed_tensors_config},
+      {"fp8", {"fp8"}, {"weight", "weight_scale_inv", "weight_scale", "input_scale", "bias"}, &read_block_fp8, {}, nullptr, nullptr},
   };
   return table;
 }
@@ -42,6 +53,30 @@ const CheckpointLayout& checkpoint_layout_for(const QuantConfig& q) {
   }
   throw Error("unknown quantization_config.quant_method (lowbit reads gptq, awq, bitsandbytes, compressed-tensors and fp8)",
               {.file = q.file, .value = q.method});
+}
+
+const CheckpointLayout& checkpoint_layout_for_export(const std::string& name) {
+  std::string names;
+  for (const CheckpointLayout& l : checkpoint_layouts()) {
+    for (const std::string& n : l.export_names) {
+      if (n == name) return l;
+      names += (names.empty() ? "" : ", ") + n;
+    }
+  }
+  throw Error("unknown --export layout (one of " + names + ")", {.value = name});
+}
+
+std::optional<IntFormatShape> int_format_shape(const Format& f) {
+  const std::string_view n = f.name;
+  if (!n.starts_with("int") || n.size() < 8) return std::nullopt;
+  const size_t u1 = n.find('_'), u2 = n.rfind('_');
+  if (u1 == std::string_view::npos || u2 == u1) return std::nullopt;
+  IntFormatShape s{};
+  s.bits = std::stoi(std::string(n.substr(3, u1 - 3)));
+  const std::string_view g = n.substr(u1 + 1, u2 - u1 - 1);
+  s.group = g == "pc" ? 0 : std::stoll(std::string(g.substr(1)));
+  s.sym = n.substr(u2 + 1) == "sym";
+  return s;
 }
 
 QuantConfig read_quant_config(const std::string& dir) {
@@ -171,6 +206,51 @@ ImportedWeight import_affine_grid(const AffineGrid& g, const std::string& file, 
     }
   }
   return w;
+}
+
+IntParts int_parts(const char* layout, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const auto shape = int_format_shape(f);
+  if (!shape) {
+    throw Error(std::string("--export ") + layout + " writes intN group formats (int4_g128_sym, ...), not this one", {.value = std::string(f.name)});
+  }
+  IntParts p;
+  p.shape = *shape;
+  p.rows = rows;
+  p.cols = cols;
+  p.group = shape->group == 0 ? cols : shape->group;
+  p.groups = cols / p.group;
+  if (bytes.empty()) return p;
+  p.codes.resize(static_cast<size_t>(rows * cols));
+  p.zeros.resize(static_cast<size_t>(rows * p.groups));
+  p.scales.resize(p.zeros.size());
+  const uint64_t row_bytes = format_row_bytes(f, cols), group_bytes = row_bytes / p.groups;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < p.groups; ++k) {
+      const auto parts = formats::unpack_affine_group(shape->bits, shape->sym, bytes.data() + r * row_bytes + k * group_bytes, p.group,
+                                                      p.codes.data() + r * cols + k * p.group);
+      p.zeros[r * p.groups + k] = parts.zero;
+      p.scales[r * p.groups + k] = parts.scale_f16;
+    }
+  }
+  return p;
+}
+
+std::vector<uint8_t> words_bytes(const std::vector<uint32_t>& words) {
+  std::vector<uint8_t> out(words.size() * 4);
+  std::memcpy(out.data(), words.data(), out.size());
+  return out;
+}
+
+std::vector<uint8_t> halves_bytes(const std::vector<uint16_t>& halves) {
+  std::vector<uint8_t> out(halves.size() * 2);
+  std::memcpy(out.data(), halves.data(), out.size());
+  return out;
+}
+
+std::vector<uint8_t> floats_bytes(const std::vector<float>& values) {
+  std::vector<uint8_t> out(values.size() * 4);
+  std::memcpy(out.data(), values.data(), out.size());
+  return out;
 }
 
 }  // namespace lowbit
