@@ -97,6 +97,7 @@ QuantConfig read_quant_config(const std::string& dir) {
   }
   if (block.is_null()) return q;
   const JsonObject j(block, q.file, "quantization_config");
+  if (j.get_string("quant_method") == "lowbit") return QuantConfig{};  // lowbit's own folder: formats in the safetensors metadata
   q.raw = block;
   q.method = j.get_string("quant_method");
   q.bits = static_cast<int>(j.get_int("bits", 4, 1, 64));
