@@ -42,4 +42,21 @@ grep -q '"count": 5' "$out/tok.json" || fail "tokenize --json of a GGUF model: $
 grep -q "upon" "$out/tok.txt" || fail "tokenize pieces: $(cat "$out/tok.txt")"
 if "$lowbit" tokenize "$tok/tokenizer.json" -f "$out/no-such.txt" 2>"$out/err.txt"; then fail "a missing text file was accepted"; fi
 grep -q "no-such.txt" "$out/err.txt" || fail "missing-file message: $(cat "$out/err.txt")"
+# convert --outtype goes through the quantize pipeline: stories260K's 172-wide rows fall back.
+"$lowbit" convert "$shared/models/stories260K/stories260K.bin" -o "$out/s-q8.gguf" --outtype q8_0 2>"$out/conv.log" || fail "convert --outtype q8_0: $(cat "$out/conv.log")"
+grep -q "fallback: blk.0.ffn_down.weight" "$out/conv.log" || fail "fallback report: $(cat "$out/conv.log")"
+
+# A GPTQ export converts to GGUF q4_0 without requantization; AWQ (asymmetric) to q4_1.
+sh4m="$shared/models/shakespeare-llama-4m"
+"$lowbit" quantize "$sh4m" "$out/gptq" -f int4_g32_sym --export gptq > /dev/null 2>&1
+grep -q '"quant_method": "gptq"' "$out/gptq/config.json" || fail "GPTQ export config"
+[ -f "$out/gptq/quantize_config.json" ] || fail "GPTQ export has no quantize_config.json"
+"$lowbit" convert "$out/gptq" -o "$out/gptq.gguf" --json > "$out/gptq-conv.json" 2>/dev/null
+grep -q '"int4_g32_sym -> q4_0": 28' "$out/gptq-conv.json" || fail "lossless GPTQ -> q4_0: $(cat "$out/gptq-conv.json")"
+grep -q '"requantized": \[\]' "$out/gptq-conv.json" || fail "nothing requantized: $(cat "$out/gptq-conv.json")"
+"$lowbit" quantize "$sh4m" "$out/awq" -f int4_g64_asym --export awq > /dev/null 2>&1
+"$lowbit" convert "$out/awq" -o "$out/awq.gguf" --json > "$out/awq-conv.json" 2>/dev/null
+grep -q 'q4_1 (mins rounded)' "$out/awq-conv.json" || fail "AWQ -> q4_1 report: $(cat "$out/awq-conv.json")"
+if "$lowbit" quantize "$sh4m" "$out/bad" -f q4_k --export gptq 2>"$out/err.txt"; then fail "--export gptq accepted q4_k"; fi
+grep -q "intN group formats" "$out/err.txt" || fail "export format message: $(cat "$out/err.txt")"
 echo "cli model flow: all checks passed"

@@ -19,6 +19,7 @@
 #include "lowbit/float_convert.h"
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
+#include "lowbit/exact_gguf.h"
 #include "lowbit/model_io.h"
 #include "lowbit/quantize.h"
 #include "test_support.h"
@@ -307,6 +308,45 @@ TEST(CheckpointExport, ExportedModelsReadBackWithTheSameWeightsAndLogits) {
     Engine(assembled, 64).forward(tokens, 0, lb.data());
     EXPECT_TRUE(la == lb) << layout << " " << format;
   }
+}
+
+// GPTQ/AWQ -> GGUF without requantization: int4 symmetric groups are q4_0 blocks, int8
+// symmetric q8_0, int4 asymmetric q4_1 when every min (-scale·zero) is exact in fp16.
+TEST(CheckpointExport, IntGroupsBecomeGgufTypesWithIdenticalValues) {
+  auto weight = [](const char* name, std::vector<uint8_t>& bytes) {
+    return Weight{"w", &format_by_name(name), 16, 256, bytes, nullptr};
+  };
+  for (const auto& [from, to] : {std::pair{"int4_g32_sym", "q4_0"}, {"int4_g128_sym", "q4_0"}, {"int8_g64_sym", "q8_0"}}) {
+    std::vector<uint8_t> bytes = random_weight(format_by_name(from), 16, 256, 7);
+    const Weight w = weight(from, bytes);
+    const auto g = exact_gguf_weight(w);
+    ASSERT_TRUE(g.has_value()) << from;
+    EXPECT_EQ(g->format->name, std::string_view(to));
+    EXPECT_EQ(g->to_f32(), w.to_f32()) << from;
+  }
+  // Asymmetric with scale 1 (every min an integer): exactly q4_1.
+  const Format& asym = format_by_name("int4_g64_asym");
+  std::vector<uint8_t> exact(asym.tensor_bytes(16, 256));
+  const uint64_t rb = format_row_bytes(asym, 256);
+  std::vector<uint8_t> codes(64);
+  for (int64_t r = 0; r < 16; ++r) {
+    for (int k = 0; k < 4; ++k) {
+      for (int i = 0; i < 64; ++i) codes[i] = static_cast<uint8_t>((i * 3 + r + k) % 16);
+      formats::pack_affine_group(4, false, 0x3C00, static_cast<int>((r + k) % 16), codes.data(), 64, exact.data() + r * rb + k * (rb / 4));
+    }
+  }
+  const Weight we = weight("int4_g64_asym", exact);
+  const auto q41 = exact_gguf_weight(we);
+  ASSERT_TRUE(q41.has_value());
+  EXPECT_EQ(q41->format->name, std::string_view("q4_1"));
+  EXPECT_EQ(q41->to_f32(), we.to_f32());
+  // Scales whose mins need more than fp16's 11 bits: not exact, but q4_1 with rounded mins.
+  std::vector<uint8_t> rounded = random_weight(asym, 16, 256, 9);
+  const Weight wr = weight("int4_g64_asym", rounded);
+  EXPECT_FALSE(exact_gguf_weight(wr).has_value());
+  EXPECT_TRUE(exact_gguf_weight(wr, true).has_value());
+  std::vector<uint8_t> two = random_weight(format_by_name("int3_g32_sym"), 16, 256, 3);
+  EXPECT_FALSE(exact_gguf_weight(weight("int3_g32_sym", two)).has_value());
 }
 
 }  // namespace

@@ -66,6 +66,7 @@ struct Model {
   std::shared_ptr<Tokenizer> tokenizer;
   std::string source;      // the path it was read from
   std::vector<std::string> files;  // every file read for it (weights, config, tokenizer)
+  std::string quant_method;  // a quantized checkpoint's quant_method (gptq, awq, ...), else ""
   std::vector<std::shared_ptr<const void>> keep_alive;  // mapped files behind the weights
 
   // Every weight in GGUF order: token_embd, blk.N.*, output_norm, output (unless tied).

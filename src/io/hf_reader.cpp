@@ -139,6 +139,7 @@ Model load_hf_folder(const std::string& dir) {
   // modules), which reads as usual.
   const QuantConfig quant = read_quant_config(dir);
   if (!quant.method.empty()) m.files.push_back(quant.file);
+  m.quant_method = quant.method;
   auto quantized_linear = [&](const std::string& hf_name, std::string gguf_name, int64_t rows, int64_t cols) -> std::optional<Weight> {
     if (quant.method.empty() || !hf_name.ends_with(".weight")) return std::nullopt;
     const auto plain = tensors.find(hf_name);
