@@ -335,7 +335,7 @@ TEST(Quantize, FolderFromLlama2cUndoesTheRopeLayout) {
   o.recipe = "f16";
   o.output = dir + "/s";
   quantize_model(o);
-  EXPECT_TRUE(std::filesystem::exists(dir + "/s/tokenizer.gguf"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/s/tokenizer.json"));
   const Model native = load_model(o.input), folder = load_model(dir + "/s");
   EXPECT_EQ(folder.config.rope_style, RopeStyle::kRotateHalf);  // q/k rows now in HF order
   const auto tokens = native.tokenizer->encode(test::read_file(test::shared_path("data/tinystories-sample-4k.txt")), true);

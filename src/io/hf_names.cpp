@@ -1,4 +1,5 @@
 // GGUF -> Hugging Face tensor names and config.json (hf_names.h).
+#include <fmt/format.h>
 #include "io/hf_names.h"
 
 #include <map>
@@ -29,7 +30,7 @@ nlohmann::ordered_json hf_config_json(const ModelConfig& c) {
   return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", c.dim},
           {"intermediate_size", c.hidden_dim}, {"num_hidden_layers", c.n_layers}, {"num_attention_heads", c.n_heads},
           {"num_key_value_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
-          {"max_position_embeddings", c.context_length}, {"rms_norm_eps", c.norm_eps}, {"rope_theta", c.rope_theta},
+          {"max_position_embeddings", c.context_length}, {"rms_norm_eps", std::stod(fmt::format("{}", c.norm_eps))}, {"rope_theta", std::stod(fmt::format("{}", c.rope_theta))},
           {"hidden_act", "silu"}, {"tie_word_embeddings", c.tied_output}, {"attention_bias", false},
           {"mlp_bias", false}, {"rope_scaling", nullptr}};
 }

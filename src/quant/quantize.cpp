@@ -11,6 +11,7 @@
 #include "io/gguf_llama.h"
 #include "io/checkpoints/checkpoint_layout.h"
 #include "io/hf_names.h"
+#include "model/tokenizer_json_writer.h"
 #include "lowbit/atomic_file.h"
 #include "lowbit/safetensors.h"
 #include "lowbit/error.h"
@@ -123,6 +124,11 @@ class FolderSink : public TensorSink {
     }
     writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata);
     plan_ = &plan;
+    // torch_dtype: the 16-bit type of the matrices when there is one, else float32.
+    for (const auto& p : plan) {
+      if (p.weight->rows > 1 && p.format->name == std::string_view("bf16")) dtype_ = "bfloat16";
+      if (p.weight->rows > 1 && p.format->name == std::string_view("f16")) dtype_ = "float16";
+    }
   }
   ~FolderSink() override {
     if (!temp_.empty()) std::filesystem::remove_all(temp_);
@@ -137,6 +143,7 @@ class FolderSink : public TensorSink {
     namespace fs = std::filesystem;
     writer_->commit();
     auto config = hf_config_json(model_.config);
+    config["torch_dtype"] = dtype_;
     if (quantized_) config["quantization_config"] = {{"quant_method", "lowbit"}, {"recipe", recipe_}};
     if (export_format_ != nullptr) {
       config["quantization_config"] = layout_->config(variant_, *export_format_);
@@ -152,12 +159,11 @@ class FolderSink : public TensorSink {
         copied = copied || std::string(f).rfind("tokenizer.", 0) == 0;
       }
     }
-    if (!copied) {  // no tokenizer files to copy: the vocabulary as a GGUF without tensors
-      std::vector<GgufKeyValue> vocab;
-      for (auto& kv : llama_gguf_metadata(model_, "", 0)) {
-        if (kv.key.rfind("tokenizer.", 0) == 0 || kv.key.rfind("lowbit.", 0) == 0) vocab.push_back(std::move(kv));
-      }
-      write_gguf(temp_ + "/tokenizer.gguf", vocab, {});
+    if (!copied) {  // no tokenizer files to copy: tokenizer.json (and configs) from the vocabulary
+      const GgufVocab vocab = model_.tokenizer->gguf_vocab();
+      write_text(temp_ + "/tokenizer.json", tokenizer_json_of(vocab, model_.source).dump() + "\n");
+      write_text(temp_ + "/tokenizer_config.json", tokenizer_config_of(vocab).dump(2) + "\n");
+      if (!fs::exists(temp_ + "/generation_config.json")) write_text(temp_ + "/generation_config.json", generation_config_of(vocab).dump(2) + "\n");
     }
     if (fs::exists(out_)) fs::remove(out_);  // an empty folder
     fs::rename(temp_, out_);
@@ -180,6 +186,7 @@ class FolderSink : public TensorSink {
   const CheckpointLayout* layout_ = nullptr;
   std::string variant_;
   const Format* export_format_ = nullptr;
+  std::string dtype_ = "float32";
   std::vector<bool> exported_;
   const std::vector<Planned>* plan_ = nullptr;
   size_t next_ = 0;

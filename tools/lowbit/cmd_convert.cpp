@@ -1,5 +1,8 @@
 // `lowbit convert IN -o OUT.gguf [--outtype F | --requantize F]`: any readable model to a
-// GGUF file llama.cpp loads.
+// GGUF file llama.cpp loads. `lowbit convert IN -o DIR [--outtype f16|bf16|f32]`: a plain
+// Hugging Face folder (config.json, model.safetensors with HF names and rotate-half q/k,
+// tokenizer.json or tokenizer.model, tokenizer_config.json, generation_config.json) that
+// transformers loads; matrices dequantized to the 16- or 32-bit type (default f16).
 //   --outtype F: every matrix re-stored in F through the quantize pipeline, with its shape
 //                fallbacks (rows F cannot hold get the next format of its chain).
 //   otherwise:   weights keep their format when GGUF has it. A GPTQ/AWQ/compressed-tensors
@@ -41,14 +44,14 @@ double relative_rmse(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 Runner register_convert(CLI::App& app) {
-  auto* sub = app.add_subcommand("convert", "convert a model (HF folder, GPTQ/AWQ/bnb/compressed-tensors checkpoint, GGUF, llama2.c) to GGUF");
+  auto* sub = app.add_subcommand("convert", "convert a model (HF folder, GPTQ/AWQ/bnb/compressed-tensors checkpoint, GGUF, llama2.c) to GGUF or to a Hugging Face folder");
   struct Options {
     std::string in, out, outtype, requantize = "q8_0", tokenizer, name;
     bool json = false;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("input", o->in, "HF folder (plain or quantized checkpoint), .gguf file or llama2.c checkpoint")->required();
-  sub->add_option("output,-o", o->out, "output .gguf path")->required();
+  sub->add_option("output,-o", o->out, "output .gguf path, or a new folder for a Hugging Face model")->required();
   auto* outtype = sub->add_option("--outtype", o->outtype, "re-store every matrix in this GGUF format (f32, f16, bf16, q8_0, ...), with shape fallbacks");
   sub->add_option("--requantize", o->requantize, "GGUF format for quantized-checkpoint weights no GGUF type holds exactly (default q8_0)")
       ->excludes(outtype);
@@ -56,7 +59,20 @@ Runner register_convert(CLI::App& app) {
   sub->add_option("--name", o->name, "general.name (default: the input's file name)");
   sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
   return [o]() {
-    if (!o->out.ends_with(".gguf")) throw lowbit::Error("output must be a .gguf file", {.file = o->out});
+    if (!o->out.ends_with(".gguf")) {  // a Hugging Face folder
+      const std::string type = o->outtype.empty() ? "f16" : o->outtype;
+      if (type != "f16" && type != "bf16" && type != "f32") {
+        throw lowbit::Error("a Hugging Face folder holds f16, bf16 or f32 matrices (quantized layouts: lowbit quantize --export)", {.value = type});
+      }
+      QuantizeOptions q;
+      q.input = o->in;
+      q.output = o->out;
+      q.recipe = "pure:" + type;
+      q.tokenizer = o->tokenizer;
+      const QuantizeReport r = quantize_model(q);
+      fmt::print(stderr, "wrote {}: {} parameters, {:.2f} MB\n", o->out, r.parameters, r.file_bytes / 1e6);
+      return 0;
+    }
     if (!o->outtype.empty()) {
       const Format& f = format_by_name(o->outtype);
       if (f.gguf_type == kNotGguf) throw lowbit::Error("format has no GGUF type", {.value = o->outtype});
