@@ -22,6 +22,7 @@ build: deps configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	bash scripts/check_install.sh $(BUILD) $(SHARED)
 
 # The same tests built with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs this
 # after `make test`). Left to the plain build: the slow exhaustive truncation and the
