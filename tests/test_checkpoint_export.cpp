@@ -110,7 +110,7 @@ TEST(CheckpointExport, EveryLayoutRoundTripsItsFormatsBitExactly) {
     q.raw = checkpoint_layout_for_export("compressed-tensors").config("compressed-tensors", format_by_name(f));
     expect_round_trip("compressed-tensors", q, format_by_name(f), 40, 384);
   }
-  for (const char* f : {"nf4", "fp4", "nf4_dq", "fp4_dq"}) {
+  for (const char* f : {"nf4", "fp4", "nf4_dq", "fp4_dq", "bnb_int8"}) {
     QuantConfig q{.method = "bitsandbytes", .raw = {{"bnb_4bit_quant_type", std::string(f).substr(0, 3)}}};
     expect_round_trip("bnb", q, format_by_name(f), 48, 576);  // 432 blocks: two double-quant groups, the last partial
   }
@@ -277,7 +277,7 @@ TEST(CheckpointExport, MalformedCheckpointsNameFileTensorAndField) {
 TEST(CheckpointExport, ExportedModelsReadBackWithTheSameWeightsAndLogits) {
   const std::string source = test::shared_path("models/shakespeare-llama-4m");
   const std::pair<const char*, const char*> cases[] = {{"gptq", "int4_g64_sym"}, {"gptq_v2", "int4_g128_asym"}, {"awq", "int4_g64_asym"},
-                                                       {"bnb", "nf4_dq"}, {"compressed-tensors", "int8_g64_sym"}, {"compressed-tensors", "fp8_e4m3"}};
+                                                       {"bnb", "nf4_dq"}, {"bnb", "bnb_int8"}, {"compressed-tensors", "int8_g64_sym"}, {"compressed-tensors", "fp8_e4m3"}};
   for (const auto& [layout, format] : cases) {
     const std::string dir = test::temp_dir() + "/export-" + layout + "-" + format, own = dir + "-own";
     QuantizeOptions o;

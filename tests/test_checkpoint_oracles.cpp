@@ -95,7 +95,9 @@ TEST(CheckpointOracles, Bitsandbytes4BitMatchesDequantize4bit) {
 
 TEST(CheckpointOracles, BitsandbytesInt8MatchesVectorwiseDequant) {
   const Slice s = open_slice("bnb_llama_1b_int8.safetensors");
-  expect_exact(import_bnb_int8(s.tensors, 256, 256), 256, 256, s.expected, "bnb int8");
+  const ImportedWeight w = import_bnb_int8(s.tensors, 256, 256);
+  EXPECT_EQ(w.format->name, std::string_view("bnb_int8"));
+  expect_exact(w, 256, 256, s.expected, "bnb int8");
 }
 
 TEST(CheckpointOracles, Fp8PerTensorPerRowAndBlockMatchTorch) {

@@ -272,7 +272,7 @@ TEST(Kernels, EveryFloatFormatOrQ8FormatHasAKernelRow) {
       EXPECT_NE(k.unpack_u8, nullptr) << f.name;
     }
   }
-  EXPECT_EQ(q8_formats().size(), 12u + 3u + 32u);  // ggml's integer formats, mxfp4, tq1_0, tq2_0 and the intN family
+  EXPECT_EQ(q8_formats().size(), 12u + 3u + 32u + 1u);  // ggml's integer formats, mxfp4, tq1_0, tq2_0, the intN family and bnb_int8
 }
 
 // Unpacked codes and maps give the values the format's own dequantize gives.

@@ -21,6 +21,7 @@ enum class FormatKind {
   kAffineInt,     // intN group-wise affine (GPTQ/AWQ layout)
   kFp8,           // fp8 e4m3 / e5m2 with one fp32 scale per row
   kMicroscaling,  // mxfp4: OCP MX, e8m0 scale per 32
+  kRowInt8,       // bnb_int8 (LLM.int8()): int8 per row with an fp32 absmax
 };
 std::string_view format_kind_name(FormatKind k);
 

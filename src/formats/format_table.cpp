@@ -17,6 +17,7 @@ std::string_view format_kind_name(FormatKind k) {
     case FormatKind::kNormalFloat: return "bnb-4bit";
     case FormatKind::kAffineInt: return "affine-int";
     case FormatKind::kFp8: return "fp8";
+    case FormatKind::kRowInt8: return "row-int8";
     case FormatKind::kMicroscaling: return "microscaling";
   }
   return "?";
@@ -29,7 +30,7 @@ const std::vector<Format>& format_table() {
     for (Format f : {q4_0_format(), q4_1_format(), q5_0_format(), q5_1_format(), q8_0_format(),
                      q2_k_format(), q3_k_format(), q4_k_format(), q5_k_format(), q6_k_format(),
                      iq4_nl_format(), iq4_xs_format(), tq1_0_format(), tq2_0_format(),
-                     mxfp4_format()}) {
+                     mxfp4_format(), bnb_int8_format()}) {
       t.push_back(f);
     }
     for (const auto& group : {normal_float_formats(), affine_int_formats(), fp8_formats()}) {

@@ -27,5 +27,6 @@ std::vector<Format> normal_float_formats();  // nf4, nf4_dq, fp4, fp4_dq
 std::vector<Format> affine_int_formats();    // int{2,3,4,8}_{g32,g64,g128,pc}_{sym,asym}
 std::vector<Format> fp8_formats();           // fp8_e4m3, fp8_e5m2
 Format mxfp4_format();
+Format bnb_int8_format();
 
 }  // namespace lowbit::formats

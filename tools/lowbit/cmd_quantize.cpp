@@ -31,7 +31,7 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--tokenizer", o->q.tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--name", o->q.name, "general.name");
   sub->add_option("--export", o->q.export_layout,
-                  "write the folder in another library's layout: gptq, gptq_v2 (intN groups), awq (int4 groups), bnb (nf4, fp4, nf4_dq, fp4_dq), "
+                  "write the folder in another library's layout: gptq, gptq_v2 (intN groups), awq (int4 groups), bnb (nf4, fp4, nf4_dq, fp4_dq, bnb_int8), "
                   "compressed-tensors (intN groups, fp8_e4m3)");
   std::string methods;
   for (const auto& m : method_table()) methods += std::string(methods.empty() ? "" : ", ") + m.name;

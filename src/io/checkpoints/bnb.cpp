@@ -6,12 +6,13 @@
 // F32 [16]; `weight.quant_state.bitsandbytes__nf4|fp4` U8: a JSON dict (quant_type,
 // blocksize, dtype, shape, nested_blocksize, nested_offset).
 //   w[i] = quant_map[code(i)] · absmax[i / blocksize]
-// 8-bit (LLM.int8): `weight` I8 [out, in] and `SCB` F32 [out]: w = (weight · SCB) · (1/127).
+// 8-bit (LLM.int8): `weight` I8 [out, in] and `SCB` F32 [out]: w = (weight · SCB) · (1/127),
+// lowbit's bnb_int8 format exactly.
 // bitsandbytes' kernels decode NF4 and FP4 with their built-in code books (FP4's sign bit
 // gives -0 for code 8, where the stored quant_map says +0), so those are what lowbit
 // applies; a quant_map that differs from them in value is refused. 4-bit weights enter
 // nf4/fp4 (nf4_dq/fp4_dq) when the block sizes and the dynamic map are bnb's defaults,
-// which lowbit's formats are; else exact f32, as int8 weights are.
+// which lowbit's formats are; else exact f32.
 #include <cmath>
 #include <cstring>
 
@@ -116,9 +117,15 @@ ImportedWeight import_bnb4(const Bnb4State& s, const LinearTensors& t, int64_t r
 ImportedWeight import_bnb_int8(const LinearTensors& t, int64_t rows, int64_t cols) {
   const TensorView& w = t.get("weight", DType::I8, {rows, cols});
   const TensorView& scb = t.get("SCB", DType::F32, {rows});
-  return f32_weight(rows, cols, [&](int64_t r, int64_t c) {
-    return (static_cast<float>(static_cast<int8_t>(w.data[r * cols + c])) * load_f32(scb, r)) * (1.0f / 127.0f);
-  });
+  ImportedWeight out;
+  out.format = &format_by_name("bnb_int8");
+  out.bytes.resize(out.format->tensor_bytes(rows, cols));
+  const uint64_t rb = format_row_bytes(*out.format, cols);
+  for (int64_t r = 0; r < rows; ++r) {  // bnb_int8.cpp: f32 SCB, then the int8 codes
+    std::memcpy(out.bytes.data() + r * rb, scb.data.data() + 4 * r, 4);
+    std::memcpy(out.bytes.data() + r * rb + 4, w.data.data() + r * cols, static_cast<size_t>(cols));
+  }
+  return out;
 }
 
 ImportedWeight read_bnb(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols) {
@@ -136,8 +143,20 @@ namespace lowbit {
 
 std::vector<ExportTensor> write_bnb(const std::string&, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
   const std::string name(f.name);
+  if (name == "bnb_int8") {  // Int8Params: weight I8 [out, in] and SCB F32 [out]
+    std::vector<ExportTensor> out = {{"weight", DType::I8, {rows, cols}, {}}, {"SCB", DType::F32, {rows}, {}}};
+    if (bytes.empty()) return out;
+    out[0].bytes.resize(static_cast<size_t>(rows * cols));
+    out[1].bytes.resize(static_cast<size_t>(4 * rows));
+    const uint64_t rb = format_row_bytes(f, cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(out[1].bytes.data() + 4 * r, bytes.data() + r * rb, 4);
+      std::memcpy(out[0].bytes.data() + r * cols, bytes.data() + r * rb + 4, static_cast<size_t>(cols));
+    }
+    return out;
+  }
   const bool dq = name == "nf4_dq" || name == "fp4_dq";
-  if (name != "nf4" && name != "fp4" && !dq) throw Error("--export bnb writes nf4, fp4, nf4_dq and fp4_dq", {.value = name});
+  if (name != "nf4" && name != "fp4" && !dq) throw Error("--export bnb writes nf4, fp4, nf4_dq, fp4_dq and bnb_int8", {.value = name});
   const std::string type = name.substr(0, 3);
   const int64_t n = rows * cols, blocks = n / 64;
   // bnb stores its code book with +0 for FP4's code 8 (its kernels decode -0 from the sign bit).
@@ -193,6 +212,10 @@ std::vector<ExportTensor> write_bnb(const std::string&, const Format& f, std::sp
 
 Json bnb_config(const std::string&, const Format& f) {
   const std::string name(f.name);
+  if (name == "bnb_int8") {
+    return {{"quant_method", "bitsandbytes"}, {"load_in_8bit", true}, {"load_in_4bit", false}, {"llm_int8_threshold", 6.0},
+            {"llm_int8_has_fp16_weight", false}, {"llm_int8_skip_modules", {"lm_head"}}};
+  }
   return {{"quant_method", "bitsandbytes"},
           {"load_in_4bit", true},
           {"load_in_8bit", false},

@@ -251,11 +251,23 @@ void unpack_ternary(const uint8_t* row, int64_t cols, uint8_t* u, float* a, floa
 }
 constexpr char kTq1_0[] = "tq1_0", kTq2_0[] = "tq2_0";
 
+// bnb_int8: u = q + 128, value = (q · SCB) / 127 ≈ a u + b with a = SCB / 127 (the int8
+// path's product rounds differently from the reference's by at most one ulp per element).
+void unpack_bnb_int8(const uint8_t* row, int64_t cols, uint8_t* u, float* a, float* b) {
+  float scb;
+  std::memcpy(&scb, row, 4);
+  for (int64_t i = 0; i < cols; ++i) u[i] = static_cast<uint8_t>(static_cast<int8_t>(row[4 + i]) + 128);
+  const float d = scb * (1.0f / 127.0f);
+  zero_tail(cols, cols, u, a, b);  // padding: u = 0 against zero activations
+  set_map(a, b, 0, static_cast<int>((cols + kQ8Sub - 1) / kQ8Sub), d, -128.0f * d);
+}
+
 constexpr UnpackEntry kUnpackers[] = {
     {"q4_0", &unpack_q4_0}, {"q4_1", &unpack_q4_1}, {"q5_0", &unpack_q5_0},     {"q5_1", &unpack_q5_1},
     {"q8_0", &unpack_q8_0}, {"q2_k", &unpack_q2_k}, {"q3_k", &unpack_q3_k},     {"q4_k", &unpack_q4_k},
     {"q5_k", &unpack_q5_k}, {"q6_k", &unpack_q6_k}, {"iq4_nl", &unpack_iq4_nl}, {"iq4_xs", &unpack_iq4_xs},
     {"mxfp4", &unpack_mxfp4}, {"tq1_0", &unpack_ternary<kTq1_0>}, {"tq2_0", &unpack_ternary<kTq2_0>},
+    {"bnb_int8", &unpack_bnb_int8},
 };
 
 }  // namespace
