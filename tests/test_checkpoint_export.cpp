@@ -110,6 +110,11 @@ TEST(CheckpointExport, EveryLayoutRoundTripsItsFormatsBitExactly) {
     q.raw = checkpoint_layout_for_export("compressed-tensors").config("compressed-tensors", format_by_name(f));
     expect_round_trip("compressed-tensors", q, format_by_name(f), 40, 384);
   }
+  for (const char* f : {"int8_g32_asym", "int8_g128_sym", "int8_pc_asym"}) {  // naive-quantized: int8 codes as they are
+    QuantConfig q{.method = "compressed-tensors", .file = "config.json"};
+    q.raw = checkpoint_layout_for_export("compressed-tensors-naive").config("compressed-tensors-naive", format_by_name(f));
+    expect_round_trip("compressed-tensors-naive", q, format_by_name(f), 24, 256);
+  }
   for (const char* f : {"nf4", "fp4", "nf4_dq", "fp4_dq", "bnb_int8"}) {
     QuantConfig q{.method = "bitsandbytes", .raw = {{"bnb_4bit_quant_type", std::string(f).substr(0, 3)}}};
     expect_round_trip("bnb", q, format_by_name(f), 48, 576);  // 432 blocks: two double-quant groups, the last partial

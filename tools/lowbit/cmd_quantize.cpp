@@ -32,7 +32,7 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--name", o->q.name, "general.name");
   sub->add_option("--export", o->q.export_layout,
                   "write the folder in another library's layout: gptq, gptq_v2 (intN groups), awq (int4 groups), bnb (nf4, fp4, nf4_dq, fp4_dq, bnb_int8), "
-                  "compressed-tensors (intN groups, fp8_e4m3)");
+                  "compressed-tensors (intN groups, fp8_e4m3), compressed-tensors-naive (int8 groups)");
   std::string methods;
   for (const auto& m : method_table()) methods += std::string(methods.empty() ? "" : ", ") + m.name;
   sub->add_option("--method,-m", o->q.method.name, "quantization method for the block linears: " + methods + " (default rtn)");

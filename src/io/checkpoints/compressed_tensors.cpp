@@ -160,7 +160,27 @@ ImportedWeight read_compressed_tensors(const QuantConfig& q, const LinearTensors
 
 namespace lowbit {
 
-std::vector<ExportTensor> write_compressed_tensors(const std::string&, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+// naive-quantized (export name compressed-tensors-naive): int8 codes stored as they are,
+// `weight` I8 [out, in] = q, `weight_scale` [out, groups], `weight_zero_point` I8 [out, groups]
+// for asymmetric groups (the signed zero point).
+std::vector<ExportTensor> write_naive_int8(const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const IntParts p = int_parts("compressed-tensors-naive", f, bytes, rows, cols);
+  if (p.shape.bits != 8) throw Error("--export compressed-tensors-naive writes int8 groups (int4 and below: compressed-tensors)", {.value = std::string(f.name)});
+  std::vector<ExportTensor> out = {{"weight", DType::I8, {rows, cols}, {}}, {"weight_scale", DType::F16, {rows, p.groups}, {}}};
+  if (!p.shape.sym) out.push_back({"weight_zero_point", DType::I8, {rows, p.groups}, {}});
+  if (bytes.empty()) return out;
+  out[0].bytes.resize(static_cast<size_t>(rows * cols));
+  for (size_t i = 0; i < out[0].bytes.size(); ++i) out[0].bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(p.codes[i] - 128));
+  out[1].bytes = halves_bytes(p.scales);
+  if (!p.shape.sym) {
+    out[2].bytes.resize(p.zeros.size());
+    for (size_t i = 0; i < p.zeros.size(); ++i) out[2].bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(p.zeros[i] - 128));
+  }
+  return out;
+}
+
+std::vector<ExportTensor> write_compressed_tensors(const std::string& variant, const Format& f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  if (variant == "compressed-tensors-naive") return write_naive_int8(f, bytes, rows, cols);
   if (f.name == std::string_view("fp8_e4m3")) {
     std::vector<ExportTensor> out = {{"weight", DType::F8_E4M3, {rows, cols}, {}}, {"weight_scale", DType::F32, {rows, 1}, {}}};
     if (bytes.empty()) return out;
@@ -206,10 +226,15 @@ std::vector<ExportTensor> write_compressed_tensors(const std::string&, const For
   return out;
 }
 
-Json compressed_tensors_config(const std::string&, const Format& f) {
+Json compressed_tensors_config(const std::string& variant, const Format& f) {
   Json weights;
   std::string format;
-  if (f.name == std::string_view("fp8_e4m3")) {
+  if (variant == "compressed-tensors-naive") {
+    const auto s = *int_format_shape(f);
+    format = "naive-quantized";
+    weights = {{"num_bits", 8}, {"type", "int"}, {"symmetric", s.sym}, {"strategy", s.group == 0 ? "channel" : "group"},
+               {"group_size", s.group == 0 ? Json(nullptr) : Json(s.group)}, {"dynamic", false}};
+  } else if (f.name == std::string_view("fp8_e4m3")) {
     format = "float-quantized";
     weights = {{"num_bits", 8}, {"type", "float"}, {"symmetric", true}, {"strategy", "channel"}, {"group_size", nullptr}, {"dynamic", false}};
   } else {

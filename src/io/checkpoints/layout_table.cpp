@@ -39,7 +39,7 @@ const std::vector<CheckpointLayout>& checkpoint_layouts() {
       {"compressed-tensors",
        {"compressed-tensors"},
        {"weight", "weight_packed", "weight_scale", "weight_zero_point", "weight_shape", "weight_g_idx", "input_scale", "bias"},
-       &read_compressed_tensors, {"compressed-tensors"}, &write_compressed_tensors, &compressed_tensors_config},
+       &read_compressed_tensors, {"compressed-tensors", "compressed-tensors-naive"}, &write_compressed_tensors, &compressed_tensors_config},
       {"fp8", {"fp8"}, {"weight", "weight_scale_inv", "weight_scale", "input_scale", "bias"}, &read_block_fp8, {}, nullptr, nullptr},
   };
   return table;
