@@ -123,8 +123,8 @@ TEST(MalformedFiles, ConfigJson) {
   expect_error([&] { load_hf_folder(dir); }, path, "model_type");
   with([](auto& j) { j["num_key_value_heads"] = 3; });
   expect_error([&] { load_hf_folder(dir); }, path, "n_kv_heads");
-  with([](auto& j) { j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}}; });
-  expect_error([&] { load_hf_folder(dir); }, path, "rope_scaling");
+  with([](auto& j) { j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}}; });
+  expect_error([&] { load_hf_folder(dir); }, path, "rope_scaling.type");
   with([](auto& j) { j["hidden_size"] = 256; });  // the tensors no longer fit
   expect_error([&] { load_hf_folder(dir); }, "model.safetensors", "unexpected shape");
 }

@@ -74,7 +74,7 @@ class Engine {
 
  private:
   struct Scratch {  // per-block buffers for T tokens
-    std::vector<float> xb, q, k, v, att, gate, up;
+    std::vector<float> xb, q, k, v, att, gate, up, head_norm;
   };
   const Model& model_;
   const ArchLayout& layout_;

@@ -19,8 +19,21 @@ namespace lowbit {
 // Hugging Face rotates (x[i], x[i + head_dim/2]).
 enum class RopeStyle { kAdjacentPairs, kRotateHalf };
 
+// RoPE frequency scaling (Hugging Face rope_scaling): none, linear (every frequency / factor),
+// or llama3 (long wavelengths / factor, short ones kept, a smooth blend between).
+enum class RopeScalingType { kNone, kLinear, kLlama3 };
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::kNone;
+  float factor = 1.0f;
+  float low_freq_factor = 1.0f, high_freq_factor = 4.0f;  // llama3
+  int64_t original_context = 0;                            // llama3: original_max_position_embeddings
+};
+
+// Which attention projections carry biases.
+enum class BiasSet { kNone, kQkv, kQkvo };
+
 struct ModelConfig {
-  std::string architecture = "llama";
+  std::string architecture = "llama";  // a row of the architecture table (arch.h): llama, mistral, qwen2, qwen3
   int64_t dim = 0;             // embedding width
   int64_t hidden_dim = 0;      // feed-forward width
   int64_t n_layers = 0;
@@ -33,7 +46,13 @@ struct ModelConfig {
   RopeStyle rope_style = RopeStyle::kAdjacentPairs;
   bool tied_output = false;    // the output matrix is the token embedding
 
-  int64_t head_dim() const { return dim / n_heads; }
+  BiasSet attention_bias = BiasSet::kNone;
+  bool qk_norm = false;            // per-head RMSNorm of q and k before RoPE (Qwen 3)
+  int64_t head_dim_override = 0;  // head_dim given by the config (Qwen 3), when not dim / n_heads
+  RopeScaling rope_scaling;
+
+  int64_t head_dim() const { return head_dim_override > 0 ? head_dim_override : dim / n_heads; }
+  int64_t q_dim() const { return n_heads * head_dim(); }   // q_proj rows, o_proj columns
   int64_t kv_dim() const { return n_kv_heads * head_dim(); }
   // Throws Error naming `source` and the field when a value is missing or inconsistent.
   void validate(const std::string& source) const;
@@ -55,6 +74,10 @@ struct Weight {
 struct LayerWeights {
   Weight attn_norm, attn_q, attn_k, attn_v, attn_output;
   Weight ffn_norm, ffn_gate, ffn_up, ffn_down;
+  // Present only where the architecture has them (format == nullptr otherwise):
+  Weight attn_q_bias, attn_k_bias, attn_v_bias;  // (1, q_dim / kv_dim): Qwen 2 / 2.5, attention_bias
+  Weight attn_output_bias;                       // (1, dim): attention_bias (Llama, Qwen 3)
+  Weight attn_q_norm, attn_k_norm;               // (1, head_dim): Qwen 3, RMSNorm of each head
 };
 
 struct Model {
@@ -76,6 +99,6 @@ struct Model {
 };
 
 // GGUF tensor names, in one place.
-std::string layer_tensor_name(int64_t layer, const char* what);  // "blk.3.attn_q.weight"
+std::string layer_tensor_name(int64_t layer, const char* what);  // "blk.3.attn_q.weight"; "attn_q.bias" as given
 
 }  // namespace lowbit

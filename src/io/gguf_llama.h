@@ -11,6 +11,9 @@ namespace lowbit {
 
 // The tokenizer.ggml.* vocabulary of a GGUF file.
 GgufVocab read_gguf_vocab(const GgufFile& f);
+// Refuses a model whose blocks are not plain Llama ones (biases, q/k norms, RoPE scaling,
+// other architectures) for writers that do not describe them yet; `what` names the output.
+void require_llama_block(const ModelConfig& c, const std::string& what);
 // tokenizer.ggml.* (and lowbit.tokenizer.*) keys of a vocabulary, padded to vocab_size tokens.
 std::vector<GgufKeyValue> gguf_vocab_metadata(GgufVocab v, int64_t vocab_size);
 // general.*, llama.* and tokenizer.ggml.* keys for `model`.

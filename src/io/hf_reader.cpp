@@ -26,23 +26,72 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
+namespace {
+
+// The Hugging Face architectures lowbit reads, as data: what a model_type adds to the
+// Llama block.
+struct HfArchitecture {
+  const char* model_type;
+  const char* architecture;  // config.architecture (lowbit's layout table, GGUF's general.architecture)
+  bool qkv_bias;             // q/k/v projections always have biases (Qwen 2)
+  bool qk_norm;              // per-head RMSNorm of q and k before RoPE (Qwen 3)
+};
+
+constexpr HfArchitecture kHfArchitectures[] = {
+    {"llama", "llama", false, false},
+    {"mistral", "mistral", false, false},
+    {"qwen2", "qwen2", true, false},
+    {"qwen3", "qwen3", false, true},
+};
+
+const HfArchitecture* find_architecture(const std::string& model_type) {
+  for (const HfArchitecture& a : kHfArchitectures) {
+    if (model_type == a.model_type) return &a;
+  }
+  return nullptr;
+}
+
+RopeScaling read_rope_scaling(const JsonObject& j) {
+  RopeScaling r;
+  const auto s = j.find_object("rope_scaling");
+  if (!s) return r;
+  const std::string type = s->has("rope_type") ? s->get_string("rope_type") : s->get_string("type", "default");
+  if (type == "default") return r;
+  r.factor = static_cast<float>(s->get_number("factor"));
+  if (!(r.factor > 0)) s->fail("factor", "must be positive", s->find("factor"));
+  if (type == "linear") {
+    r.type = RopeScalingType::kLinear;
+  } else if (type == "llama3") {
+    r.type = RopeScalingType::kLlama3;
+    r.low_freq_factor = static_cast<float>(s->get_number("low_freq_factor"));
+    r.high_freq_factor = static_cast<float>(s->get_number("high_freq_factor"));
+    r.original_context = s->get_int("original_max_position_embeddings", std::nullopt, 1, int64_t{1} << 31);
+    if (!(r.high_freq_factor > r.low_freq_factor) || !(r.low_freq_factor > 0)) {
+      s->fail("high_freq_factor", "must exceed low_freq_factor, both positive", s->find("high_freq_factor"));
+    }
+  } else {
+    s->fail(s->has("rope_type") ? "rope_type" : "type", "is not a RoPE scaling lowbit runs (linear, llama3)", s->has("rope_type") ? s->find("rope_type") : s->find("type"));
+  }
+  return r;
+}
+
+}  // namespace
+
 ModelConfig read_hf_config(const std::string& path) {
   const Json root = read_json_file(path);
   const JsonObject j(root, path);
   const std::string type = j.get_string("model_type", "");
-  if (type != "llama" && type != "mistral") {
-    throw Error("unsupported model_type (lowbit runs Llama-family models)", {.file = path, .value = type});
+  const HfArchitecture* arch = find_architecture(type);
+  if (arch == nullptr) {
+    throw Error("unsupported model_type (lowbit runs llama, mistral, qwen2 and qwen3)", {.file = path, .value = type});
   }
-  for (const char* flag : {"attention_bias", "mlp_bias"}) {
-    if (j.get_bool(flag, false)) throw Error(std::string("unsupported: '") + flag + "' is true", {.file = path});
-  }
-  if (j.has("rope_scaling")) j.fail("rope_scaling", "is not supported", j.find("rope_scaling"));
+  if (j.get_bool("mlp_bias", false)) throw Error("unsupported: 'mlp_bias' is true", {.file = path});
   if (const std::string act = j.get_string("hidden_act", "silu"); act != "silu") {
     throw Error("unsupported 'hidden_act'", {.file = path, .value = act});
   }
   constexpr int64_t kMaxDim = int64_t{1} << 31;
   ModelConfig c;
-  c.architecture = "llama";
+  c.architecture = arch->architecture;
   c.dim = j.get_int("hidden_size", std::nullopt, 1, kMaxDim);
   c.hidden_dim = j.get_int("intermediate_size", std::nullopt, 1, kMaxDim);
   c.n_layers = j.get_int("num_hidden_layers", std::nullopt, 1, kMaxDim);
@@ -54,10 +103,18 @@ ModelConfig read_hf_config(const std::string& path) {
   c.rope_theta = static_cast<float>(j.get_number("rope_theta", 10000.0));
   c.tied_output = j.get_bool("tie_word_embeddings", false);
   c.rope_style = RopeStyle::kRotateHalf;
-  c.validate(path);
-  if (j.has("head_dim") && j.get_int("head_dim") != c.head_dim()) {
-    j.fail("head_dim", "differs from hidden_size / num_attention_heads (unsupported)", j.find("head_dim"));
+  c.rope_scaling = read_rope_scaling(j);
+  c.attention_bias = arch->qkv_bias ? BiasSet::kQkv : (j.get_bool("attention_bias", false) ? BiasSet::kQkvo : BiasSet::kNone);
+  c.qk_norm = arch->qk_norm;
+  if (j.has("head_dim")) {
+    c.head_dim_override = j.get_int("head_dim", std::nullopt, 1, kMaxDim);
+    if (c.head_dim_override == c.dim / c.n_heads && c.dim % c.n_heads == 0) c.head_dim_override = 0;
   }
+  if (j.has("sliding_window") && j.get_bool("use_sliding_window", true)) {
+    const int64_t window = j.get_int("sliding_window", std::nullopt, 1, kMaxDim);
+    if (window < c.context_length) j.fail("sliding_window", "is shorter than the context (sliding-window attention is not built yet)", j.find("sliding_window"));
+  }
+  c.validate(path);
   return c;
 }
 
@@ -207,14 +264,24 @@ Model load_hf_folder(const std::string& dir) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     auto& y = m.layers.emplace_back();
     y.attn_norm = weight(p + "input_layernorm.weight", layer_tensor_name(l, "attn_norm"), 1, c.dim);
-    y.attn_q = weight(p + "self_attn.q_proj.weight", layer_tensor_name(l, "attn_q"), c.dim, c.dim);
+    y.attn_q = weight(p + "self_attn.q_proj.weight", layer_tensor_name(l, "attn_q"), c.q_dim(), c.dim);
     y.attn_k = weight(p + "self_attn.k_proj.weight", layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);
     y.attn_v = weight(p + "self_attn.v_proj.weight", layer_tensor_name(l, "attn_v"), c.kv_dim(), c.dim);
-    y.attn_output = weight(p + "self_attn.o_proj.weight", layer_tensor_name(l, "attn_output"), c.dim, c.dim);
+    y.attn_output = weight(p + "self_attn.o_proj.weight", layer_tensor_name(l, "attn_output"), c.dim, c.q_dim());
     y.ffn_norm = weight(p + "post_attention_layernorm.weight", layer_tensor_name(l, "ffn_norm"), 1, c.dim);
     y.ffn_gate = weight(p + "mlp.gate_proj.weight", layer_tensor_name(l, "ffn_gate"), c.hidden_dim, c.dim);
     y.ffn_up = weight(p + "mlp.up_proj.weight", layer_tensor_name(l, "ffn_up"), c.hidden_dim, c.dim);
     y.ffn_down = weight(p + "mlp.down_proj.weight", layer_tensor_name(l, "ffn_down"), c.dim, c.hidden_dim);
+    if (c.attention_bias != BiasSet::kNone) {
+      y.attn_q_bias = weight(p + "self_attn.q_proj.bias", layer_tensor_name(l, "attn_q.bias"), 1, c.q_dim());
+      y.attn_k_bias = weight(p + "self_attn.k_proj.bias", layer_tensor_name(l, "attn_k.bias"), 1, c.kv_dim());
+      y.attn_v_bias = weight(p + "self_attn.v_proj.bias", layer_tensor_name(l, "attn_v.bias"), 1, c.kv_dim());
+    }
+    if (c.attention_bias == BiasSet::kQkvo) y.attn_output_bias = weight(p + "self_attn.o_proj.bias", layer_tensor_name(l, "attn_output.bias"), 1, c.dim);
+    if (c.qk_norm) {
+      y.attn_q_norm = weight(p + "self_attn.q_norm.weight", layer_tensor_name(l, "attn_q_norm"), 1, c.head_dim());
+      y.attn_k_norm = weight(p + "self_attn.k_norm.weight", layer_tensor_name(l, "attn_k_norm"), 1, c.head_dim());
+    }
   }
   m.output_norm = weight("model.norm.weight", "output_norm.weight", 1, c.dim);
   if (c.tied_output || !tensors.count("lm_head.weight")) {

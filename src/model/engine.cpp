@@ -40,7 +40,7 @@ Engine::Engine(const Model& model, int64_t max_context)
   if (max_context <= 0) throw Error("context length must be positive", {.value = std::to_string(max_context)});
   check_llama_layout(layout_);
   cache_ = std::make_unique<KvCache>(c.n_layers, max_context, c.n_kv_heads, c.head_dim());
-  rope_ = std::make_unique<RopeTable>(max_context, c.head_dim(), c.rope_theta);
+  rope_ = std::make_unique<RopeTable>(max_context, c.head_dim(), c.rope_theta, c.rope_scaling);
   set_repacking(true);
 }
 
@@ -78,30 +78,56 @@ bool Engine::observe(int g, const LayerWeights& w, int64_t layer, const float* x
   return g == stop_after_group;
 }
 
+namespace {
+
+// x: (n) += bias: (1, n), the same bias for each of the T rows.
+void add_bias(float* x, const Weight& bias, int64_t T) {
+  if (bias.format == nullptr) return;
+  const std::vector<float> b = bias.to_f32();
+  for (int64_t t = 0; t < T; ++t) add_residual(x + t * bias.cols, b.data(), bias.cols);
+}
+
+// v: (T, heads * head_dim), each head RMS-normalized with `norm`'s (head_dim) weights (Qwen 3's
+// q_norm / k_norm). scratch: (T * heads * head_dim).
+void head_rmsnorm(float* v, const Weight& norm, int64_t rows, int64_t head_dim, float eps, std::vector<float>& scratch, const IsaKernels& isa) {
+  if (norm.format == nullptr) return;
+  scratch.resize(static_cast<size_t>(rows * head_dim));
+  rmsnorm(v, norm.to_f32().data(), rows, head_dim, eps, scratch.data(), isa);
+  std::copy(scratch.begin(), scratch.end(), v);
+}
+
+}  // namespace
+
 void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_t pos, int stop_after_group) {
   const auto& c = model_.config;
-  const int64_t dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim, hd = c.head_dim();
+  const int64_t dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), hidden = c.hidden_dim, hd = c.head_dim();
   Scratch& s = scratch_;
-  s.xb.resize(T * dim);
-  s.q.resize(T * dim);
+  s.xb.resize(T * std::max(dim, q_dim));
+  s.q.resize(T * q_dim);
   s.k.resize(T * kv_dim);
   s.v.resize(T * kv_dim);
-  s.att.resize(T * dim);
+  s.att.resize(T * q_dim);
   s.gate.resize(T * hidden);
   s.up.resize(T * hidden);
-  // Attention: x += o(attention(rope(q), rope(k), v)) of rmsnorm(x).
+  // Attention: x += o(attention(rope(norm(q + bq)), rope(norm(k + bk)), v + bv)) of rmsnorm(x).
   const IsaKernels& isa = kernel_set();
   rmsnorm(x, w.attn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);
   if (observe(kAttnIn, w, l, s.xb.data(), T, stop_after_group)) return;
   linear(w.attn_q, s.xb.data(), T, s.q.data());
   linear(w.attn_k, s.xb.data(), T, s.k.data());
   linear(w.attn_v, s.xb.data(), T, s.v.data());
+  add_bias(s.q.data(), w.attn_q_bias, T);
+  add_bias(s.k.data(), w.attn_k_bias, T);
+  add_bias(s.v.data(), w.attn_v_bias, T);
+  head_rmsnorm(s.q.data(), w.attn_q_norm, T * c.n_heads, hd, c.norm_eps, s.head_norm, isa);
+  head_rmsnorm(s.k.data(), w.attn_k_norm, T * c.n_kv_heads, hd, c.norm_eps, s.head_norm, isa);
   rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_, isa);
   rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_, isa);
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
   attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(), isa);
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;
   linear(w.attn_output, s.att.data(), T, s.xb.data());
+  add_bias(s.xb.data(), w.attn_output_bias, T);
   add_residual(x, s.xb.data(), T * dim);
   // Feed-forward: x += down(swiglu(gate, up)) of rmsnorm(x).
   rmsnorm(x, w.ffn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);

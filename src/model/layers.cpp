@@ -28,11 +28,31 @@ void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float ep
   }
 }
 
-RopeTable::RopeTable(int64_t max_context, int64_t head_dim, float theta)
+RopeTable::RopeTable(int64_t max_context, int64_t head_dim, float theta, const RopeScaling& scaling)
     : cos(max_context * (head_dim / 2)), sin(cos.size()), half(head_dim / 2) {
+  std::vector<float> freqs(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+    if (scaling.type == RopeScalingType::kLinear) freq /= scaling.factor;
+    if (scaling.type == RopeScalingType::kLlama3) {
+      // transformers' _compute_llama3_parameters: wavelengths above the low-frequency
+      // bound are slowed by `factor`, those below the high-frequency bound kept, and the
+      // band between blended by how many times the wavelength fits the original context.
+      const float ctx = static_cast<float>(scaling.original_context);
+      const float low_wavelen = ctx / scaling.low_freq_factor, high_wavelen = ctx / scaling.high_freq_factor;
+      const float wavelen = 2.0f * static_cast<float>(M_PI) / freq;
+      if (wavelen > low_wavelen) {
+        freq = freq / scaling.factor;
+      } else if (!(wavelen < high_wavelen)) {
+        const float smooth = (ctx / wavelen - scaling.low_freq_factor) / (scaling.high_freq_factor - scaling.low_freq_factor);
+        freq = (1.0f - smooth) * freq / scaling.factor + smooth * freq;
+      }
+    }
+    freqs[i] = freq;
+  }
   for (int64_t p = 0; p < max_context; ++p) {
     for (int64_t i = 0; i < half; ++i) {
-      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+      const float freq = freqs[i];
       const float angle = static_cast<float>(p) * freq;
       cos[p * half + i] = std::cos(angle);
       sin[p * half + i] = std::sin(angle);

@@ -16,7 +16,8 @@ std::vector<float> Weight::to_f32() const {
 void Weight::row_to_f32(int64_t r, float* out) const { format->dequantize(data.data(), rows, cols, r, r + 1, out); }
 
 std::string layer_tensor_name(int64_t layer, const char* what) {
-  return "blk." + std::to_string(layer) + "." + what + ".weight";
+  const std::string w(what);
+  return "blk." + std::to_string(layer) + "." + w + (w.find('.') == std::string::npos ? ".weight" : "");
 }
 
 void ModelConfig::validate(const std::string& source) const {
@@ -32,7 +33,11 @@ void ModelConfig::validate(const std::string& source) const {
   positive(n_kv_heads, "n_kv_heads");
   positive(vocab_size, "vocab_size");
   positive(context_length, "context_length");
-  if (dim % n_heads != 0 || (dim / n_heads) % 2 != 0) {
+  if (head_dim_override > 0) {
+    if (head_dim_override % 2 != 0 || head_dim_override > (int64_t{1} << 20)) {
+      throw Error("head_dim must be even", {.file = source, .value = std::to_string(head_dim_override)});
+    }
+  } else if (dim % n_heads != 0 || (dim / n_heads) % 2 != 0) {
     throw Error("dim is not a multiple of 2 x n_heads", {.file = source, .value = std::to_string(dim) + " / " + std::to_string(n_heads)});
   }
   if (n_heads % n_kv_heads != 0) {
@@ -46,9 +51,9 @@ void ModelConfig::validate(const std::string& source) const {
 std::vector<const Weight*> Model::weights() const {
   std::vector<const Weight*> out{&token_embd};
   for (const auto& l : layers) {
-    for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
-                            &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
-      out.push_back(w);
+    for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_q_bias, &l.attn_k, &l.attn_k_bias, &l.attn_v, &l.attn_v_bias,
+                            &l.attn_q_norm, &l.attn_k_norm, &l.attn_output, &l.attn_output_bias, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+      if (w->format != nullptr) out.push_back(w);  // absent biases and q/k norms are not weights of this model
     }
   }
   out.push_back(&output_norm);
