@@ -33,6 +33,7 @@ struct LinearGroup {
   LayerWeight fed_by_norm = nullptr;    // RMSNorm producing the input (scales fold into its weight)
   LayerWeight fed_by_linear = nullptr;  // or the linear producing it (scales fold into its rows)
   InspectedModule inspect = InspectedModule::kLinear;
+  LayerWeight fed_by_bias = nullptr;    // fed_by_linear's bias, when the model has one (scaled with its rows)
 };
 
 struct ArchLayout {

@@ -241,6 +241,12 @@ class AwqMethod final : public CalibratedMethod {
         for (int64_t c = 0; c < prev.cols; ++c) v[r * prev.cols + c] /= s[r];
       }
       prev = make_f32_weight(prev, v);
+      if (group.fed_by_bias && (work.*group.fed_by_bias).format != nullptr) {  // (W x + b) / s: the bias too
+        Weight& bias = work.*group.fed_by_bias;
+        std::vector<float> b = bias.to_f32();
+        for (int64_t r = 0; r < bias.cols; ++r) b[r] /= s[r];
+        bias = make_f32_weight(bias, b);
+      }
     }
     for (const auto& m : group.members) {
       Weight& w = work.*m.weight;
