@@ -14,6 +14,11 @@ GgufVocab read_gguf_vocab(const GgufFile& f);
 // Refuses a model whose blocks are not plain Llama ones (biases, q/k norms, RoPE scaling,
 // other architectures) for writers that do not describe them yet; `what` names the output.
 void require_llama_block(const ModelConfig& c, const std::string& what);
+// The q/k row order GGUF stores for this architecture: adjacent pairs (llama, permuted from
+// Hugging Face) or rotate-half (NeoX RoPE: qwen2, qwen3, unpermuted).
+RopeStyle gguf_rope_style(const ModelConfig& c);
+// Refuses what the GGUF writer cannot describe yet (RoPE scaling, biased Llama blocks).
+void require_gguf_block(const ModelConfig& c);
 // tokenizer.ggml.* (and lowbit.tokenizer.*) keys of a vocabulary, padded to vocab_size tokens.
 std::vector<GgufKeyValue> gguf_vocab_metadata(GgufVocab v, int64_t vocab_size);
 // general.*, llama.* and tokenizer.ggml.* keys for `model`.

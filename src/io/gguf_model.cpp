@@ -102,27 +102,75 @@ std::vector<int64_t> rope_permutation(int64_t rows, int64_t n_heads) {
   return old_of_new;
 }
 
+namespace {
+
+// The architectures lowbit writes and reads in GGUF, as llama.cpp names them: its
+// general.architecture (the key prefix) and whether q/k rows are permuted to adjacent-pair
+// RoPE (llama) or kept in Hugging Face's rotate-half order (NeoX RoPE: qwen2, qwen3).
+struct GgufArch {
+  const char* architecture;  // ModelConfig::architecture
+  const char* gguf_name;
+  bool permute_qk;
+};
+
+constexpr GgufArch kGgufArchs[] = {
+    {"llama", "llama", true},
+    {"mistral", "llama", true},  // llama.cpp's converter writes Mistral as llama
+    {"qwen2", "qwen2", false},
+    {"qwen3", "qwen3", false},
+};
+
+const GgufArch* gguf_arch_of(const std::string& architecture) {
+  for (const GgufArch& a : kGgufArchs) {
+    if (architecture == a.architecture) return &a;
+  }
+  return nullptr;
+}
+
+const GgufArch* gguf_arch_named(const std::string& gguf_name) {
+  for (const GgufArch& a : kGgufArchs) {
+    if (gguf_name == a.gguf_name) return &a;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Model load_gguf_model(const std::string& path) {
   auto file = std::make_shared<GgufFile>(path);
   const GgufFile& f = *file;
   const GgufValue& arch = f.get("general.architecture");
-  if (arch.type != GgufType::kString || arch.s != "llama") {
-    throw Error("unsupported general.architecture (lowbit runs llama)", {.file = path, .value = arch.describe()});
-  }
+  const GgufArch* ga = arch.type == GgufType::kString ? gguf_arch_named(arch.s) : nullptr;
+  if (ga == nullptr) throw Error("unsupported general.architecture (lowbit runs llama, qwen2 and qwen3)", {.file = path, .value = arch.describe()});
+  const std::string a = ga->gguf_name;
   Model m;
   m.source = path;
   ModelConfig& c = m.config;
-  c.dim = get_int(f, "llama.embedding_length");
-  c.hidden_dim = get_int(f, "llama.feed_forward_length");
-  c.n_layers = get_int(f, "llama.block_count");
-  c.n_heads = get_int(f, "llama.attention.head_count");
-  c.n_kv_heads = f.find("llama.attention.head_count_kv") ? get_int(f, "llama.attention.head_count_kv") : c.n_heads;
-  c.context_length = get_int(f, "llama.context_length");
-  c.norm_eps = static_cast<float>(get_float(f, "llama.attention.layer_norm_rms_epsilon", 1e-5));
-  c.rope_theta = static_cast<float>(get_float(f, "llama.rope.freq_base", 10000.0));
-  c.rope_style = RopeStyle::kAdjacentPairs;
-  if (f.find("llama.rope.dimension_count") && get_int(f, "llama.rope.dimension_count") != c.dim / std::max<int64_t>(1, c.n_heads)) {
-    throw Error("partial RoPE (rope.dimension_count != head size) is not supported", {.file = path, .value = f.get("llama.rope.dimension_count").describe()});
+  c.architecture = ga->architecture;
+  c.dim = get_int(f, a + ".embedding_length");
+  c.hidden_dim = get_int(f, a + ".feed_forward_length");
+  c.n_layers = get_int(f, a + ".block_count");
+  c.n_heads = get_int(f, a + ".attention.head_count");
+  c.n_kv_heads = f.find(a + ".attention.head_count_kv") ? get_int(f, a + ".attention.head_count_kv") : c.n_heads;
+  c.context_length = get_int(f, a + ".context_length");
+  c.norm_eps = static_cast<float>(get_float(f, a + ".attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope_theta = static_cast<float>(get_float(f, a + ".rope.freq_base", 10000.0));
+  c.rope_style = ga->permute_qk ? RopeStyle::kAdjacentPairs : RopeStyle::kRotateHalf;
+  if (f.find(a + ".attention.key_length")) {
+    c.head_dim_override = get_int(f, a + ".attention.key_length");
+    if (f.find(a + ".attention.value_length") && get_int(f, a + ".attention.value_length") != c.head_dim_override) {
+      throw Error("attention.value_length differs from key_length (not supported)", {.file = path});
+    }
+    if (c.n_heads > 0 && c.dim % c.n_heads == 0 && c.head_dim_override == c.dim / c.n_heads) c.head_dim_override = 0;
+  }
+  for (const char* key : {".rope.scaling.type", ".rope.scaling.factor"}) {
+    if (f.find(a + key)) throw Error("RoPE scaling in GGUF is not read yet", {.file = path, .value = a + key});
+  }
+  if (f.find_tensor("rope_freqs.weight")) throw Error("RoPE frequency factors (rope_freqs.weight) are not read yet", {.file = path, .tensor = "rope_freqs.weight"});
+  c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
+  if (f.find_tensor("blk.0.attn_q.bias")) c.attention_bias = f.find_tensor("blk.0.attn_output.bias") ? BiasSet::kQkvo : BiasSet::kQkv;
+  if (f.find(a + ".rope.dimension_count") && get_int(f, a + ".rope.dimension_count") != c.head_dim()) {
+    throw Error("partial RoPE (rope.dimension_count != head size) is not supported", {.file = path, .value = f.get(a + ".rope.dimension_count").describe()});
   }
   const GgufTensor* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr || embd->dims.size() != 2) throw Error("missing or malformed tensor", {.file = path, .tensor = "token_embd.weight"});
@@ -148,14 +196,24 @@ Model load_gguf_model(const std::string& path) {
   for (int64_t l = 0; l < c.n_layers; ++l) {
     auto& y = m.layers.emplace_back();
     y.attn_norm = weight(layer_tensor_name(l, "attn_norm"), 1, c.dim);
-    y.attn_q = weight(layer_tensor_name(l, "attn_q"), c.dim, c.dim);
+    y.attn_q = weight(layer_tensor_name(l, "attn_q"), c.q_dim(), c.dim);
     y.attn_k = weight(layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);
     y.attn_v = weight(layer_tensor_name(l, "attn_v"), c.kv_dim(), c.dim);
-    y.attn_output = weight(layer_tensor_name(l, "attn_output"), c.dim, c.dim);
+    y.attn_output = weight(layer_tensor_name(l, "attn_output"), c.dim, c.q_dim());
     y.ffn_norm = weight(layer_tensor_name(l, "ffn_norm"), 1, c.dim);
     y.ffn_gate = weight(layer_tensor_name(l, "ffn_gate"), c.hidden_dim, c.dim);
     y.ffn_up = weight(layer_tensor_name(l, "ffn_up"), c.hidden_dim, c.dim);
     y.ffn_down = weight(layer_tensor_name(l, "ffn_down"), c.dim, c.hidden_dim);
+    if (c.attention_bias != BiasSet::kNone) {
+      y.attn_q_bias = weight(layer_tensor_name(l, "attn_q.bias"), 1, c.q_dim());
+      y.attn_k_bias = weight(layer_tensor_name(l, "attn_k.bias"), 1, c.kv_dim());
+      y.attn_v_bias = weight(layer_tensor_name(l, "attn_v.bias"), 1, c.kv_dim());
+    }
+    if (c.attention_bias == BiasSet::kQkvo) y.attn_output_bias = weight(layer_tensor_name(l, "attn_output.bias"), 1, c.dim);
+    if (c.qk_norm) {
+      y.attn_q_norm = weight(layer_tensor_name(l, "attn_q_norm"), 1, c.head_dim());
+      y.attn_k_norm = weight(layer_tensor_name(l, "attn_k_norm"), 1, c.head_dim());
+    }
   }
   m.output_norm = weight("output_norm.weight", 1, c.dim);
   if (f.find_tensor("output.weight")) {
@@ -210,6 +268,23 @@ std::vector<GgufKeyValue> gguf_vocab_metadata(GgufVocab v, int64_t vocab_size) {
   return kv;
 }
 
+
+RopeStyle gguf_rope_style(const ModelConfig& c) {
+  const GgufArch* a = gguf_arch_of(c.architecture);
+  return a != nullptr && !a->permute_qk ? RopeStyle::kRotateHalf : RopeStyle::kAdjacentPairs;
+}
+
+void require_gguf_block(const ModelConfig& c) {
+  const GgufArch* a = gguf_arch_of(c.architecture);
+  if (a == nullptr) throw Error("no GGUF architecture for this model", {.value = c.architecture});
+  if (c.rope_scaling.type != RopeScalingType::kNone) {
+    throw Error("writing GGUF with RoPE scaling (rope_freqs.weight) is not built yet", {.value = c.architecture});
+  }
+  if (a->permute_qk && c.attention_bias != BiasSet::kNone) {
+    throw Error("writing GGUF for a Llama block with attention biases is not built yet", {.value = c.architecture});
+  }
+}
+
 void require_llama_block(const ModelConfig& c, const std::string& what) {
   const bool plain = c.architecture == "llama" && c.rope_scaling.type == RopeScalingType::kNone && c.attention_bias == BiasSet::kNone &&
                      !c.qk_norm && c.head_dim_override == 0;
@@ -221,30 +296,35 @@ void require_llama_block(const ModelConfig& c, const std::string& what) {
 
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type) {
   const ModelConfig& c = model.config;
-  require_llama_block(c, "GGUF");
+  require_gguf_block(c);
+  const std::string a = gguf_arch_of(c.architecture)->gguf_name;
   std::vector<GgufKeyValue> kv;
   auto put = [&](std::string key, GgufValue v) { kv.push_back({std::move(key), std::move(v)}); };
-  put("general.architecture", GgufValue::string("llama"));
+  put("general.architecture", GgufValue::string(a));
   put("general.name", GgufValue::string(name.empty() ? std::filesystem::path(model.source).filename().string() : name));
   put("general.file_type", GgufValue::u32(static_cast<uint32_t>(file_type)));
   put("general.quantization_version", GgufValue::u32(2));
-  put("llama.context_length", GgufValue::u32(static_cast<uint32_t>(c.context_length)));
-  put("llama.embedding_length", GgufValue::u32(static_cast<uint32_t>(c.dim)));
-  put("llama.block_count", GgufValue::u32(static_cast<uint32_t>(c.n_layers)));
-  put("llama.feed_forward_length", GgufValue::u32(static_cast<uint32_t>(c.hidden_dim)));
-  put("llama.rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
-  put("llama.attention.head_count", GgufValue::u32(static_cast<uint32_t>(c.n_heads)));
-  put("llama.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(c.n_kv_heads)));
-  put("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
-  put("llama.rope.freq_base", GgufValue::f32(c.rope_theta));
-  put("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
+  put(a + ".context_length", GgufValue::u32(static_cast<uint32_t>(c.context_length)));
+  put(a + ".embedding_length", GgufValue::u32(static_cast<uint32_t>(c.dim)));
+  put(a + ".block_count", GgufValue::u32(static_cast<uint32_t>(c.n_layers)));
+  put(a + ".feed_forward_length", GgufValue::u32(static_cast<uint32_t>(c.hidden_dim)));
+  put(a + ".rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
+  put(a + ".attention.head_count", GgufValue::u32(static_cast<uint32_t>(c.n_heads)));
+  put(a + ".attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(c.n_kv_heads)));
+  put(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+  put(a + ".rope.freq_base", GgufValue::f32(c.rope_theta));
+  put(a + ".vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
+  if (c.head_dim_override > 0) {  // head_dim independent of dim / heads (Qwen 3)
+    put(a + ".attention.key_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
+    put(a + ".attention.value_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
+  }
   if (!model.tokenizer) throw Error("model has no tokenizer to write", {.file = model.source});
   for (GgufKeyValue& e : gguf_vocab_metadata(model.tokenizer->gguf_vocab(), c.vocab_size)) kv.push_back(std::move(e));
   return kv;
 }
 
 int64_t gguf_rope_heads(const Model& model, const Weight& w) {
-  if (model.config.rope_style != RopeStyle::kRotateHalf) return 0;
+  if (model.config.rope_style == gguf_rope_style(model.config)) return 0;
   if (w.name.ends_with("attn_q.weight")) return model.config.n_heads;
   if (w.name.ends_with("attn_k.weight")) return model.config.n_kv_heads;
   return 0;

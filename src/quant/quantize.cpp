@@ -283,14 +283,15 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   } else {
     out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name, o.export_layout);
   }
-  // q/k rows: GGUF wants adjacent pairs, a Hugging Face folder rotate-half.
+  // q/k rows: GGUF wants its architecture's order (adjacent pairs for llama, rotate-half
+  // for the NeoX-RoPE ones), a Hugging Face folder rotate-half.
+  const RopeStyle target_style = to_gguf ? gguf_rope_style(model.config) : RopeStyle::kRotateHalf;
   auto rope_order = [&](const Weight& w) -> std::vector<int64_t> {
     int64_t heads = w.name.ends_with("attn_q.weight") ? model.config.n_heads
                   : w.name.ends_with("attn_k.weight") ? model.config.n_kv_heads : 0;
-    const bool source_half = model.config.rope_style == RopeStyle::kRotateHalf;
-    if (heads == 0 || source_half != to_gguf) return {};
-    auto order = rope_permutation(w.rows, heads);  // GGUF row r <- HF row order[r]
-    if (to_gguf) return order;
+    if (heads == 0 || model.config.rope_style == target_style) return {};
+    auto order = rope_permutation(w.rows, heads);  // adjacent-pair row r <- rotate-half row order[r]
+    if (target_style == RopeStyle::kAdjacentPairs) return order;
     std::vector<int64_t> inverse(order.size());
     for (size_t r = 0; r < order.size(); ++r) inverse[order[r]] = static_cast<int64_t>(r);
     return inverse;

@@ -93,6 +93,14 @@ Runner register_convert(CLI::App& app) {
     std::map<std::string, int> lossless;  // "int4_g128_sym -> q4_0" -> tensors
     std::vector<Requantized> requantized;
     auto convert = [&](Weight& w) {
+      if (w.rows == 1) {  // norms and biases: f32, as llama.cpp keeps them
+        if (w.format->name != std::string_view("f32")) {
+          const std::vector<float> x = w.to_f32();
+          auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(format_by_name("f32"), x, 1, w.cols));
+          w = Weight{w.name, &format_by_name("f32"), 1, w.cols, *bytes, bytes};
+        }
+        return;
+      }
       const bool imported_float = !m.quant_method.empty() && w.rows > 1 && w.format->name == std::string_view("f32") &&
                                   w.name != "token_embd.weight" && w.name != "output.weight";
       if (w.format->gguf_type != kNotGguf && !imported_float) return;
@@ -116,7 +124,10 @@ Runner register_convert(CLI::App& app) {
     };
     convert(m.token_embd);
     for (auto& l : m.layers) {
-      for (Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) convert(*w);
+      for (Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down,
+                        &l.attn_q_bias, &l.attn_k_bias, &l.attn_v_bias, &l.attn_output_bias, &l.attn_q_norm, &l.attn_k_norm}) {
+        if (w->format != nullptr) convert(*w);
+      }
     }
     convert(m.output_norm);
     if (m.config.tied_output) {
