@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <functional>
 
@@ -131,6 +132,61 @@ TEST(Archs, BadConfigsNameTheKeyOrTensor) {
   reshape_tensor(bias + "/model.safetensors", "model.layers.1.self_attn.q_proj.bias", {2, 128});
   expect_error_naming(bias, "model.layers.1.self_attn.q_proj.bias");
   expect_error_naming(edited_copy("qwen2-style", [](Json& j) { j["model_type"] = "qwen2_moe"; }), "model_type");
+}
+
+// Greedy generation from lowbit's GGUF equals generation from the Hugging Face folder.
+TEST(Archs, GreedyGenerationFromGgufMatchesTheFolder) {
+  const std::string tmp = test::temp_dir();
+  for (const char* arch : {"qwen2-style", "qwen3-style"}) {
+    auto greedy = [](const Model& m) {
+      std::vector<int32_t> tokens = m.tokenizer->encode("ROMEO:\nBut soft, what light", true);
+      Engine e(m, 64);
+      std::vector<float> logits(static_cast<size_t>(m.config.vocab_size));
+      e.forward(tokens, 0, logits.data(), false);
+      for (int i = 0; i < 24; ++i) {
+        const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        tokens.push_back(next);
+        e.forward(std::span(&tokens.back(), 1), static_cast<int64_t>(tokens.size()) - 1, logits.data(), false);
+      }
+      return tokens;
+    };
+    const Model folder = load_model(test::shared_path(std::string("testdata/archs/") + arch)), gguf = load_model(gguf_of(arch, tmp));
+    EXPECT_EQ(greedy(gguf), greedy(folder)) << arch;
+  }
+}
+
+// Each architecture quantizes with q8_0 and q4_k_m (biases and q/k norms stay f32), and
+// the KL-divergence from the 16-bit model grows as bits fall.
+TEST(Archs, QuantizedKldGrowsAsBitsFall) {
+  const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
+  const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
+  const std::string tmp = test::temp_dir();
+  for (const char* arch : {"qwen2-style", "qwen3-style", "qwen3-hd96-tied"}) {
+    const std::string base = test::shared_path(std::string("testdata/archs/") + arch);
+    PerplexityOptions p;
+    p.n_ctx = 64;
+    p.max_chunks = 20;
+    p.save_logits_path = tmp + "/" + arch + ".logits";
+    compute_perplexity(load_model(base), tokens, p);
+    p.save_logits_path.clear();
+    p.kld_base_path = tmp + "/" + arch + ".logits";
+    double previous = 0;
+    for (const char* recipe : {"q8_0", "q4_k_m"}) {
+      QuantizeOptions o;
+      o.input = base;
+      o.output = tmp + "/" + arch + "-" + recipe + ".gguf";
+      o.recipe = recipe;
+      quantize_model(o);
+      const Model q = load_model(o.output);
+      EXPECT_EQ(q.layers[0].attn_q_norm.format == nullptr, std::string(arch) == "qwen2-style");
+      if (q.layers[0].attn_q_bias.format) {
+        EXPECT_EQ(q.layers[0].attn_q_bias.format->name, std::string_view("f32"));
+      }
+      const double kld = compute_perplexity(q, tokens, p).kld->mean;
+      EXPECT_GT(kld, previous) << arch << " " << recipe;
+      previous = kld;
+    }
+  }
 }
 
 // GGUF writing does not describe RoPE scaling yet: refused rather than written wrongly.
