@@ -200,19 +200,7 @@ constexpr Entry kPreTokenizers[] = {
 }  // namespace
 
 std::vector<PreTokenizer> build_pre_tokenizers(const JsonObject& root) {
-  std::vector<PreTokenizer> chain;
-  for (const JsonObject& c : flatten_components(root, "pre_tokenizer", "pretokenizers")) {
-    const std::string type = c.get_string("type");
-    const Entry* found = nullptr;
-    for (const Entry& e : kPreTokenizers) {
-      if (type == e.type) found = &e;
-    }
-    if (found == nullptr) {
-      throw Error("unsupported tokenizer.json pre_tokenizer '" + type + "' at '" + c.where() + "'", {.file = c.file(), .value = json_excerpt(c.json())});
-    }
-    chain.push_back(found->build(c));
-  }
-  return chain;
+  return build_chain<PreTokenizer>(root, "pre_tokenizer", "pretokenizers", kPreTokenizers);
 }
 
 void apply_pre_tokenizers(const std::vector<PreTokenizer>& chain, std::vector<PreToken>& pieces) {

@@ -101,19 +101,7 @@ constexpr Entry kNormalizers[] = {
 }  // namespace
 
 std::vector<TextNormalizer> build_normalizers(const JsonObject& root) {
-  std::vector<TextNormalizer> chain;
-  for (const JsonObject& c : flatten_components(root, "normalizer", "normalizers")) {
-    const std::string type = c.get_string("type");
-    const Entry* found = nullptr;
-    for (const Entry& e : kNormalizers) {
-      if (type == e.type) found = &e;
-    }
-    if (found == nullptr) {
-      throw Error("unsupported tokenizer.json normalizer '" + type + "' at '" + c.where() + "'", {.file = c.file(), .value = json_excerpt(c.json())});
-    }
-    chain.push_back(found->build(c));
-  }
-  return chain;
+  return build_chain<TextNormalizer>(root, "normalizer", "normalizers", kNormalizers);
 }
 
 void apply_normalizers(const std::vector<TextNormalizer>& chain, std::string& text) {

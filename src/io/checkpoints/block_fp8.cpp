@@ -10,8 +10,6 @@
 
 namespace lowbit {
 
-ImportedWeight import_fp8_rows(const LinearTensors& t, const char* scale_name, int64_t rows, int64_t cols);
-
 ImportedWeight read_block_fp8(const QuantConfig& q, const LinearTensors& t, int64_t rows, int64_t cols) {
   if (t.find("weight_scale_inv") == nullptr) return import_fp8_rows(t, "weight_scale", rows, cols);
   int64_t b0 = 128, b1 = 128;
