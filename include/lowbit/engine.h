@@ -51,6 +51,11 @@ class Engine {
   // oracle the fast kernels are held against, and a way to compare two layouts of the same
   // weights without the int8 activation rounding in between.
   void use_reference_kernels(bool on) { reference_kernels_ = on; }
+  // With the reference kernels: rounds the input of every linear whose fast kernel takes
+  // int8 activations (ActFormat::kQ8) through that rounding first, in scalar code. The
+  // reference then computes the fast path's function, and the two differ by float
+  // summation order only.
+  void use_reference_act_rounding(bool on) { reference_act_rounding_ = on; }
   // Whether the model's linears are repacked for the kernel set (on by default). Layer-wise
   // calibration turns it off: it keeps one block in memory, not a repacked model.
   void set_repacking(bool on);
@@ -84,6 +89,7 @@ class Engine {
   Scratch scratch_;
   InputObserver observer_;
   bool reference_kernels_ = false;
+  bool reference_act_rounding_ = false;
   // The scalar set under use_reference_kernels, else the CPU's.
   const struct IsaKernels& kernel_set() const;
   // The model's own linears (not calibration's replacement weights) are repacked on first

@@ -41,6 +41,7 @@ struct PerplexityOptions {
   std::string save_logits_path;       // write a LogitsFile for later KLD runs
   std::string kld_base_path;          // compare against this LogitsFile
   bool reference_kernels = false;     // matmul_ref instead of the fast kernels (Engine)
+  bool reference_act_rounding = false;  // with it: the fast path's int8 activation rounding
   // Called after each chunk: (chunks done, chunks total, running ppl).
   std::function<void(int64_t, int64_t, double)> progress;
 };

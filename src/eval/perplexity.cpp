@@ -60,6 +60,7 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
 
   Engine engine(model, n_ctx);
   engine.use_reference_kernels(o.reference_kernels);
+  engine.use_reference_act_rounding(o.reference_act_rounding);
   std::vector<float> logits(n_ctx * V), logprobs(V), base_logprobs(V);
   std::vector<double> klds;
   double nll = 0, nll2 = 0, base_nll = 0;

@@ -141,7 +141,12 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
 }
 
 void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {
-  if (reference_kernels_) return matmul_ref(w, x, T, y);
+  if (reference_kernels_) {
+    if (!reference_act_rounding_ || weight_kernels(*w.format).act != ActFormat::kQ8) return matmul_ref(w, x, T, y);
+    thread_local std::vector<float> rounded;
+    round_through_q8_ref(x, T, w.cols, rounded);
+    return matmul_ref(w, rounded.data(), T, y);
+  }
   const auto it = repacked_.find(&w);
   if (it == repacked_.end()) return matmul(w, x, T, y);
   if (it->second.empty()) {

@@ -155,6 +155,17 @@ void add_residual(float* x, const float* y, int64_t n) {
 
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) { matmul_decoded(w, x, T, y, &dot_f32_ref); }
 
+void round_through_q8_ref(const float* x, int64_t T, int64_t cols, std::vector<float>& out) {
+  const int64_t padded = q8_padded(cols);
+  std::vector<int8_t> q(static_cast<size_t>(padded));
+  std::vector<float> d_lane(static_cast<size_t>(padded / 4)), sum(static_cast<size_t>(padded / kQ8Sub));
+  out.resize(static_cast<size_t>(T * cols));
+  for (int64_t t = 0; t < T; ++t) {
+    ref_kernels().quantize_q8(x + t * cols, cols, q.data(), d_lane.data(), sum.data());
+    for (int64_t i = 0; i < cols; ++i) out[t * cols + i] = static_cast<float>(q[i]) * d_lane[i / 4];
+  }
+}
+
 void matmul_decoded(const Weight& w, const float* x, int64_t T, float* y, float (*dot)(const float*, const float*, int64_t)) {
   const int64_t rows = w.rows, cols = w.cols;
   const bool direct = f32_in_place(w);

@@ -55,6 +55,9 @@ void add_residual(float* x, const float* y, int64_t n);
 // fp32 once, T fp32 dot products. matmul() (engine.h, src/kernels/linear.cpp) is the fast
 // version: the kernel table's int8 path, or SGEMM on decoded panels from kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
+// x: (T, cols) → out: (T, cols), each value as the int8 activation kernels see it:
+// q * d per sub-block of 16 (quantize_q8 of the scalar set).
+void round_through_q8_ref(const float* x, int64_t T, int64_t cols, std::vector<float>& out);
 // The same loop with another fp32 dot product (the float path's decode fallback).
 void matmul_decoded(const Weight& w, const float* x, int64_t T, float* y, float (*dot)(const float*, const float*, int64_t));
 
