@@ -33,9 +33,6 @@ std::vector<int32_t> int_tensor(const SafetensorsFile& f, const std::string& nam
   return v;
 }
 
-// The architectures lowbit writes to GGUF so far (llama3-style's rope_freqs is not yet).
-constexpr const char* kGgufArchs[] = {"qwen2-style", "qwen3-style", "qwen3-hd96-tied"};
-
 // lowbit's own GGUF of an arch folder (16-bit matrices, f32 norms and biases, q/k rows in
 // the architecture's GGUF order).
 std::string gguf_of(const char* arch, const std::string& dir) {
@@ -51,7 +48,7 @@ TEST(Archs, LogitsMatchTheReference) {
   std::vector<std::pair<std::string, std::string>> models;  // (reference folder, model path)
   for (const char* arch : kArchs) models.emplace_back(arch, test::shared_path(std::string("testdata/archs/") + arch));
   const std::string tmp = test::temp_dir();  // (each call empties it)
-  for (const char* arch : kGgufArchs) models.emplace_back(arch, gguf_of(arch, tmp));
+  for (const char* arch : kArchs) models.emplace_back(arch, gguf_of(arch, tmp));
   for (const auto& [arch, path] : models) {
     const std::string dir = test::shared_path("testdata/archs/" + arch);
     const Model m = load_model(path);
@@ -74,16 +71,18 @@ TEST(Archs, LogitsMatchTheReference) {
 TEST(Archs, PerplexityMatchesTheReference) {
   const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
   const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
+  const std::string tmp = test::temp_dir();
   for (const char* arch : kArchs) {
     const std::string dir = test::shared_path(std::string("testdata/archs/") + arch);
     const SafetensorsFile ref(dir + "/reference-logits.safetensors");
     const double want = std::stod(ref.metadata().at("ppl_c64_40chunks"));
-    const Model m = load_model(dir);
-    PerplexityOptions p;
-    p.n_ctx = 64;
-    p.max_chunks = 40;
-    const double got = compute_perplexity(m, tokens, p).ppl;
-    EXPECT_NEAR(got, want, 1e-4 * want) << arch;
+    for (const std::string& path : {dir, gguf_of(arch, tmp)}) {
+      PerplexityOptions p;
+      p.n_ctx = 64;
+      p.max_chunks = 40;
+      const double got = compute_perplexity(load_model(path), tokens, p).ppl;
+      EXPECT_NEAR(got, want, 1e-4 * want) << path;
+    }
   }
 }
 
@@ -137,7 +136,7 @@ TEST(Archs, BadConfigsNameTheKeyOrTensor) {
 // Greedy generation from lowbit's GGUF equals generation from the Hugging Face folder.
 TEST(Archs, GreedyGenerationFromGgufMatchesTheFolder) {
   const std::string tmp = test::temp_dir();
-  for (const char* arch : {"qwen2-style", "qwen3-style"}) {
+  for (const char* arch : kArchs) {
     auto greedy = [](const Model& m) {
       std::vector<int32_t> tokens = m.tokenizer->encode("ROMEO:\nBut soft, what light", true);
       Engine e(m, 64);
@@ -161,7 +160,7 @@ TEST(Archs, QuantizedKldGrowsAsBitsFall) {
   const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
   const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
   const std::string tmp = test::temp_dir();
-  for (const char* arch : {"qwen2-style", "qwen3-style", "qwen3-hd96-tied"}) {
+  for (const char* arch : kArchs) {
     const std::string base = test::shared_path(std::string("testdata/archs/") + arch);
     PerplexityOptions p;
     p.n_ctx = 64;
@@ -178,7 +177,7 @@ TEST(Archs, QuantizedKldGrowsAsBitsFall) {
       o.recipe = recipe;
       quantize_model(o);
       const Model q = load_model(o.output);
-      EXPECT_EQ(q.layers[0].attn_q_norm.format == nullptr, std::string(arch) == "qwen2-style");
+      EXPECT_EQ(q.layers[0].attn_q_norm.format == nullptr, !std::string(arch).starts_with("qwen3"));
       if (q.layers[0].attn_q_bias.format) {
         EXPECT_EQ(q.layers[0].attn_q_bias.format->name, std::string_view("f32"));
       }
@@ -189,16 +188,77 @@ TEST(Archs, QuantizedKldGrowsAsBitsFall) {
   }
 }
 
-// GGUF writing does not describe RoPE scaling yet: refused rather than written wrongly.
-TEST(Archs, WritersRefuseWhatTheyCannotDescribeYet) {
-  for (const char* arch : {"llama3-style"}) {
-    QuantizeOptions o;
-    o.input = test::shared_path(std::string("testdata/archs/") + arch);
-    o.output = test::temp_dir() + "/" + arch + ".gguf";
-    o.recipe = "q8_0";
-    EXPECT_THROW(quantize_model(o), Error) << arch;
-    EXPECT_FALSE(std::filesystem::exists(o.output)) << arch;
+// Logits after every prefix of `tokens`, by prefill (BLAS attention) or one token at a
+// time (the decode kernels).
+std::vector<float> all_logits(const Model& m, std::span<const int32_t> tokens, bool one_at_a_time) {
+  const int64_t vocab = m.config.vocab_size, n = static_cast<int64_t>(tokens.size());
+  std::vector<float> out(static_cast<size_t>(n * vocab));
+  Engine e(m, n);
+  if (!one_at_a_time) {
+    e.forward(tokens, 0, out.data());
+  } else {
+    for (int64_t t = 0; t < n; ++t) e.forward(tokens.subspan(t, 1), t, out.data() + t * vocab);
   }
+  return out;
+}
+
+float max_abs(std::span<const float> x) {
+  float m = 0;
+  for (float v : x) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+float max_diff(std::span<const float> a, std::span<const float> b) {
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+// Mistral's sliding window: a token sees itself and the W - 1 before it. Through L layers
+// the last logits then depend on the L (W - 1) tokens before it alone, and RoPE is
+// relative: they equal the logits of that suffix run from position 0. A window as long as
+// the context is full attention (the same as model_type llama).
+TEST(Archs, MistralSlidingWindow) {
+  const SafetensorsFile ref(test::shared_path("testdata/archs/qwen3-style/reference-logits.safetensors"));
+  const std::vector<int32_t> tokens = int_tensor(ref, "tokens");  // 64 ids, BOS first
+  auto mistral = [](Json& j) {
+    j["model_type"] = "mistral";
+    j["architectures"] = Json::array({"MistralForCausalLM"});
+    j.erase("rope_scaling");
+  };
+  const Model llama = load_model(edited_copy("llama3-style", [](Json& j) { j.erase("rope_scaling"); }));
+  const Model full = load_model(edited_copy("llama3-style", [&](Json& j) { mistral(j); j["sliding_window"] = 4096; }));
+  EXPECT_EQ(full.config.sliding_window, 0);
+  EXPECT_EQ(all_logits(full, tokens, false), all_logits(llama, tokens, false));
+
+  constexpr int64_t kWindow = 8;
+  const Model swa = load_model(edited_copy("llama3-style", [&](Json& j) { mistral(j); j["sliding_window"] = kWindow; }));
+  ASSERT_EQ(swa.config.sliding_window, kWindow);
+  const int64_t vocab = swa.config.vocab_size, n = static_cast<int64_t>(tokens.size());
+  const auto prefill = all_logits(swa, tokens, false), decode = all_logits(swa, tokens, true);
+  const float scale = max_abs(prefill);
+  EXPECT_LE(max_diff(prefill, decode), 1e-4f * scale) << "prefill and decode attention disagree";
+  const int64_t reach = swa.config.n_layers * (kWindow - 1);  // 28 tokens before the last
+  for (int64_t p : {reach, n - 1}) {
+    const auto suffix = all_logits(swa, std::span(tokens).subspan(p - reach, reach + 1), false);
+    const std::span<const float> got(prefill.data() + p * vocab, vocab), want(suffix.data() + reach * vocab, vocab);
+    EXPECT_LE(max_diff(got, want), 1e-4f * scale) << "position " << p;
+  }
+  // The window matters: full attention gives other logits there.
+  const auto unwindowed = all_logits(full, tokens, false);
+  EXPECT_GT(max_diff(std::span(prefill).subspan((n - 1) * vocab), std::span(unwindowed).subspan((n - 1) * vocab)), 1e-2f * scale);
+  // Before the window fills, nothing differs.
+  EXPECT_LE(max_diff(std::span(prefill).first(kWindow * vocab), std::span(unwindowed).first(kWindow * vocab)), 1e-4f * scale);
+
+  // GGUF keeps the window (llama.attention.sliding_window) and the logits.
+  QuantizeOptions o;
+  o.input = swa.source;
+  o.output = swa.source + ".gguf";  // beside the folder, in the test's temporary directory
+  o.recipe = "pure:bf16";
+  quantize_model(o);
+  const Model gguf = load_model(o.output);
+  EXPECT_EQ(gguf.config.sliding_window, kWindow);
+  EXPECT_LE(max_diff(all_logits(gguf, tokens, false), prefill), 1e-4f * scale);
 }
 
 }  // namespace

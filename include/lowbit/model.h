@@ -20,13 +20,15 @@ namespace lowbit {
 enum class RopeStyle { kAdjacentPairs, kRotateHalf };
 
 // RoPE frequency scaling (Hugging Face rope_scaling): none, linear (every frequency / factor),
-// or llama3 (long wavelengths / factor, short ones kept, a smooth blend between).
-enum class RopeScalingType { kNone, kLinear, kLlama3 };
+// llama3 (long wavelengths / factor, short ones kept, a smooth blend between), or
+// per-frequency divisors as GGUF stores llama3 scaling (rope_freqs.weight).
+enum class RopeScalingType { kNone, kLinear, kLlama3, kFreqFactors };
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
   float factor = 1.0f;
   float low_freq_factor = 1.0f, high_freq_factor = 4.0f;  // llama3
   int64_t original_context = 0;                            // llama3: original_max_position_embeddings
+  std::vector<float> freq_factors;  // kFreqFactors: (head_dim / 2), frequency i is divided by [i]
 };
 
 // Which attention projections carry biases.
@@ -50,6 +52,9 @@ struct ModelConfig {
   bool qk_norm = false;            // per-head RMSNorm of q and k before RoPE (Qwen 3)
   int64_t head_dim_override = 0;  // head_dim given by the config (Qwen 3), when not dim / n_heads
   RopeScaling rope_scaling;
+  // Mistral: each token attends to itself and the sliding_window - 1 tokens before it
+  // (0: the whole context).
+  int64_t sliding_window = 0;
 
   int64_t head_dim() const { return head_dim_override > 0 ? head_dim_override : dim / n_heads; }
   int64_t q_dim() const { return n_heads * head_dim(); }   // q_proj rows, o_proj columns
@@ -97,6 +102,11 @@ struct Model {
   uint64_t weight_bytes() const;
   int64_t parameter_count() const;
 };
+
+// The divisor of each RoPE frequency (head_dim / 2 of them) that llama.cpp's converter
+// stores as rope_freqs.weight: for llama3 scaling 1, `factor`, or 1 / ((1 - smooth) /
+// factor + smooth) by wavelength; for kFreqFactors the stored ones; empty otherwise.
+std::vector<float> rope_freq_factors(const ModelConfig& c);
 
 // GGUF tensor names, in one place.
 std::string layer_tensor_name(int64_t layer, const char* what);  // "blk.3.attn_q.weight"; "attn_q.bias" as given

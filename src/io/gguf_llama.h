@@ -17,14 +17,25 @@ void require_llama_block(const ModelConfig& c, const std::string& what);
 // The q/k row order GGUF stores for this architecture: adjacent pairs (llama, permuted from
 // Hugging Face) or rotate-half (NeoX RoPE: qwen2, qwen3, unpermuted).
 RopeStyle gguf_rope_style(const ModelConfig& c);
-// Refuses what the GGUF writer cannot describe yet (RoPE scaling, biased Llama blocks).
+// Refuses a model of an architecture without a GGUF name.
 void require_gguf_block(const ModelConfig& c);
+// Where q/k of `w` move when stored in `target` RoPE order while the model holds the other:
+// a row order for attn_q/attn_k matrices, an element order for their biases
+// (out[i] = in[order[i]]); empty when nothing moves.
+std::vector<int64_t> qk_reorder(const ModelConfig& c, const Weight& w, RopeStyle target);
+// w's bytes with its rows (a vector: its elements) in `order`.
+std::vector<uint8_t> reordered_bytes(const Weight& w, const std::vector<int64_t>& order);
+// Tensors GGUF holds that are not weights of the model: rope_freqs.weight for llama3 RoPE
+// scaling (written before the weights, as llama.cpp's converter does).
+struct GgufExtraTensor {
+  GgufTensorInfo info;
+  std::vector<uint8_t> bytes;
+};
+std::vector<GgufExtraTensor> gguf_extra_tensors(const Model& model);
 // tokenizer.ggml.* (and lowbit.tokenizer.*) keys of a vocabulary, padded to vocab_size tokens.
 std::vector<GgufKeyValue> gguf_vocab_metadata(GgufVocab v, int64_t vocab_size);
 // general.*, llama.* and tokenizer.ggml.* keys for `model`.
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type);
-// For q/k of a rotate-half model: the head count to permute rows with; 0 for others.
-int64_t gguf_rope_heads(const Model& model, const Weight& w);
 // llama.cpp's llama_ftype for a model stored all in `f` (general.file_type); 0 (all f32)
 // for formats without one.
 int32_t llama_file_type(const Format& f);

@@ -134,6 +134,33 @@ const GgufArch* gguf_arch_named(const std::string& gguf_name) {
   return nullptr;
 }
 
+// RoPE scaling as llama.cpp stores it: `A.rope.scaling.type` (none, linear with
+// `A.rope.scaling.factor`) and, for llama3 scaling, the divisor of each frequency in the
+// F32 tensor rope_freqs.weight.
+RopeScaling read_gguf_rope_scaling(const GgufFile& f, const std::string& a) {
+  RopeScaling r;
+  if (const GgufValue* type = f.find(a + ".rope.scaling.type")) {
+    if (type->type != GgufType::kString) throw Error("key '" + a + ".rope.scaling.type' is not a string", {.file = f.path()});
+    if (type->s == "linear") {
+      r.type = RopeScalingType::kLinear;
+      r.factor = static_cast<float>(get_float(f, a + ".rope.scaling.factor", 1.0));
+    } else if (type->s != "none") {
+      throw Error("unsupported RoPE scaling type (lowbit runs none, linear, and llama3 factors in rope_freqs.weight)",
+                  {.file = f.path(), .value = a + ".rope.scaling.type = " + type->s});
+    }
+  }
+  const GgufTensor* t = f.find_tensor("rope_freqs.weight");
+  if (t == nullptr) return r;
+  if (r.type != RopeScalingType::kNone) throw Error("rope_freqs.weight together with another RoPE scaling type", {.file = f.path(), .tensor = "rope_freqs.weight"});
+  if (t->type != format_by_name("f32").gguf_type || t->dims.size() != 1) {
+    throw Error("rope_freqs.weight must be a vector of F32", {.file = f.path(), .tensor = "rope_freqs.weight"});
+  }
+  r.type = RopeScalingType::kFreqFactors;
+  r.freq_factors.resize(static_cast<size_t>(t->dims[0]));
+  std::memcpy(r.freq_factors.data(), t->data.data(), r.freq_factors.size() * sizeof(float));
+  return r;  // ModelConfig::validate checks the count and the values
+}
+
 }  // namespace
 
 Model load_gguf_model(const std::string& path) {
@@ -163,10 +190,8 @@ Model load_gguf_model(const std::string& path) {
     }
     if (c.n_heads > 0 && c.dim % c.n_heads == 0 && c.head_dim_override == c.dim / c.n_heads) c.head_dim_override = 0;
   }
-  for (const char* key : {".rope.scaling.type", ".rope.scaling.factor"}) {
-    if (f.find(a + key)) throw Error("RoPE scaling in GGUF is not read yet", {.file = path, .value = a + key});
-  }
-  if (f.find_tensor("rope_freqs.weight")) throw Error("RoPE frequency factors (rope_freqs.weight) are not read yet", {.file = path, .tensor = "rope_freqs.weight"});
+  c.rope_scaling = read_gguf_rope_scaling(f, a);
+  if (f.find(a + ".attention.sliding_window")) c.sliding_window = get_int(f, a + ".attention.sliding_window");
   c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
   if (f.find_tensor("blk.0.attn_q.bias")) c.attention_bias = f.find_tensor("blk.0.attn_output.bias") ? BiasSet::kQkvo : BiasSet::kQkv;
   if (f.find(a + ".rope.dimension_count") && get_int(f, a + ".rope.dimension_count") != c.head_dim()) {
@@ -223,6 +248,7 @@ Model load_gguf_model(const std::string& path) {
     m.output = m.token_embd;
     m.output.name = "output.weight";
   }
+  if (c.rope_scaling.type == RopeScalingType::kFreqFactors) used.insert("rope_freqs.weight");
   std::vector<std::string> present;
   for (const auto& t : f.tensors()) present.push_back(t.name);
   check_unused_tensors(path, present, used, c.n_layers, "blk.");
@@ -275,14 +301,41 @@ RopeStyle gguf_rope_style(const ModelConfig& c) {
 }
 
 void require_gguf_block(const ModelConfig& c) {
-  const GgufArch* a = gguf_arch_of(c.architecture);
-  if (a == nullptr) throw Error("no GGUF architecture for this model", {.value = c.architecture});
-  if (c.rope_scaling.type != RopeScalingType::kNone) {
-    throw Error("writing GGUF with RoPE scaling (rope_freqs.weight) is not built yet", {.value = c.architecture});
+  if (gguf_arch_of(c.architecture) == nullptr) throw Error("no GGUF architecture for this model", {.value = c.architecture});
+}
+
+std::vector<int64_t> qk_reorder(const ModelConfig& c, const Weight& w, RopeStyle target) {
+  const int64_t heads = w.name.ends_with("attn_q.weight") || w.name.ends_with("attn_q.bias") ? c.n_heads
+                      : w.name.ends_with("attn_k.weight") || w.name.ends_with("attn_k.bias") ? c.n_kv_heads : 0;
+  if (heads == 0 || c.rope_style == target) return {};
+  auto order = rope_permutation(w.rows == 1 ? w.cols : w.rows, heads);  // adjacent-pair r <- rotate-half order[r]
+  if (target == RopeStyle::kAdjacentPairs) return order;
+  std::vector<int64_t> inverse(order.size());
+  for (size_t r = 0; r < order.size(); ++r) inverse[static_cast<size_t>(order[r])] = static_cast<int64_t>(r);
+  return inverse;
+}
+
+std::vector<uint8_t> reordered_bytes(const Weight& w, const std::vector<int64_t>& order) {
+  // Rows are independent in every row-local format; a vector's elements are whole units
+  // only in the float formats.
+  const int64_t units = w.rows == 1 ? w.cols : w.rows;
+  if (w.rows == 1 && w.format->kind != FormatKind::kFloat) throw Error("a quantized vector cannot be reordered", {.tensor = w.name});
+  const uint64_t unit = w.data.size() / static_cast<uint64_t>(units);
+  std::vector<uint8_t> out(w.data.size());
+  for (int64_t r = 0; r < units; ++r) std::memcpy(out.data() + r * unit, w.data.data() + order[r] * unit, unit);
+  return out;
+}
+
+std::vector<GgufExtraTensor> gguf_extra_tensors(const Model& model) {
+  std::vector<GgufExtraTensor> out;
+  const std::vector<float> factors = rope_freq_factors(model.config);
+  if (!factors.empty()) {
+    GgufExtraTensor t{{"rope_freqs.weight", {static_cast<int64_t>(factors.size())}, format_by_name("f32").gguf_type}, {}};
+    t.bytes.resize(factors.size() * sizeof(float));
+    std::memcpy(t.bytes.data(), factors.data(), t.bytes.size());
+    out.push_back(std::move(t));
   }
-  if (a->permute_qk && c.attention_bias != BiasSet::kNone) {
-    throw Error("writing GGUF for a Llama block with attention biases is not built yet", {.value = c.architecture});
-  }
+  return out;
 }
 
 void require_llama_block(const ModelConfig& c, const std::string& what) {
@@ -314,6 +367,13 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   put(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   put(a + ".rope.freq_base", GgufValue::f32(c.rope_theta));
   put(a + ".vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
+  if (c.rope_scaling.type == RopeScalingType::kLinear) {
+    put(a + ".rope.scaling.type", GgufValue::string("linear"));
+    put(a + ".rope.scaling.factor", GgufValue::f32(c.rope_scaling.factor));
+  }
+  // llama.cpp's llama architecture does not read it: it runs full attention, the same
+  // function for contexts up to the window.
+  if (c.sliding_window > 0) put(a + ".attention.sliding_window", GgufValue::u32(static_cast<uint32_t>(c.sliding_window)));
   if (c.head_dim_override > 0) {  // head_dim independent of dim / heads (Qwen 3)
     put(a + ".attention.key_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
     put(a + ".attention.value_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
@@ -321,13 +381,6 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   if (!model.tokenizer) throw Error("model has no tokenizer to write", {.file = model.source});
   for (GgufKeyValue& e : gguf_vocab_metadata(model.tokenizer->gguf_vocab(), c.vocab_size)) kv.push_back(std::move(e));
   return kv;
-}
-
-int64_t gguf_rope_heads(const Model& model, const Weight& w) {
-  if (model.config.rope_style == gguf_rope_style(model.config)) return 0;
-  if (w.name.ends_with("attn_q.weight")) return model.config.n_heads;
-  if (w.name.ends_with("attn_k.weight")) return model.config.n_kv_heads;
-  return 0;
 }
 
 std::vector<int64_t> gguf_dims(const Weight& w) {
@@ -345,6 +398,8 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
       : std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
   const auto kv = llama_gguf_metadata(model, options.name, options.file_type >= 0 ? options.file_type : llama_file_type(*main_format));
   std::vector<GgufTensorInfo> infos;
+  const auto extras = gguf_extra_tensors(model);
+  for (const GgufExtraTensor& e : extras) infos.push_back(e.info);
   for (const Weight* w : model.weights()) {
     if (w->format->gguf_type == kNotGguf) {
       throw Error("format has no GGUF type", {.file = path, .tensor = w->name, .value = std::string(w->format->name)});
@@ -352,18 +407,15 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
     infos.push_back({w->name, gguf_dims(*w), w->format->gguf_type});
   }
   GgufStreamWriter out(path, kv, infos);
+  for (const GgufExtraTensor& e : extras) out.write_next(e.bytes);
+  const RopeStyle target = gguf_rope_style(model.config);
   for (const Weight* w : model.weights()) {
-    const int64_t heads = gguf_rope_heads(model, *w);
-    if (heads == 0) {
+    const auto order = qk_reorder(model.config, *w, target);
+    if (order.empty()) {
       out.write_next(w->data);
-      continue;
+    } else {
+      out.write_next(reordered_bytes(*w, order));
     }
-    // Rotate-half q/k rows into GGUF's adjacent-pair order, row by row in any format.
-    const auto order = rope_permutation(w->rows, heads);
-    const uint64_t rb = format_row_bytes(*w->format, w->cols);
-    std::vector<uint8_t> permuted(w->data.size());
-    for (int64_t r = 0; r < w->rows; ++r) std::memcpy(permuted.data() + r * rb, w->data.data() + order[r] * rb, rb);
-    out.write_next(permuted);
   }
   out.commit();
 }

@@ -30,18 +30,24 @@ namespace {
 
 // The Hugging Face architectures lowbit reads, as data: what a model_type adds to the
 // Llama block.
+// How a config's `sliding_window` applies: never (Llama has none), to every layer when set
+// (Mistral), or only with `use_sliding_window` and then to the layers from
+// `max_window_layers` on (Qwen), which lowbit does not run.
+enum class SlidingWindow { kNone, kAllLayers, kQwenLayers };
+
 struct HfArchitecture {
   const char* model_type;
   const char* architecture;  // config.architecture (lowbit's layout table, GGUF's general.architecture)
   bool qkv_bias;             // q/k/v projections always have biases (Qwen 2)
   bool qk_norm;              // per-head RMSNorm of q and k before RoPE (Qwen 3)
+  SlidingWindow sliding_window;
 };
 
 constexpr HfArchitecture kHfArchitectures[] = {
-    {"llama", "llama", false, false},
-    {"mistral", "mistral", false, false},
-    {"qwen2", "qwen2", true, false},
-    {"qwen3", "qwen3", false, true},
+    {"llama", "llama", false, false, SlidingWindow::kNone},
+    {"mistral", "mistral", false, false, SlidingWindow::kAllLayers},
+    {"qwen2", "qwen2", true, false, SlidingWindow::kQwenLayers},
+    {"qwen3", "qwen3", false, true, SlidingWindow::kQwenLayers},
 };
 
 const HfArchitecture* find_architecture(const std::string& model_type) {
@@ -110,9 +116,13 @@ ModelConfig read_hf_config(const std::string& path) {
     c.head_dim_override = j.get_int("head_dim", std::nullopt, 1, kMaxDim);
     if (c.head_dim_override == c.dim / c.n_heads && c.dim % c.n_heads == 0) c.head_dim_override = 0;
   }
-  if (j.has("sliding_window") && j.get_bool("use_sliding_window", true)) {
+  if (arch->sliding_window == SlidingWindow::kAllLayers && j.has("sliding_window")) {
     const int64_t window = j.get_int("sliding_window", std::nullopt, 1, kMaxDim);
-    if (window < c.context_length) j.fail("sliding_window", "is shorter than the context (sliding-window attention is not built yet)", j.find("sliding_window"));
+    if (window < c.context_length) c.sliding_window = window;  // else the same as full attention
+  }
+  if (arch->sliding_window == SlidingWindow::kQwenLayers && j.get_bool("use_sliding_window", false)) {
+    j.fail("use_sliding_window", "is true (sliding-window attention on the layers from max_window_layers on is not supported)",
+           j.find("use_sliding_window"));
   }
   c.validate(path);
   return c;

@@ -124,7 +124,7 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   rope(s.q.data(), T, pos, c.n_heads, hd, c.rope_style, *rope_, isa);
   rope(s.k.data(), T, pos, c.n_kv_heads, hd, c.rope_style, *rope_, isa);
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
-  attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(), isa);
+  attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(), isa, c.sliding_window);
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;
   linear(w.attn_output, s.att.data(), T, s.xb.data());
   add_bias(s.xb.data(), w.attn_output_bias, T);

@@ -34,6 +34,7 @@ RopeTable::RopeTable(int64_t max_context, int64_t head_dim, float theta, const R
   for (int64_t i = 0; i < half; ++i) {
     float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
     if (scaling.type == RopeScalingType::kLinear) freq /= scaling.factor;
+    if (scaling.type == RopeScalingType::kFreqFactors) freq /= scaling.freq_factors[static_cast<size_t>(i)];
     if (scaling.type == RopeScalingType::kLlama3) {
       // transformers' _compute_llama3_parameters: wavelengths above the low-frequency
       // bound are slowed by `factor`, those below the high-frequency bound kept, and the
@@ -71,10 +72,14 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
 
 namespace {
 
+// The first position a query at `p` attends to: 0, or with a sliding window of W the
+// W - 1 positions before it (as transformers' and llama.cpp's masks: p - j < W).
+int64_t first_visible(int64_t p, int64_t window) { return window > 0 ? std::max<int64_t>(0, p - window + 1) : 0; }
+
 // Prefill attention through BLAS: per head, S = q_h · K_hᵀ (T, pos + T) by SGEMM, the
 // causal softmax row by row, then out_h = P · V_h by SGEMM. Same math as attention_ref.
 void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                    int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
+                    int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa, int64_t window) {
   const int64_t group = n_heads / n_kv_heads, n_pos = pos + T, dim = n_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   std::vector<float> p(static_cast<size_t>(T * n_pos));
@@ -86,8 +91,10 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
 #pragma omp parallel for schedule(static) if (T * n_pos >= (1 << 14))
     for (int64_t t = 0; t < T; ++t) {
       float* row = p.data() + t * n_pos;
-      const int64_t seen = pos + t + 1;  // token t sees positions [0, pos + t]
-      isa.softmax(row, seen);
+      const int64_t seen = pos + t + 1;  // token t sees positions [first, pos + t]
+      const int64_t first = first_visible(pos + t, window);
+      isa.softmax(row + first, seen - first);
+      std::fill(row, row + first, 0.0f);
       std::fill(row + seen, row + n_pos, 0.0f);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(head_dim), static_cast<int>(n_pos),
@@ -102,7 +109,7 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
 // them), softmax per head, then the values' weighted sums by one weighted_sum call, all
 // from `isa` (the reference: the scalar set).
 void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                    int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
+                    int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa, int64_t window) {
   constexpr int64_t kQueryBlock = 4;
   const int64_t group = n_heads / n_kv_heads, blocks = (group + kQueryBlock - 1) / kQueryBlock;
   const int64_t items = T * n_kv_heads * blocks;
@@ -114,14 +121,17 @@ void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t
     for (int64_t item = 0; item < items; ++item) {
       const int64_t t = item / (n_kv_heads * blocks), kvh = item / blocks % n_kv_heads, h0 = kvh * group + item % blocks * kQueryBlock;
       const int nq = static_cast<int>(std::min(kQueryBlock, (kvh + 1) * group - h0));
-      const int64_t n_pos = pos + t + 1, first = (t * n_heads + h0) * head_dim;
-      isa.dot_rows(q + first, head_dim, nq, cache.keys(layer, kvh), head_dim, n_pos, head_dim, score.data(), n_pos);
+      // Keys and values of positions [from, pos + t].
+      const int64_t from = first_visible(pos + t, window), n_pos = pos + t + 1 - from, first = (t * n_heads + h0) * head_dim;
+      const float* keys = cache.keys(layer, kvh) + from * head_dim;
+      const float* values = cache.values(layer, kvh) + from * head_dim;
+      isa.dot_rows(q + first, head_dim, nq, keys, head_dim, n_pos, head_dim, score.data(), n_pos);
       for (int j = 0; j < nq; ++j) {
         float* s = score.data() + j * n_pos;
         for (int64_t p = 0; p < n_pos; ++p) s[p] *= scale;
         isa.softmax(s, n_pos);
       }
-      isa.weighted_sum(score.data(), n_pos, nq, cache.values(layer, kvh), head_dim, n_pos, head_dim, out + first, head_dim);
+      isa.weighted_sum(score.data(), n_pos, nq, values, head_dim, n_pos, head_dim, out + first, head_dim);
     }
   }
 }
@@ -129,17 +139,17 @@ void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t
 }  // namespace
 
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-               int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa) {
+               int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa, int64_t window) {
   if (T >= kGemmMinTokens) {
     ensure_blas_kernels();
-    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, isa);
+    return attention_gemm(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, isa, window);
   }
-  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, isa);
+  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, isa, window);
 }
 
 void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                   int64_t n_kv_heads, int64_t head_dim, float* out) {
-  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, ref_kernels());
+                   int64_t n_kv_heads, int64_t head_dim, float* out, int64_t window) {
+  attention_dots(q, cache, layer, T, pos, n_heads, n_kv_heads, head_dim, out, ref_kernels(), window);
 }
 
 void swiglu(float* gate, const float* up, int64_t n, void (*fn)(float*, const float*, int64_t)) {

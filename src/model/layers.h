@@ -36,13 +36,15 @@ void rope(float* v, int64_t T, int64_t pos, int64_t n_heads, int64_t head_dim, R
 // out: (T, n_heads * head_dim) = causal softmax(q kᵀ / sqrt(head_dim)) v, q: (T, n_heads *
 // head_dim) at positions [pos, pos + T); keys and values of positions [0, pos + T) are read
 // from `cache` (layer `layer`); query head h reads KV head h / (n_heads / n_kv_heads).
+// window > 0: a query at position p sees only positions (p - window, p] (Mistral's
+// sliding window).
 // The reference computes each (token, head) with the scalar set (ref_kernels()); attention()
 // uses BLAS for T >= kGemmMinTokens, and below it isa's dot, softmax and axpy (isa's
 // softmax in both).
 void attention(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-               int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa);
+               int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa, int64_t window = 0);
 void attention_ref(const float* q, const KvCache& cache, int64_t layer, int64_t T, int64_t pos, int64_t n_heads,
-                   int64_t n_kv_heads, int64_t head_dim, float* out);
+                   int64_t n_kv_heads, int64_t head_dim, float* out, int64_t window = 0);
 
 // gate: (n) <- silu(gate) * up: (n), by `fn` (swiglu_ref or a kernel set's), in parallel
 // chunks when n is large.

@@ -1,6 +1,7 @@
 // Model: weight access and bookkeeping; ModelConfig validation.
 #include "lowbit/model.h"
 
+#include <cmath>
 #include <string>
 
 #include "lowbit/error.h"
@@ -46,6 +47,44 @@ void ModelConfig::validate(const std::string& source) const {
   if (!(rope_theta > 0) || !(norm_eps > 0)) {
     throw Error("rope_theta and norm_eps must be positive", {.file = source});
   }
+  if (sliding_window < 0) throw Error("sliding_window must not be negative", {.file = source, .value = std::to_string(sliding_window)});
+  const RopeScaling& r = rope_scaling;
+  if (r.type == RopeScalingType::kFreqFactors) {
+    if (static_cast<int64_t>(r.freq_factors.size()) != head_dim() / 2) {
+      throw Error("RoPE frequency factors: expected head_dim / 2 = " + std::to_string(head_dim() / 2),
+                  {.file = source, .tensor = "rope_freqs.weight", .value = std::to_string(r.freq_factors.size())});
+    }
+    for (float f : r.freq_factors) {
+      if (!(f > 0) || !std::isfinite(f)) throw Error("RoPE frequency factor is not positive", {.file = source, .tensor = "rope_freqs.weight", .value = std::to_string(f)});
+    }
+  }
+  if ((r.type == RopeScalingType::kLinear || r.type == RopeScalingType::kLlama3) && !(r.factor > 0 && std::isfinite(r.factor))) {
+    throw Error("rope_scaling.factor must be positive", {.file = source, .value = std::to_string(r.factor)});
+  }
+}
+
+std::vector<float> rope_freq_factors(const ModelConfig& c) {
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == RopeScalingType::kFreqFactors) return r.freq_factors;
+  if (r.type != RopeScalingType::kLlama3) return {};
+  const int64_t hd = c.head_dim();
+  std::vector<float> out;
+  const double ctx = static_cast<double>(r.original_context);
+  const double low_wavelen = ctx / r.low_freq_factor, high_wavelen = ctx / r.high_freq_factor;
+  for (int64_t i = 0; i < hd / 2; ++i) {
+    // The frequency in float32, as torch computes it; the rest in double, as the converter.
+    const float freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(hd));
+    const double wavelen = 2 * M_PI / freq;
+    double f = 1;
+    if (wavelen > low_wavelen) {
+      f = r.factor;
+    } else if (!(wavelen < high_wavelen)) {
+      const double smooth = (ctx / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+      f = 1 / ((1 - smooth) / r.factor + smooth);
+    }
+    out.push_back(static_cast<float>(f));
+  }
+  return out;
 }
 
 std::vector<const Weight*> Model::weights() const {

@@ -55,16 +55,20 @@ class GgufSink : public TensorSink {
  public:
   GgufSink(const std::string& path, const Model& model, const std::vector<Planned>& plan, int32_t file_type,
            const std::string& name)
-      : writer_(path, llama_gguf_metadata(model, name, file_type), infos(plan)) {}
+      : extras_(gguf_extra_tensors(model)), writer_(path, llama_gguf_metadata(model, name, file_type), infos(extras_, plan)) {
+    for (const GgufExtraTensor& e : extras_) writer_.write_next(e.bytes);
+  }
   void write_next(std::span<const uint8_t> bytes) override { writer_.write_next(bytes); }
   void commit() override { writer_.commit(); }
 
  private:
-  static std::vector<GgufTensorInfo> infos(const std::vector<Planned>& plan) {
+  static std::vector<GgufTensorInfo> infos(const std::vector<GgufExtraTensor>& extras, const std::vector<Planned>& plan) {
     std::vector<GgufTensorInfo> out;
+    for (const auto& e : extras) out.push_back(e.info);
     for (const auto& p : plan) out.push_back({p.weight->name, gguf_dims(*p.weight), p.format->gguf_type});
     return out;
   }
+  std::vector<GgufExtraTensor> extras_;
   GgufStreamWriter writer_;
 };
 
@@ -286,16 +290,6 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   // q/k rows: GGUF wants its architecture's order (adjacent pairs for llama, rotate-half
   // for the NeoX-RoPE ones), a Hugging Face folder rotate-half.
   const RopeStyle target_style = to_gguf ? gguf_rope_style(model.config) : RopeStyle::kRotateHalf;
-  auto rope_order = [&](const Weight& w) -> std::vector<int64_t> {
-    int64_t heads = w.name.ends_with("attn_q.weight") ? model.config.n_heads
-                  : w.name.ends_with("attn_k.weight") ? model.config.n_kv_heads : 0;
-    if (heads == 0 || model.config.rope_style == target_style) return {};
-    auto order = rope_permutation(w.rows, heads);  // adjacent-pair row r <- rotate-half row order[r]
-    if (target_style == RopeStyle::kAdjacentPairs) return order;
-    std::vector<int64_t> inverse(order.size());
-    for (size_t r = 0; r < order.size(); ++r) inverse[order[r]] = static_cast<int64_t>(r);
-    return inverse;
-  };
 
   uint64_t f32_bytes_done = 0;
   // Tensor i is written while tensor i + 1 is encoded (declared after `out`, so a pending
@@ -307,7 +301,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const Weight& w = *p.weight;
     if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(plan.size()), f32_bytes_done, w.name);
     std::vector<uint8_t> bytes;
-    const auto order = rope_order(w);
+    const auto order = qk_reorder(model.config, w, target_style);
     if (layerwise && p.layer >= 0) {
       if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
       QuantizedTensor& t = block.at(w.name);
@@ -320,6 +314,11 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       }
     } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
+    } else if (w.rows == 1) {  // norms and biases: f32, a q/k bias with its elements reordered
+      const std::vector<float> x = w.to_f32();
+      std::vector<float> y(x.size());
+      for (size_t i = 0; i < x.size(); ++i) y[i] = x[order.empty() ? i : static_cast<size_t>(order[i])];
+      bytes = quantize_tensor(*p.format, y, 1, w.cols);
     } else {
       std::vector<float> importance;
       if (p.format->uses_importance && !o.imatrix.empty()) {
