@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <set>
 
 #include "core/json_fields.h"
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
+#include "lowbit/gguf.h"
 #include "lowbit/model_io.h"
 #include "lowbit/perplexity.h"
 #include "lowbit/quantize.h"
@@ -259,6 +261,91 @@ TEST(Archs, MistralSlidingWindow) {
   const Model gguf = load_model(o.output);
   EXPECT_EQ(gguf.config.sliding_window, kWindow);
   EXPECT_LE(max_diff(all_logits(gguf, tokens, false), prefill), 1e-4f * scale);
+}
+
+// A Llama block with attention_bias (q, k, v and o biases): qwen2-style's weights and
+// q/k/v biases under model_type llama, plus zero o_proj biases, is the same function as
+// qwen2-style. From the folder and from lowbit's GGUF (general.architecture llama, so q/k
+// rows and their biases permuted to adjacent pairs) it gives qwen2-style's reference.
+TEST(Archs, LlamaWithAttentionBiasesInGguf) {
+  const std::string src = test::shared_path("testdata/archs/qwen2-style"), dir = test::temp_dir() + "/llama-bias";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(src + "/tokenizer.model", dir + "/tokenizer.model");
+  Json config = read_json_file(src + "/config.json");
+  config["model_type"] = "llama";
+  config["architectures"] = Json::array({"LlamaForCausalLM"});
+  config["attention_bias"] = true;
+  std::ofstream(dir + "/config.json") << config.dump();
+  const SafetensorsFile weights(src + "/model.safetensors");
+  std::vector<TensorToWrite> tensors;
+  for (const TensorView& t : weights.tensors()) tensors.push_back({t.name, t.dtype, t.shape, t.data});
+  const int64_t dim = config["hidden_size"].get<int64_t>(), layers = config["num_hidden_layers"].get<int64_t>();
+  const std::vector<uint8_t> zeros(static_cast<size_t>(2 * dim), 0);  // bf16 zeros
+  for (int64_t l = 0; l < layers; ++l) {
+    tensors.push_back({"model.layers." + std::to_string(l) + ".self_attn.o_proj.bias", DType::BF16, {dim}, zeros});
+  }
+  write_safetensors(dir + "/model.safetensors", tensors);
+
+  const SafetensorsFile ref(src + "/reference-logits.safetensors");
+  const std::vector<int32_t> tokens = int_tensor(ref, "tokens");
+  const TensorView* lt = ref.find("logits");
+  const std::span<const float> want(reinterpret_cast<const float*>(lt->data.data()), static_cast<size_t>(lt->numel()));
+  QuantizeOptions o;
+  o.input = dir;
+  o.output = dir + ".gguf";
+  o.recipe = "pure:bf16";
+  quantize_model(o);
+  for (const std::string& path : {dir, o.output}) {
+    const Model m = load_model(path);
+    EXPECT_EQ(m.config.architecture, "llama");
+    EXPECT_EQ(m.config.attention_bias, BiasSet::kQkvo);
+    EXPECT_LE(max_diff(all_logits(m, tokens, false), want), 1e-4f * max_abs(want)) << path;
+  }
+}
+
+// The GGUF lowbit writes for each folder (all f32) against the layout llama.cpp's
+// converter writes for it (tests/data/llama_cpp_layouts, see its README): the same tensor
+// names, dims and types, and the same architecture keys with the same types and values.
+// Not compared: general.name (the converter derives it from the folder name) and the
+// tokenizer keys (the tokenizer tests cover them).
+TEST(Archs, GgufLayoutMatchesLlamaCppConverter) {
+  const std::string tmp = test::temp_dir();
+  for (const char* arch : kArchs) {
+    const Json want = read_json_file(std::string(LOWBIT_SOURCE_DIR) + "/tests/data/llama_cpp_layouts/" + arch + ".json");
+    QuantizeOptions o;
+    o.input = test::shared_path(std::string("testdata/archs/") + arch);
+    o.output = tmp + "/" + arch + ".gguf";
+    o.recipe = "pure:f32";
+    quantize_model(o);
+    const GgufFile f(o.output);
+    std::set<std::string> names;
+    for (const GgufTensor& t : f.tensors()) {
+      names.insert(t.name);
+      ASSERT_TRUE(want["tensors"].contains(t.name)) << arch << ": lowbit writes " << t.name << ", the converter does not";
+      const Json& w = want["tensors"][t.name];
+      EXPECT_EQ(t.dims, w["dims"].get<std::vector<int64_t>>()) << arch << " " << t.name;
+      EXPECT_EQ(t.type, w["type"].get<int32_t>()) << arch << " " << t.name;
+    }
+    EXPECT_EQ(names.size(), want["tensors"].size()) << arch << ": the converter writes tensors lowbit does not";
+    for (const auto& [key, w] : want["metadata"].items()) {
+      const GgufValue* v = f.find(key);
+      ASSERT_NE(v, nullptr) << arch << ": missing key " << key;
+      ASSERT_EQ(static_cast<int>(v->type), w["type"].get<int>()) << arch << " " << key;
+      if (v->type == GgufType::kString) {
+        EXPECT_EQ(v->s, w["value"].get<std::string>()) << arch << " " << key;
+      } else if (v->type == GgufType::kF32) {
+        EXPECT_EQ(static_cast<float>(v->f), w["value"].get<float>()) << arch << " " << key;
+      } else {
+        EXPECT_EQ(v->as_int(), w["value"].get<int64_t>()) << arch << " " << key;
+      }
+    }
+    for (const GgufKeyValue& kv : f.metadata()) {
+      const bool compared = !kv.key.starts_with("tokenizer.") && !kv.key.starts_with("lowbit.") && kv.key != "general.name";
+      if (compared) {
+        EXPECT_TRUE(want["metadata"].contains(kv.key)) << arch << ": lowbit writes " << kv.key << ", the converter does not";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -107,17 +107,23 @@ namespace {
 // The architectures lowbit writes and reads in GGUF, as llama.cpp names them: its
 // general.architecture (the key prefix) and whether q/k rows are permuted to adjacent-pair
 // RoPE (llama) or kept in Hugging Face's rotate-half order (NeoX RoPE: qwen2, qwen3).
+// The keys follow what llama.cpp's converter writes for each: vocab_size and
+// rope.dimension_count for llama only, and attention.key_length/value_length always for
+// qwen3 (its configs carry head_dim) but for the others only when head_dim is not
+// dim / heads.
 struct GgufArch {
   const char* architecture;  // ModelConfig::architecture
   const char* gguf_name;
   bool permute_qk;
+  bool vocab_and_rope_dims;    // writes A.vocab_size and A.rope.dimension_count
+  bool always_key_length;      // writes A.attention.key_length/value_length
 };
 
 constexpr GgufArch kGgufArchs[] = {
-    {"llama", "llama", true},
-    {"mistral", "llama", true},  // llama.cpp's converter writes Mistral as llama
-    {"qwen2", "qwen2", false},
-    {"qwen3", "qwen3", false},
+    {"llama", "llama", true, true, false},
+    {"mistral", "llama", true, true, false},  // llama.cpp's converter writes Mistral as llama
+    {"qwen2", "qwen2", false, false, false},
+    {"qwen3", "qwen3", false, false, true},
 };
 
 const GgufArch* gguf_arch_of(const std::string& architecture) {
@@ -350,7 +356,8 @@ void require_llama_block(const ModelConfig& c, const std::string& what) {
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type) {
   const ModelConfig& c = model.config;
   require_gguf_block(c);
-  const std::string a = gguf_arch_of(c.architecture)->gguf_name;
+  const GgufArch& arch = *gguf_arch_of(c.architecture);
+  const std::string a = arch.gguf_name;
   std::vector<GgufKeyValue> kv;
   auto put = [&](std::string key, GgufValue v) { kv.push_back({std::move(key), std::move(v)}); };
   put("general.architecture", GgufValue::string(a));
@@ -361,12 +368,12 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   put(a + ".embedding_length", GgufValue::u32(static_cast<uint32_t>(c.dim)));
   put(a + ".block_count", GgufValue::u32(static_cast<uint32_t>(c.n_layers)));
   put(a + ".feed_forward_length", GgufValue::u32(static_cast<uint32_t>(c.hidden_dim)));
-  put(a + ".rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
+  if (arch.vocab_and_rope_dims) put(a + ".rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
   put(a + ".attention.head_count", GgufValue::u32(static_cast<uint32_t>(c.n_heads)));
   put(a + ".attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(c.n_kv_heads)));
   put(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   put(a + ".rope.freq_base", GgufValue::f32(c.rope_theta));
-  put(a + ".vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
+  if (arch.vocab_and_rope_dims) put(a + ".vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
   if (c.rope_scaling.type == RopeScalingType::kLinear) {
     put(a + ".rope.scaling.type", GgufValue::string("linear"));
     put(a + ".rope.scaling.factor", GgufValue::f32(c.rope_scaling.factor));
@@ -374,7 +381,7 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   // llama.cpp's llama architecture does not read it: it runs full attention, the same
   // function for contexts up to the window.
   if (c.sliding_window > 0) put(a + ".attention.sliding_window", GgufValue::u32(static_cast<uint32_t>(c.sliding_window)));
-  if (c.head_dim_override > 0) {  // head_dim independent of dim / heads (Qwen 3)
+  if (c.head_dim_override > 0 || arch.always_key_length) {  // head_dim independent of dim / heads (Qwen 3)
     put(a + ".attention.key_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
     put(a + ".attention.value_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim())));
   }
