@@ -306,10 +306,11 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
       QuantizedTensor& t = block.at(w.name);
       bytes = std::move(t.bytes);
-      if (!order.empty()) {  // rows are independent in every row-local format: permute the bytes
-        const uint64_t rb = format_row_bytes(*p.format, w.cols);
+      if (!order.empty()) {  // rows are independent in every row-local format (a bias: f32 elements)
+        const int64_t units = w.rows == 1 ? w.cols : w.rows;
+        const uint64_t rb = bytes.size() / static_cast<uint64_t>(units);
         std::vector<uint8_t> permuted(bytes.size());
-        for (int64_t r = 0; r < w.rows; ++r) std::memcpy(permuted.data() + r * rb, bytes.data() + order[r] * rb, rb);
+        for (int64_t r = 0; r < units; ++r) std::memcpy(permuted.data() + r * rb, bytes.data() + order[r] * rb, rb);
         bytes.swap(permuted);
       }
     } else if (p.format == w.format && order.empty()) {

@@ -139,9 +139,13 @@ std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
       out[w.name] = {t.format, std::move(bytes)};
     }
   }
-  for (const LayerWeight norm : {&LayerWeights::attn_norm, &LayerWeights::ffn_norm}) {
-    const Weight& w = work.*norm;
-    out[w.name] = {&f32, f32_bytes(w.to_f32())};
+  // The block's vectors, as the methods left them (AWQ folds scales into norms and the v
+  // bias): norms, biases and q/k norms where the architecture has them.
+  for (const LayerWeight vec : {&LayerWeights::attn_norm, &LayerWeights::ffn_norm, &LayerWeights::attn_q_bias, &LayerWeights::attn_k_bias,
+                                &LayerWeights::attn_v_bias, &LayerWeights::attn_output_bias, &LayerWeights::attn_q_norm,
+                                &LayerWeights::attn_k_norm}) {
+    const Weight& w = work.*vec;
+    if (w.format != nullptr) out[w.name] = {&f32, f32_bytes(w.to_f32())};
   }
   // The next block's inputs: this block, quantized, on every sample.
   for (int64_t s = 0; s < S; ++s) engine_.block(work, l, x_.data() + s * length_ * dim, length_, 0);
