@@ -425,5 +425,57 @@ TEST(Archs, ImatrixAndRecipesCoverTheNewTensors) {
   }
 }
 
+// Each layout written as a Hugging Face folder (bf16, from the folder and from lowbit's
+// GGUF of it) reads back with the reference logits; its config.json is the architecture's
+// (model_type, head_dim, rope_scaling, biases). Qwen 2 with its biases exports as a GPTQ
+// checkpoint that lowbit reads back.
+TEST(Archs, HuggingFaceFolderOutput) {
+  const std::string tmp = test::temp_dir();
+  for (const char* arch : kArchs) {
+    const std::string src = test::shared_path(std::string("testdata/archs/") + arch);
+    const SafetensorsFile ref(src + "/reference-logits.safetensors");
+    const std::vector<int32_t> tokens = int_tensor(ref, "tokens");
+    const TensorView* lt = ref.find("logits");
+    const std::span<const float> want(reinterpret_cast<const float*>(lt->data.data()), static_cast<size_t>(lt->numel()));
+    const std::string gguf = tmp + "/" + arch + ".gguf";
+    QuantizeOptions o;
+    o.input = src;
+    o.output = gguf;
+    o.recipe = "pure:bf16";
+    quantize_model(o);
+    for (const std::string& input : {src, gguf}) {
+      o.input = input;
+      o.output = tmp + "/" + arch + (input == src ? "-from-folder" : "-from-gguf");
+      if (input == gguf && std::string(arch) == "llama3-style") {
+        // A GGUF holds llama3 scaling as per-frequency divisors, which config.json cannot say.
+        EXPECT_THROW(quantize_model(o), Error);
+        EXPECT_FALSE(std::filesystem::exists(o.output));
+        continue;
+      }
+      quantize_model(o);
+      const Json config = read_json_file(o.output + "/config.json");
+      const Json original = read_json_file(src + "/config.json");
+      for (const char* key : {"model_type", "architectures", "head_dim", "rope_scaling", "tie_word_embeddings", "num_key_value_heads"}) {
+        if (original.contains(key)) {
+          EXPECT_EQ(config[key], original[key]) << arch << " " << key;
+        }
+      }
+      const Model m = load_model(o.output);
+      EXPECT_LE(max_diff(all_logits(m, tokens, false), want), 1e-4f * max_abs(want)) << o.output;
+    }
+  }
+  QuantizeOptions g;
+  g.input = test::shared_path("testdata/archs/qwen2-style");
+  g.output = tmp + "/qwen2-gptq";
+  g.recipe = "pure:int4_g128_asym";
+  g.export_layout = "gptq";
+  quantize_model(g);
+  const Model q = load_model(g.output);
+  EXPECT_EQ(q.quant_method, "gptq");
+  EXPECT_EQ(q.config.architecture, "qwen2");
+  ASSERT_NE(q.layers[0].attn_q_bias.format, nullptr);
+  EXPECT_EQ(q.layers[0].attn_q_bias.to_f32(), load_model(g.input).layers[0].attn_q_bias.to_f32());
+}
+
 }  // namespace
 }  // namespace lowbit

@@ -11,9 +11,6 @@ namespace lowbit {
 
 // The tokenizer.ggml.* vocabulary of a GGUF file.
 GgufVocab read_gguf_vocab(const GgufFile& f);
-// Refuses a model whose blocks are not plain Llama ones (biases, q/k norms, RoPE scaling,
-// other architectures) for writers that do not describe them yet; `what` names the output.
-void require_llama_block(const ModelConfig& c, const std::string& what);
 // The q/k row order GGUF stores for this architecture: adjacent pairs (llama, permuted from
 // Hugging Face) or rotate-half (NeoX RoPE: qwen2, qwen3, unpermuted).
 RopeStyle gguf_rope_style(const ModelConfig& c);

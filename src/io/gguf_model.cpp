@@ -344,15 +344,6 @@ std::vector<GgufExtraTensor> gguf_extra_tensors(const Model& model) {
   return out;
 }
 
-void require_llama_block(const ModelConfig& c, const std::string& what) {
-  const bool plain = c.architecture == "llama" && c.rope_scaling.type == RopeScalingType::kNone && c.attention_bias == BiasSet::kNone &&
-                     !c.qk_norm && c.head_dim_override == 0;
-  if (!plain) {
-    throw Error("writing " + what + " for this architecture is not built yet (lowbit reads and runs it; plain Llama blocks only are written)",
-                {.value = c.architecture});
-  }
-}
-
 std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::string& name, int32_t file_type) {
   const ModelConfig& c = model.config;
   require_gguf_block(c);

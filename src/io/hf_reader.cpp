@@ -9,6 +9,7 @@
 
 #include "core/json_fields.h"
 #include "io/checkpoints/checkpoint_layout.h"
+#include "io/hf_architectures.h"
 #include "io/unused_tensors.h"
 #include "lowbit/checked_size.h"
 #include "lowbit/error.h"
@@ -27,35 +28,6 @@ namespace fs = std::filesystem;
 }  // namespace
 
 namespace {
-
-// The Hugging Face architectures lowbit reads, as data: what a model_type adds to the
-// Llama block.
-// How a config's `sliding_window` applies: never (Llama has none), to every layer when set
-// (Mistral), or only with `use_sliding_window` and then to the layers from
-// `max_window_layers` on (Qwen), which lowbit does not run.
-enum class SlidingWindow { kNone, kAllLayers, kQwenLayers };
-
-struct HfArchitecture {
-  const char* model_type;
-  const char* architecture;  // config.architecture (lowbit's layout table, GGUF's general.architecture)
-  bool qkv_bias;             // q/k/v projections always have biases (Qwen 2)
-  bool qk_norm;              // per-head RMSNorm of q and k before RoPE (Qwen 3)
-  SlidingWindow sliding_window;
-};
-
-constexpr HfArchitecture kHfArchitectures[] = {
-    {"llama", "llama", false, false, SlidingWindow::kNone},
-    {"mistral", "mistral", false, false, SlidingWindow::kAllLayers},
-    {"qwen2", "qwen2", true, false, SlidingWindow::kQwenLayers},
-    {"qwen3", "qwen3", false, true, SlidingWindow::kQwenLayers},
-};
-
-const HfArchitecture* find_architecture(const std::string& model_type) {
-  for (const HfArchitecture& a : kHfArchitectures) {
-    if (model_type == a.model_type) return &a;
-  }
-  return nullptr;
-}
 
 RopeScaling read_rope_scaling(const JsonObject& j) {
   RopeScaling r;
@@ -87,7 +59,7 @@ ModelConfig read_hf_config(const std::string& path) {
   const Json root = read_json_file(path);
   const JsonObject j(root, path);
   const std::string type = j.get_string("model_type", "");
-  const HfArchitecture* arch = find_architecture(type);
+  const HfArchitecture* arch = hf_architecture_of_model_type(type);
   if (arch == nullptr) {
     throw Error("unsupported model_type (lowbit runs llama, mistral, qwen2 and qwen3)", {.file = path, .value = type});
   }
@@ -224,9 +196,14 @@ Model load_hf_folder(const std::string& dir) {
       return it->second.second;
     });
     ImportedWeight iw = layout.read(quant, lt, rows, cols);
+    // The biases the config declares (Qwen 2's q/k/v, attention_bias) are the model's own
+    // tensors, read with the others below.
+    const bool bias_declared = (c.attention_bias != BiasSet::kNone &&
+                                (prefix.ends_with("q_proj") || prefix.ends_with("k_proj") || prefix.ends_with("v_proj"))) ||
+                               (c.attention_bias == BiasSet::kQkvo && prefix.ends_with("o_proj"));
     for (const std::string& suffix : layout.suffixes) {
       const TensorView* t = lt.find(suffix);
-      if (t == nullptr) continue;
+      if (t == nullptr || (suffix == "bias" && bias_declared)) continue;
       if (suffix == "bias") {  // exporters save zero biases for bias-free models; others are not run
         for (uint8_t b : t->data) {
           if (b != 0) throw Error("the linear has a non-zero bias (lowbit runs bias-free Llama linears)", {.file = file, .tensor = lt.name("bias")});

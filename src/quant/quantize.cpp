@@ -81,7 +81,7 @@ class FolderSink : public TensorSink {
   FolderSink(const std::string& out, const Model& model, const std::vector<Planned>& plan, const std::string& recipe,
              const std::string& export_layout)
       : out_(out), model_(model), recipe_(recipe), variant_(export_layout) {
-    require_llama_block(model.config, "a Hugging Face folder");
+    hf_config_json(model.config);  // refuses what config.json cannot describe before any tensor is written
     if (!export_layout.empty()) layout_ = &checkpoint_layout_for_export(export_layout);
     namespace fs = std::filesystem;
     if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
