@@ -23,6 +23,7 @@
 #include "lowbit/perplexity.h"
 #include "lowbit/quantize.h"
 #include "lowbit/safetensors.h"
+#include "model/layers.h"
 #include "test_support.h"
 
 namespace lowbit {
@@ -475,6 +476,58 @@ TEST(Archs, HuggingFaceFolderOutput) {
   EXPECT_EQ(q.config.architecture, "qwen2");
   ASSERT_NE(q.layers[0].attn_q_bias.format, nullptr);
   EXPECT_EQ(q.layers[0].attn_q_bias.to_f32(), load_model(g.input).layers[0].attn_q_bias.to_f32());
+}
+
+// YaRN (rope_scaling type yarn): pairs that turn more than beta_fast times over the
+// original context keep their angle, those under beta_slow turn factor times slower, and
+// cos and sin carry 0.1 ln(factor) + 1. The model runs the same from its folder, from its
+// GGUF (rope.scaling.* keys) and from a folder lowbit wrote. llama.cpp c392e50 gives the
+// same perplexity on the GGUF (docs/FORMATS.md).
+TEST(Archs, YarnRopeScaling) {
+  RopeScaling y{.type = RopeScalingType::kYarn, .factor = 4.0f, .original_context = 64};
+  const int64_t hd = 64, half = hd / 2, ctx = 256;
+  const RopeTable plain(ctx, hd, 10000.0f), yarn(ctx, hd, 10000.0f, y);
+  // Pair i turns 64 * 10000^(-2i/64) / (2 pi) times over the 64 original positions: more
+  // than 32 for none, fewer than 1 from i = 9 on (the ramp's ends, floor and ceil: 0 and 9).
+  const float m = 0.1f * std::log(4.0f) + 1.0f;
+  for (int64_t p : {1, 7, 100, 255}) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float c = yarn.cos[p * half + i], sn = yarn.sin[p * half + i];
+      EXPECT_NEAR(std::hypot(c, sn), m, 1e-5f);
+      const double freq = std::pow(10000.0, -2.0 * static_cast<double>(i) / hd);
+      if (i >= 9) {
+        EXPECT_NEAR(std::atan2(sn, c), std::remainder(p * freq / 4.0, 2 * M_PI), 1e-3) << p << " " << i;
+      }
+    }
+    EXPECT_NEAR(yarn.cos[p * half] / m, plain.cos[p * half], 1e-5f);  // pair 0: the ramp's start, kept
+  }
+  const std::string tmp = test::temp_dir();
+  const std::string dir = tmp + "/qwen2-yarn";
+  std::filesystem::create_directories(dir);
+  const std::string src = test::shared_path("testdata/archs/qwen2-style");
+  for (const char* f : {"model.safetensors", "tokenizer.model"}) std::filesystem::copy_file(src + "/" + f, dir + "/" + f);
+  Json config = read_json_file(src + "/config.json");
+  config["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}};
+  std::ofstream(dir + "/config.json") << config.dump();
+  const Model folder = load_model(dir);
+  ASSERT_EQ(folder.config.rope_scaling.type, RopeScalingType::kYarn);
+  const SafetensorsFile ref(src + "/reference-logits.safetensors");
+  const std::vector<int32_t> tokens = int_tensor(ref, "tokens");
+  const auto want = all_logits(folder, tokens, false);
+  EXPECT_GT(max_diff(want, all_logits(load_model(src), tokens, false)), 1e-2f * max_abs(want));  // the scaling matters
+  QuantizeOptions o;
+  o.input = dir;
+  o.output = tmp + "/qwen2-yarn.gguf";
+  o.recipe = "pure:bf16";
+  quantize_model(o);
+  o.input = o.output;
+  o.output = tmp + "/qwen2-yarn-hf";
+  quantize_model(o);
+  for (const std::string& path : {tmp + "/qwen2-yarn.gguf", o.output}) {
+    EXPECT_LE(max_diff(all_logits(load_model(path), tokens, false), want), 1e-4f * max_abs(want)) << path;
+  }
+  expect_error_naming(edited_copy("qwen2-style", [](Json& j) { j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}, {"mscale", 0.7}}; }),
+                      "rope_scaling.mscale");
 }
 
 }  // namespace

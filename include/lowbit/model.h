@@ -20,15 +20,19 @@ namespace lowbit {
 enum class RopeStyle { kAdjacentPairs, kRotateHalf };
 
 // RoPE frequency scaling (Hugging Face rope_scaling): none, linear (every frequency / factor),
-// llama3 (long wavelengths / factor, short ones kept, a smooth blend between), or
-// per-frequency divisors as GGUF stores llama3 scaling (rope_freqs.weight).
-enum class RopeScalingType { kNone, kLinear, kLlama3, kFreqFactors };
+// llama3 (long wavelengths / factor, short ones kept, a smooth blend between), per-frequency
+// divisors as GGUF stores llama3 scaling (rope_freqs.weight), or YaRN (frequencies that
+// turn fewer than beta_slow times over the original context / factor, more than beta_fast
+// times kept, a linear ramp between; cos and sin times attention_factor).
+enum class RopeScalingType { kNone, kLinear, kLlama3, kFreqFactors, kYarn };
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
   float factor = 1.0f;
   float low_freq_factor = 1.0f, high_freq_factor = 4.0f;  // llama3
-  int64_t original_context = 0;                            // llama3: original_max_position_embeddings
+  int64_t original_context = 0;     // llama3, yarn: original_max_position_embeddings
   std::vector<float> freq_factors;  // kFreqFactors: (head_dim / 2), frequency i is divided by [i]
+  float beta_fast = 32.0f, beta_slow = 1.0f;  // yarn: the ramp's ends, in rotations
+  float attention_factor = 0.0f;    // yarn: cos/sin scale; 0: 0.1 ln(factor) + 1
 };
 
 // Which attention projections carry biases.
@@ -107,6 +111,8 @@ struct Model {
 // stores as rope_freqs.weight: for llama3 scaling 1, `factor`, or 1 / ((1 - smooth) /
 // factor + smooth) by wavelength; for kFreqFactors the stored ones; empty otherwise.
 std::vector<float> rope_freq_factors(const ModelConfig& c);
+// YaRN's cos/sin scale: attention_factor, or 0.1 ln(factor) + 1 (1 for factor <= 1).
+float yarn_attention_factor(const RopeScaling& r);
 
 // GGUF tensor names, in one place.
 std::string layer_tensor_name(int64_t layer, const char* what);  // "blk.3.attn_q.weight"; "attn_q.bias" as given

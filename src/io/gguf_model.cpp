@@ -150,8 +150,19 @@ RopeScaling read_gguf_rope_scaling(const GgufFile& f, const std::string& a) {
     if (type->s == "linear") {
       r.type = RopeScalingType::kLinear;
       r.factor = static_cast<float>(get_float(f, a + ".rope.scaling.factor", 1.0));
+    } else if (type->s == "yarn") {
+      // llama.cpp: freq_scale = 1 / factor, the ramp from original_context_length and the
+      // betas (32 and 1 unless given), cos/sin times attn_factor (1 + 0.1 ln factor).
+      r.type = RopeScalingType::kYarn;
+      r.factor = static_cast<float>(get_float(f, a + ".rope.scaling.factor", 1.0));
+      r.original_context = f.find(a + ".rope.scaling.original_context_length") ? get_int(f, a + ".rope.scaling.original_context_length")
+                                                                               : get_int(f, a + ".context_length");
+      r.beta_fast = static_cast<float>(get_float(f, a + ".rope.scaling.yarn_beta_fast", 32.0));
+      r.beta_slow = static_cast<float>(get_float(f, a + ".rope.scaling.yarn_beta_slow", 1.0));
+      const double attn = get_float(f, a + ".rope.scaling.attn_factor", 1.0);
+      if (attn != 1.0) r.attention_factor = static_cast<float>(attn) * yarn_attention_factor(RopeScaling{.factor = r.factor});
     } else if (type->s != "none") {
-      throw Error("unsupported RoPE scaling type (lowbit runs none, linear, and llama3 factors in rope_freqs.weight)",
+      throw Error("unsupported RoPE scaling type (lowbit runs none, linear, yarn, and llama3 factors in rope_freqs.weight)",
                   {.file = f.path(), .value = a + ".rope.scaling.type = " + type->s});
     }
   }
@@ -365,9 +376,21 @@ std::vector<GgufKeyValue> llama_gguf_metadata(const Model& model, const std::str
   put(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   put(a + ".rope.freq_base", GgufValue::f32(c.rope_theta));
   if (arch.vocab_and_rope_dims) put(a + ".vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
-  if (c.rope_scaling.type == RopeScalingType::kLinear) {
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == RopeScalingType::kLinear) {
     put(a + ".rope.scaling.type", GgufValue::string("linear"));
-    put(a + ".rope.scaling.factor", GgufValue::f32(c.rope_scaling.factor));
+    put(a + ".rope.scaling.factor", GgufValue::f32(r.factor));
+  }
+  if (r.type == RopeScalingType::kYarn) {  // as llama.cpp's converter writes YaRN
+    put(a + ".rope.scaling.type", GgufValue::string("yarn"));
+    put(a + ".rope.scaling.factor", GgufValue::f32(r.factor));
+    put(a + ".rope.scaling.original_context_length", GgufValue::u32(static_cast<uint32_t>(r.original_context)));
+    if (r.attention_factor > 0) {  // llama.cpp multiplies its own 1 + 0.1 ln(factor) by this
+      put(a + ".rope.scaling.attn_factor", GgufValue::f32(r.attention_factor / yarn_attention_factor(RopeScaling{.factor = r.factor})));
+    }
+    // Newer llama.cpp builds read these; older ones assume 32 and 1.
+    if (r.beta_fast != 32.0f) put(a + ".rope.scaling.yarn_beta_fast", GgufValue::f32(r.beta_fast));
+    if (r.beta_slow != 1.0f) put(a + ".rope.scaling.yarn_beta_slow", GgufValue::f32(r.beta_slow));
   }
   // llama.cpp's llama architecture does not read it: it runs full attention, the same
   // function for contexts up to the window.

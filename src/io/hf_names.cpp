@@ -63,6 +63,11 @@ nlohmann::ordered_json hf_config_json(const ModelConfig& c) {
       j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", shortest(r.factor)}, {"low_freq_factor", shortest(r.low_freq_factor)},
                            {"high_freq_factor", shortest(r.high_freq_factor)}, {"original_max_position_embeddings", r.original_context}};
       break;
+    case RopeScalingType::kYarn:
+      j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", shortest(r.factor)}, {"original_max_position_embeddings", r.original_context},
+                           {"beta_fast", shortest(r.beta_fast)}, {"beta_slow", shortest(r.beta_slow)}};
+      if (r.attention_factor > 0) j["rope_scaling"]["attention_factor"] = shortest(r.attention_factor);
+      break;
     case RopeScalingType::kFreqFactors:
       throw Error("RoPE frequency factors (a GGUF file's rope_freqs.weight) have no Hugging Face rope_scaling form; convert the original folder",
                   {.tensor = "rope_freqs.weight"});

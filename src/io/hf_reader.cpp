@@ -47,8 +47,23 @@ RopeScaling read_rope_scaling(const JsonObject& j) {
     if (!(r.high_freq_factor > r.low_freq_factor) || !(r.low_freq_factor > 0)) {
       s->fail("high_freq_factor", "must exceed low_freq_factor, both positive", s->find("high_freq_factor"));
     }
+  } else if (type == "yarn") {
+    r.type = RopeScalingType::kYarn;
+    r.original_context = s->get_int("original_max_position_embeddings", j.get_int("max_position_embeddings", 2048, 1, int64_t{1} << 31), 1,
+                                    int64_t{1} << 31);
+    r.beta_fast = static_cast<float>(s->get_number("beta_fast", 32.0));
+    r.beta_slow = static_cast<float>(s->get_number("beta_slow", 1.0));
+    if (!(r.beta_fast > r.beta_slow) || !(r.beta_slow > 0)) s->fail("beta_fast", "must exceed beta_slow, both positive", s->find("beta_fast"));
+    if (s->has("attention_factor")) {
+      r.attention_factor = static_cast<float>(s->get_number("attention_factor"));
+      if (!(r.attention_factor > 0)) s->fail("attention_factor", "must be positive", s->find("attention_factor"));
+    }
+    for (const char* key : {"mscale", "mscale_all_dim"}) {  // DeepSeek's variant
+      if (s->has(key)) s->fail(key, "is not supported (YaRN with factor, beta_fast, beta_slow and attention_factor only)", s->find(key));
+    }
+    if (!s->get_bool("truncate", true)) s->fail("truncate", "false is not supported (llama.cpp rounds the ramp's ends)", s->find("truncate"));
   } else {
-    s->fail(s->has("rope_type") ? "rope_type" : "type", "is not a RoPE scaling lowbit runs (linear, llama3)", s->has("rope_type") ? s->find("rope_type") : s->find("type"));
+    s->fail(s->has("rope_type") ? "rope_type" : "type", "is not a RoPE scaling lowbit runs (linear, llama3, yarn)", s->has("rope_type") ? s->find("rope_type") : s->find("type"));
   }
   return r;
 }

@@ -58,9 +58,21 @@ void ModelConfig::validate(const std::string& source) const {
       if (!(f > 0) || !std::isfinite(f)) throw Error("RoPE frequency factor is not positive", {.file = source, .tensor = "rope_freqs.weight", .value = std::to_string(f)});
     }
   }
-  if ((r.type == RopeScalingType::kLinear || r.type == RopeScalingType::kLlama3) && !(r.factor > 0 && std::isfinite(r.factor))) {
+  if (r.type == RopeScalingType::kYarn) {
+    if (r.original_context <= 0) throw Error("YaRN needs the original context length", {.file = source, .value = std::to_string(r.original_context)});
+    if (!(r.beta_fast > 0) || !(r.beta_slow > 0) || !std::isfinite(r.beta_fast) || !std::isfinite(r.beta_slow) || !(r.attention_factor >= 0)) {
+      throw Error("YaRN beta_fast, beta_slow must be positive and attention_factor not negative", {.file = source});
+    }
+  }
+  if ((r.type == RopeScalingType::kLinear || r.type == RopeScalingType::kLlama3 || r.type == RopeScalingType::kYarn) &&
+      !(r.factor > 0 && std::isfinite(r.factor))) {
     throw Error("rope_scaling.factor must be positive", {.file = source, .value = std::to_string(r.factor)});
   }
+}
+
+float yarn_attention_factor(const RopeScaling& r) {
+  if (r.attention_factor > 0) return r.attention_factor;
+  return r.factor <= 1 ? 1.0f : 0.1f * std::log(r.factor) + 1.0f;
 }
 
 std::vector<float> rope_freq_factors(const ModelConfig& c) {
