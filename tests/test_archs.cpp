@@ -38,6 +38,25 @@ std::vector<int32_t> int_tensor(const SafetensorsFile& f, const std::string& nam
   return v;
 }
 
+// The shared shakespeare-test ids (BOS first) the reference perplexities are measured on.
+std::vector<int32_t> shakespeare_test_ids() {
+  const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
+  return int_tensor(ids, ids.tensors().front().name);
+}
+
+// Perplexity options (-c 64) scoring KL-divergence against `arch`'s 16-bit model, whose
+// logits on `tokens` are saved under `dir` first.
+PerplexityOptions kld_against_base(const std::string& arch, const std::vector<int32_t>& tokens, const std::string& dir, int64_t chunks) {
+  PerplexityOptions p;
+  p.n_ctx = 64;
+  p.max_chunks = chunks;
+  p.save_logits_path = dir + "/" + arch + ".logits";
+  compute_perplexity(load_model(test::shared_path("testdata/archs/" + arch)), tokens, p);
+  p.save_logits_path.clear();
+  p.kld_base_path = dir + "/" + arch + ".logits";
+  return p;
+}
+
 // lowbit's own GGUF of an arch folder (16-bit matrices, f32 norms and biases, q/k rows in
 // the architecture's GGUF order).
 std::string gguf_of(const char* arch, const std::string& dir) {
@@ -74,8 +93,7 @@ TEST(Archs, LogitsMatchTheReference) {
 }
 
 TEST(Archs, PerplexityMatchesTheReference) {
-  const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
-  const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
+  const std::vector<int32_t> tokens = shakespeare_test_ids();
   const std::string tmp = test::temp_dir();
   for (const char* arch : kArchs) {
     const std::string dir = test::shared_path(std::string("testdata/archs/") + arch);
@@ -162,18 +180,11 @@ TEST(Archs, GreedyGenerationFromGgufMatchesTheFolder) {
 // Each architecture quantizes with q8_0 and q4_k_m (biases and q/k norms stay f32), and
 // the KL-divergence from the 16-bit model grows as bits fall.
 TEST(Archs, QuantizedKldGrowsAsBitsFall) {
-  const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
-  const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
+  const std::vector<int32_t> tokens = shakespeare_test_ids();
   const std::string tmp = test::temp_dir();
   for (const char* arch : kArchs) {
     const std::string base = test::shared_path(std::string("testdata/archs/") + arch);
-    PerplexityOptions p;
-    p.n_ctx = 64;
-    p.max_chunks = 20;
-    p.save_logits_path = tmp + "/" + arch + ".logits";
-    compute_perplexity(load_model(base), tokens, p);
-    p.save_logits_path.clear();
-    p.kld_base_path = tmp + "/" + arch + ".logits";
+    const PerplexityOptions p = kld_against_base(arch, tokens, tmp, 20);
     double previous = 0;
     for (const char* recipe : {"q8_0", "q4_k_m"}) {
       QuantizeOptions o;
@@ -355,20 +366,13 @@ TEST(Archs, GgufLayoutMatchesLlamaCppConverter) {
 // the q/k norms of Qwen 3) give a lower KL-divergence than rounding to nearest into the
 // same q4_0 GGUF.
 TEST(Archs, CalibratedMethodsBeatRtn) {
-  const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
-  const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
+  const std::vector<int32_t> tokens = shakespeare_test_ids();
   const std::string tmp = test::temp_dir();
   std::ofstream(tmp + "/r.json") << R"({"base": "q4_0", "rules": [{"tensor": "token_embd", "format": "f16"},
                                        {"tensor": "output", "format": "f16"}]})";
   for (const char* arch : {"llama3-style", "qwen2-style", "qwen3-style"}) {
     const std::string base = test::shared_path(std::string("testdata/archs/") + arch);
-    PerplexityOptions p;
-    p.n_ctx = 64;
-    p.max_chunks = 40;
-    p.save_logits_path = tmp + "/" + arch + ".logits";
-    compute_perplexity(load_model(base), tokens, p);
-    p.save_logits_path.clear();
-    p.kld_base_path = tmp + "/" + arch + ".logits";
+    const PerplexityOptions p = kld_against_base(arch, tokens, tmp, 40);
     std::map<std::string, double> kld;
     for (const auto& [name, method] : {std::pair{"rtn", MethodConfig{"rtn", {}}}, std::pair{"gptq", MethodConfig{"gptq", {}}},
                                        std::pair{"awq", MethodConfig{"awq", {}}}}) {
@@ -392,8 +396,7 @@ TEST(Archs, CalibratedMethodsBeatRtn) {
 // the norm, o_proj after attention with head_dim 96), a q4_k_m quantization with it finds
 // an entry for every block tensor that uses one, and norms, biases and q/k norms stay f32.
 TEST(Archs, ImatrixAndRecipesCoverTheNewTensors) {
-  const SafetensorsFile ids(test::shared_path("testdata/tokens/shakespeare-llama-4m.shakespeare-test.safetensors"));
-  const std::vector<int32_t> tokens = int_tensor(ids, ids.tensors().front().name);
+  const std::vector<int32_t> tokens = shakespeare_test_ids();
   const std::string tmp = test::temp_dir();
   for (const char* arch : kArchs) {
     const std::string base = test::shared_path(std::string("testdata/archs/") + arch);
