@@ -533,5 +533,30 @@ TEST(Archs, YarnRopeScaling) {
                       "rope_scaling.mscale");
 }
 
+// Linear RoPE scaling: position 2p with factor 2 turns as far as position p unscaled, and
+// the GGUF keeps it (rope.scaling.type linear, rope.scaling.factor) with the folder's logits.
+TEST(Archs, LinearRopeScaling) {
+  const RopeTable plain(64, 64, 10000.0f), linear(64, 64, 10000.0f, RopeScaling{.type = RopeScalingType::kLinear, .factor = 2.0f});
+  for (int64_t p = 0; p < 32; ++p) {
+    for (int64_t i = 0; i < 32; ++i) {
+      EXPECT_NEAR(linear.cos[2 * p * 32 + i], plain.cos[p * 32 + i], 1e-5f);
+      EXPECT_NEAR(linear.sin[2 * p * 32 + i], plain.sin[p * 32 + i], 1e-5f);
+    }
+  }
+  const std::string dir = edited_copy("qwen2-style", [](Json& j) { j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}}; });
+  const std::vector<int32_t> tokens = shakespeare_test_ids();
+  const std::span<const int32_t> first(tokens.data(), 64);
+  const auto want = all_logits(load_model(dir), first, false);
+  QuantizeOptions o;
+  o.input = dir;
+  o.output = dir + ".gguf";
+  o.recipe = "pure:bf16";
+  quantize_model(o);
+  const Model gguf = load_model(o.output);
+  EXPECT_EQ(gguf.config.rope_scaling.type, RopeScalingType::kLinear);
+  EXPECT_EQ(gguf.config.rope_scaling.factor, 2.0f);
+  EXPECT_LE(max_diff(all_logits(gguf, first, false), want), 1e-4f * max_abs(want));
+}
+
 }  // namespace
 }  // namespace lowbit
