@@ -41,9 +41,23 @@ struct ObservedInput {
 };
 using InputObserver = std::function<void(const ObservedInput&)>;
 
+// How the KV cache stores its rows (one position of one KV head): f32 (format null), or a
+// format of the table whose blocks fit the head size; rotate: an orthonormal Hadamard
+// transform of each row before rounding, undone after decoding (blocks of the largest
+// power of two that divides the head size).
+struct KvCacheOptions {
+  const Format* format = nullptr;
+  bool rotate = false;
+};
+// --kv-cache NAME: f32, f16, bf16, q8_0, q4_0, int8 (int8_pc_sym: one scale per row),
+// fp8_e4m3, fp8_e5m2 (one fp32 scale per row). Throws Error naming the known types.
+KvCacheOptions kv_cache_options(const std::string& name, bool rotate);
+
 class Engine {
  public:
-  Engine(const Model& model, int64_t max_context);
+  Engine(const Model& model, int64_t max_context, const KvCacheOptions& kv = {});
+  // Bytes the KV cache holds per position (all layers, keys and values).
+  uint64_t kv_bytes_per_token() const;
   ~Engine();
   // Sees every linear input of the blocks (not the output matrix's, as in llama.cpp's imatrix).
   void set_observer(InputObserver observer) { observer_ = std::move(observer); }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/engine.h"
+
 namespace lowbit {
 
 struct EvalRow {
@@ -18,7 +20,17 @@ struct EvalRow {
   double ppl = 0, ppl_stderr = 0, delta_ppl = 0;
   double kld_mean = 0, kld_stderr = 0, kld_p99 = 0, top1 = 1;
   double gen_tokens_per_second = 0;
+  std::string kv_cache = "f32";       // the KV cache it ran with ("q4_0+rot": rotated)
+  uint64_t kv_bytes_per_token = 0;    // that cache's bytes per position
 };
+
+// One KV cache setting of `eval --kv-cache`: "q4_0", "q4_0:rot".
+struct EvalKvCache {
+  std::string label;
+  KvCacheOptions options;
+};
+// Parses "TYPE[:rot],...": the KV caches each quantized model runs with.
+std::vector<EvalKvCache> parse_eval_kv_caches(const std::string& list);
 
 struct EvalOptions {
   std::string text_path;
@@ -26,6 +38,8 @@ struct EvalOptions {
   int64_t max_chunks = 0;
   int64_t gen_tokens = 64;         // greedy tokens generated to time decoding
   std::string tokenizer;           // llama2.c tokenizer .bin, when needed
+  // Every quantized model is scored once per entry (the base always with an f32 cache).
+  std::vector<EvalKvCache> kv_caches{{"f32", {}}};
   std::function<void(const std::string&)> status;  // one line per step, for stderr
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/engine.h"
 #include "lowbit/model.h"
 
 namespace lowbit {
@@ -42,6 +43,7 @@ struct PerplexityOptions {
   std::string kld_base_path;          // compare against this LogitsFile
   bool reference_kernels = false;     // matmul_ref instead of the fast kernels (Engine)
   bool reference_act_rounding = false;  // with it: the fast path's int8 activation rounding
+  KvCacheOptions kv;                  // the KV cache's storage (--kv-cache, --kv-rotate)
   // Called after each chunk: (chunks done, chunks total, running ppl).
   std::function<void(int64_t, int64_t, double)> progress;
 };

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "lowbit/engine.h"
 #include "lowbit/model.h"
 
 namespace lowbit {
@@ -26,11 +27,13 @@ struct ModelSpeed {
   int64_t prompt_tokens = 0, generated_tokens = 0, reps = 0;
   Rate prefill, decode;
   uint64_t bytes_per_token = 0;  // weight bytes one decode step reads (linears + output)
+  uint64_t kv_bytes_per_token = 0;  // the KV cache's bytes per position
 };
 
 // Runs a prompt of `prompt_tokens` random tokens, then `generated_tokens` single-token
 // steps, `reps` times (plus one warm-up).
-ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_t generated_tokens, int reps);
+ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_t generated_tokens, int reps,
+                               const KvCacheOptions& kv = {});
 
 // The weight bytes a decode step reads: every linear of every layer and the output matrix.
 uint64_t decode_bytes_per_token(const Model& model);

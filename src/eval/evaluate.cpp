@@ -29,10 +29,10 @@ uint64_t size_on_disk(const std::string& path) {
 }
 
 // Greedy decoding of n tokens after BOS; tokens per second of the decode steps.
-double generation_speed(const Model& m, int64_t n) {
+double generation_speed(const Model& m, int64_t n, const KvCacheOptions& kv) {
   n = std::min<int64_t>(n, m.config.context_length - 1);
   if (n <= 1) return 0;
-  Engine engine(m, n + 1);
+  Engine engine(m, n + 1, kv);
   std::vector<float> logits(m.config.vocab_size);
   std::vector<int32_t> tokens{m.tokenizer->bos() >= 0 ? m.tokenizer->bos() : 0};
   engine.forward(tokens, 0, logits.data(), false);
@@ -46,6 +46,20 @@ double generation_speed(const Model& m, int64_t n) {
 }
 
 }  // namespace
+
+std::vector<EvalKvCache> parse_eval_kv_caches(const std::string& list) {
+  std::vector<EvalKvCache> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    std::string item = list.substr(start, comma - start);
+    const bool rotate = item.ends_with(":rot");
+    if (rotate) item.resize(item.size() - 4);
+    out.push_back({item + (rotate ? "+rot" : ""), kv_cache_options(item, rotate)});
+    start = comma + 1;
+  }
+  return out;
+}
 
 std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::vector<std::string>& quantized,
                                      const EvalOptions& o) {
@@ -82,7 +96,8 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   b.ppl = rb.ppl;
   b.ppl_stderr = rb.ppl_stderr;
   say("base: generation speed");
-  b.gen_tokens_per_second = generation_speed(base, o.gen_tokens);
+  b.gen_tokens_per_second = generation_speed(base, o.gen_tokens, {});
+  b.kv_bytes_per_token = Engine(base, 1).kv_bytes_per_token();
   rows.push_back(b);
 
   p.save_logits_path.clear();
@@ -93,34 +108,42 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
     if (q.config.vocab_size != base.config.vocab_size) {
       throw Error("model has another vocabulary size than the base", {.file = path, .value = std::to_string(q.config.vocab_size)});
     }
-    say(path + ": perplexity and KLD");
-    const auto r = compute_perplexity(q, tokens, p);
-    EvalRow row;
-    row.model = path;
-    row.file_bytes = size_on_disk(path);
-    row.bits_per_weight = 8.0 * q.weight_bytes() / q.parameter_count();
-    row.ppl = r.ppl;
-    row.ppl_stderr = r.ppl_stderr;
-    row.delta_ppl = r.kld->delta_ppl;
-    row.kld_mean = r.kld->mean;
-    row.kld_stderr = r.kld->stderr_mean;
-    row.kld_p99 = r.kld->p99;
-    row.top1 = r.kld->top1_agreement;
-    say(path + ": generation speed");
-    row.gen_tokens_per_second = generation_speed(q, o.gen_tokens);
-    rows.push_back(row);
+    for (const EvalKvCache& kv : o.kv_caches) {
+      const std::string what = path + (o.kv_caches.size() > 1 || kv.label != "f32" ? " (KV " + kv.label + ")" : "");
+      say(what + ": perplexity and KLD");
+      p.kv = kv.options;
+      const auto r = compute_perplexity(q, tokens, p);
+      EvalRow row;
+      row.model = path;
+      row.file_bytes = size_on_disk(path);
+      row.bits_per_weight = 8.0 * q.weight_bytes() / q.parameter_count();
+      row.ppl = r.ppl;
+      row.ppl_stderr = r.ppl_stderr;
+      row.delta_ppl = r.kld->delta_ppl;
+      row.kld_mean = r.kld->mean;
+      row.kld_stderr = r.kld->stderr_mean;
+      row.kld_p99 = r.kld->p99;
+      row.top1 = r.kld->top1_agreement;
+      row.kv_cache = kv.label;
+      row.kv_bytes_per_token = Engine(q, 1, kv.options).kv_bytes_per_token();
+      say(what + ": generation speed");
+      row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options);
+      rows.push_back(row);
+    }
   }
   return rows;
 }
 
 std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
   std::string out;
-  const char* header[] = {"model", "size MB", "bpw", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %", "gen tok/s"};
+  const char* header[] = {"model", "size MB", "bpw", "KV cache", "KV B/token", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %", "gen tok/s"};
   auto cell = [](const EvalRow& r) {
     return std::vector<std::string>{
         std::filesystem::path(r.model).filename().string(),
         fmt::format("{:.3f}", r.file_bytes / 1e6),
         fmt::format("{:.3f}", r.bits_per_weight),
+        r.kv_cache,
+        fmt::format("{}", r.kv_bytes_per_token),
         fmt::format("{:.4f} +/- {:.4f}", r.ppl, r.ppl_stderr),
         r.is_base ? "-" : fmt::format("{:+.4f}", r.delta_ppl),
         r.is_base ? "-" : fmt::format("{:.5f}", r.kld_mean),

@@ -58,7 +58,7 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
   std::unique_ptr<LogitsFileWriter> save;
   if (!o.save_logits_path.empty()) save = std::make_unique<LogitsFileWriter>(o.save_logits_path, V, n_ctx, n_chunks, used);
 
-  Engine engine(model, n_ctx);
+  Engine engine(model, n_ctx, o.kv);
   engine.use_reference_kernels(o.reference_kernels);
   engine.use_reference_act_rounding(o.reference_act_rounding);
   std::vector<float> logits(n_ctx * V), logprobs(V), base_logprobs(V);

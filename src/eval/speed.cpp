@@ -69,13 +69,15 @@ uint64_t decode_bytes_per_token(const Model& model) {
   return bytes;
 }
 
-ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_t generated_tokens, int reps) {
+ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_t generated_tokens, int reps,
+                               const KvCacheOptions& kv) {
   ModelSpeed s;
   s.prompt_tokens = prompt_tokens;
   s.generated_tokens = generated_tokens;
   s.reps = reps;
   s.bytes_per_token = decode_bytes_per_token(model);
-  Engine engine(model, prompt_tokens + generated_tokens);
+  Engine engine(model, prompt_tokens + generated_tokens, kv);
+  s.kv_bytes_per_token = engine.kv_bytes_per_token();
   std::mt19937 rng(1);
   std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
   for (auto& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(model.config.vocab_size));

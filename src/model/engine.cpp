@@ -34,15 +34,27 @@ void check_chunk_tokens(const Model& model, int64_t n_ctx) {
   }
 }
 
-Engine::Engine(const Model& model, int64_t max_context)
+KvCacheOptions kv_cache_options(const std::string& name, bool rotate) {
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {"f32", "f32"}, {"f16", "f16"}, {"bf16", "bf16"}, {"q8_0", "q8_0"}, {"q4_0", "q4_0"},
+      {"int8", "int8_pc_sym"}, {"fp8_e4m3", "fp8_e4m3"}, {"fp8_e5m2", "fp8_e5m2"}};
+  for (const auto& [type, format] : kTypes) {
+    if (name == type) return {&format_by_name(format), rotate};
+  }
+  throw Error("unknown KV cache type (f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2)", {.value = name});
+}
+
+Engine::Engine(const Model& model, int64_t max_context, const KvCacheOptions& kv)
     : model_(model), layout_(arch_layout(model.config.architecture)), max_context_(max_context) {
   const auto& c = model.config;
   if (max_context <= 0) throw Error("context length must be positive", {.value = std::to_string(max_context)});
   check_llama_layout(layout_);
-  cache_ = std::make_unique<KvCache>(c.n_layers, max_context, c.n_kv_heads, c.head_dim());
+  cache_ = std::make_unique<KvCache>(c.n_layers, max_context, c.n_kv_heads, c.head_dim(), kv);
   rope_ = std::make_unique<RopeTable>(max_context, c.head_dim(), c.rope_theta, c.rope_scaling);
   set_repacking(true);
 }
+
+uint64_t Engine::kv_bytes_per_token() const { return cache_->bytes_per_token(); }
 
 void Engine::set_repacking(bool on) {
   repacked_.clear();

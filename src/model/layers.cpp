@@ -99,11 +99,17 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
                     int64_t n_kv_heads, int64_t head_dim, float* out, const IsaKernels& isa, int64_t window) {
   const int64_t group = n_heads / n_kv_heads, n_pos = pos + T, dim = n_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  std::vector<float> p(static_cast<size_t>(T * n_pos));
+  std::vector<float> p(static_cast<size_t>(T * n_pos)), kbuf, vbuf;
+  const float* keys = nullptr;
+  const float* values = nullptr;
   for (int64_t h = 0; h < n_heads; ++h) {
     const int64_t kvh = h / group;
+    if (h % group == 0) {  // the head's keys and values, decoded once for the heads that share them
+      keys = cache.keys(layer, kvh, 0, n_pos, kbuf);
+      values = cache.values(layer, kvh, 0, n_pos, vbuf);
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n_pos), static_cast<int>(head_dim),
-                scale, q + h * head_dim, static_cast<int>(dim), cache.keys(layer, kvh), static_cast<int>(head_dim), 0.0f,
+                scale, q + h * head_dim, static_cast<int>(dim), keys, static_cast<int>(head_dim), 0.0f,
                 p.data(), static_cast<int>(n_pos));
 #pragma omp parallel for schedule(static) if (T * n_pos >= (1 << 14))
     for (int64_t t = 0; t < T; ++t) {
@@ -115,7 +121,7 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
       std::fill(row + seen, row + n_pos, 0.0f);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(head_dim), static_cast<int>(n_pos),
-                1.0f, p.data(), static_cast<int>(n_pos), cache.values(layer, kvh), static_cast<int>(head_dim), 0.0f,
+                1.0f, p.data(), static_cast<int>(n_pos), values, static_cast<int>(head_dim), 0.0f,
                 out + h * head_dim, static_cast<int>(dim));
   }
 }
@@ -134,14 +140,15 @@ void attention_dots(const float* q, const KvCache& cache, int64_t layer, int64_t
 #pragma omp parallel if (items >= 2)
   {
     std::vector<float> score(static_cast<size_t>(kQueryBlock * (pos + T)));  // (nq, n_pos)
+    std::vector<float> kbuf, vbuf;  // decoded rows of a quantized cache
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t t = item / (n_kv_heads * blocks), kvh = item / blocks % n_kv_heads, h0 = kvh * group + item % blocks * kQueryBlock;
       const int nq = static_cast<int>(std::min(kQueryBlock, (kvh + 1) * group - h0));
       // Keys and values of positions [from, pos + t].
       const int64_t from = first_visible(pos + t, window), n_pos = pos + t + 1 - from, first = (t * n_heads + h0) * head_dim;
-      const float* keys = cache.keys(layer, kvh) + from * head_dim;
-      const float* values = cache.values(layer, kvh) + from * head_dim;
+      const float* keys = cache.keys(layer, kvh, from, n_pos, kbuf);
+      const float* values = cache.values(layer, kvh, from, n_pos, vbuf);
       isa.dot_rows(q + first, head_dim, nq, keys, head_dim, n_pos, head_dim, score.data(), n_pos);
       for (int j = 0; j < nq; ++j) {
         float* s = score.data() + j * n_pos;

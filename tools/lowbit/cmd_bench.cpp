@@ -19,10 +19,10 @@ namespace lowbit::cli {
 Runner register_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure prefill/decode speed against the machine's bandwidth and int8 peak");
   struct Options {
-    std::string model, tokenizer, out;
+    std::string model, tokenizer, out, kv_cache = "f32";
     int64_t prompt = 128, generate = 32;
     int reps = 3;
-    bool memory_only = false, json = false;
+    bool memory_only = false, json = false, kv_rotate = false;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint (omit with --memory)");
@@ -31,6 +31,8 @@ Runner register_bench(CLI::App& app) {
   sub->add_option("--reps", o->reps, "repetitions (after one warm-up)")->check(CLI::Range(1, 1000));
   sub->add_flag("--memory", o->memory_only, "only measure the read bandwidth and int8 peak");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2");
+  sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
   sub->add_option("-o,--output", o->out, "also write the JSON result to this file");
   sub->add_flag("--json", o->json, "print JSON instead of a table");
   return [o]() {
@@ -49,7 +51,7 @@ Runner register_bench(CLI::App& app) {
       if (o->prompt + o->generate > m.config.context_length) {
         throw Error("bench: -p + -n exceeds the model's context", {.file = o->model, .value = std::to_string(o->prompt + o->generate)});
       }
-      const ModelSpeed s = measure_model_speed(m, o->prompt, o->generate, o->reps);
+      const ModelSpeed s = measure_model_speed(m, o->prompt, o->generate, o->reps, kv_cache_options(o->kv_cache, o->kv_rotate));
       const double gbs = s.decode.median * static_cast<double>(s.bytes_per_token) / 1e9;
       const double prefill_gops = s.prefill.median * 2.0 * static_cast<double>(m.parameter_count()) / 1e9;
       j["model"] = o->model;
@@ -60,12 +62,15 @@ Runner register_bench(CLI::App& app) {
       j["prefill_tps"] = {{"median", s.prefill.median}, {"min", s.prefill.min}, {"max", s.prefill.max}};
       j["decode_tps"] = {{"median", s.decode.median}, {"min", s.decode.min}, {"max", s.decode.max}};
       j["decode_bytes_per_token"] = s.bytes_per_token;
+      j["kv_cache"] = o->kv_cache + (o->kv_rotate ? "+rot" : "");
+      j["kv_bytes_per_token"] = s.kv_bytes_per_token;
       j["decode_gbs"] = gbs;
       j["decode_bandwidth_fraction"] = bw > 0 ? gbs / bw : 0;
       j["prefill_gops"] = prefill_gops;
       j["prefill_int8_peak_fraction"] = peak > 0 ? prefill_gops / peak : 0;
       table += fmt::format("model: {} ({:.2f} B parameters, {:.1f} MB read per decoded token)\n", o->model,
                            static_cast<double>(m.parameter_count()) / 1e9, static_cast<double>(s.bytes_per_token) / 1e6);
+      table += fmt::format("KV cache: {}{}, {} bytes per position\n", o->kv_cache, o->kv_rotate ? " rotated" : "", s.kv_bytes_per_token);
       if (s.prompt_tokens > 0) {
         table += fmt::format("prefill {:>5} tokens: {:8.1f} tok/s (range {:.1f}-{:.1f}), {:.0f} GOP/s = {:.0f}% of int8 peak\n",
                              s.prompt_tokens, s.prefill.median, s.prefill.min, s.prefill.max, prefill_gops,

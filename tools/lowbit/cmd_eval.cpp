@@ -14,6 +14,7 @@ Runner register_eval(CLI::App& app) {
     std::string base;
     std::vector<std::string> quantized;
     EvalOptions e;
+    std::string kv_caches = "f32";
     bool json = false, markdown = false;
   };
   auto o = std::make_shared<Options>();
@@ -24,9 +25,13 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("--chunks", o->e.max_chunks, "score at most this many chunks (default: all)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   sub->add_option("--gen-tokens", o->e.gen_tokens, "greedy tokens generated to measure speed")->check(CLI::NonNegativeNumber);
   sub->add_option("--tokenizer", o->e.tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  sub->add_option("--kv-cache", o->kv_caches,
+                  "KV caches each quantized model runs with, comma-separated, ':rot' for a Hadamard rotation "
+                  "(f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2; e.g. f16,q4_0,q4_0:rot)");
   auto* json = sub->add_flag("--json", o->json, "machine-readable output");
   sub->add_flag("--markdown", o->markdown, "a markdown table")->excludes(json);
   return [o]() {
+    o->e.kv_caches = parse_eval_kv_caches(o->kv_caches);
     o->e.status = [](const std::string& s) { fmt::print(stderr, "eval: {}\n", s); };
     const auto rows = evaluate_models(o->base, o->quantized, o->e);
     if (o->json) {
@@ -35,7 +40,8 @@ Runner register_eval(CLI::App& app) {
         out.push_back({{"model", r.model}, {"base", r.is_base}, {"file_bytes", r.file_bytes},
                        {"bits_per_weight", r.bits_per_weight}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
                        {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
-                       {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second}});
+                       {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second},
+                       {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token}});
       }
       fmt::print("{}\n", out.dump(2));
       return 0;

@@ -16,9 +16,9 @@ namespace lowbit::cli {
 Runner register_perplexity(CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "perplexity (and KL-divergence) on a text, as llama-perplexity");
   struct Options {
-    std::string model, file, tokenizer, save_logits, kld_base;
+    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32";
     int64_t n_ctx = 512, chunks = 0;
-    bool json = false;
+    bool json = false, kv_rotate = false;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
@@ -28,6 +28,8 @@ Runner register_perplexity(CLI::App& app) {
   sub->add_option("--save-logits", o->save_logits, "save what a later --kl-divergence run needs");
   sub->add_option("--kl-divergence", o->kld_base, "compare with logits saved by --save-logits");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
+  sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
   sub->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
     const Model m = open_model(o->model, o->tokenizer);
@@ -38,6 +40,7 @@ Runner register_perplexity(CLI::App& app) {
     p.max_chunks = o->chunks;
     p.save_logits_path = o->save_logits;
     p.kld_base_path = o->kld_base;
+    p.kv = kv_cache_options(o->kv_cache, o->kv_rotate);
     std::unique_ptr<Progress> progress;
     p.progress = [&](int64_t done, int64_t total, double ppl) {
       if (!progress) progress = std::make_unique<Progress>("perplexity", total, "chunks");
@@ -47,7 +50,8 @@ Runner register_perplexity(CLI::App& app) {
     if (o->json) {
       nlohmann::ordered_json j{{"model", o->model}, {"file", o->file}, {"n_ctx", r.n_ctx}, {"tokens", r.n_tokens},
                                {"chunks", r.n_chunks}, {"scored_tokens", r.n_scored}, {"ppl", r.ppl},
-                               {"ppl_stderr", r.ppl_stderr}, {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second}};
+                               {"ppl_stderr", r.ppl_stderr}, {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second},
+                               {"kv_cache", o->kv_cache}, {"kv_rotate", o->kv_rotate}};
       if (r.kld) {
         const auto& k = *r.kld;
         j["kld"] = {{"mean", k.mean}, {"stderr", k.stderr_mean}, {"max", k.max}, {"p99_9", k.p999}, {"p99", k.p99},
