@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/by_position.h"
 #include "lowbit/engine.h"
 
 namespace lowbit {
@@ -22,6 +23,7 @@ struct EvalRow {
   double gen_tokens_per_second = 0;
   std::string kv_cache = "f32";       // the KV cache it ran with ("q4_0+rot": rotated)
   uint64_t kv_bytes_per_token = 0;    // that cache's bytes per position
+  std::vector<PositionBucket> by_position;  // with --by-position (not for the base)
 };
 
 // One KV cache setting of `eval --kv-cache`: "q4_0", "q4_0:rot".
@@ -40,6 +42,7 @@ struct EvalOptions {
   std::string tokenizer;           // llama2.c tokenizer .bin, when needed
   // Every quantized model is scored once per entry (the base always with an f32 cache).
   std::vector<EvalKvCache> kv_caches{{"f32", {}}};
+  int64_t by_position = 0;         // > 0: KLD and top-1 in this many position buckets
   std::function<void(const std::string&)> status;  // one line per step, for stderr
 };
 
@@ -48,5 +51,8 @@ std::vector<EvalRow> evaluate_models(const std::string& base, const std::vector<
 
 // Plain-text or markdown table.
 std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown);
+// The by-position table: one row per model, "KLD (top-1 %)" per position bucket; empty
+// without --by-position.
+std::string format_position_table(const std::vector<EvalRow>& rows, bool markdown);
 
 }  // namespace lowbit

@@ -45,6 +45,29 @@ double generation_speed(const Model& m, int64_t n, const KvCacheOptions& kv) {
   return s > 0 ? n / s : 0;
 }
 
+// Columns padded to their widest cell; the first left-aligned, the others right-aligned.
+std::string render_table(const std::vector<std::vector<std::string>>& table, bool markdown) {
+  std::string out;
+  std::vector<size_t> width(table[0].size(), 0);
+  for (const auto& row : table) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (size_t i = 0; i < table.size(); ++i) {
+    for (size_t c = 0; c < table[i].size(); ++c) {
+      const std::string& v = table[i][c];
+      const std::string pad(width[c] - v.size(), ' ');
+      if (markdown) out += "| " + (c == 0 ? v + pad : pad + v) + " ";
+      else out += (c == 0 ? v + pad : pad + v) + (c + 1 < table[i].size() ? "  " : "");
+    }
+    out += markdown ? "|\n" : "\n";
+    if (markdown && i == 0) {
+      for (size_t c = 0; c < width.size(); ++c) out += "|" + std::string(width[c] + 1, '-') + (c == 0 ? "-" : ":");
+      out += "|\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<EvalKvCache> parse_eval_kv_caches(const std::string& list) {
@@ -126,6 +149,10 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       row.top1 = r.kld->top1_agreement;
       row.kv_cache = kv.label;
       row.kv_bytes_per_token = Engine(q, 1, kv.options).kv_bytes_per_token();
+      if (o.by_position > 0) {
+        say(what + ": KLD by position");
+        row.by_position = kld_by_position(base, q, tokens, {.n_ctx = o.n_ctx, .max_chunks = o.max_chunks, .buckets = o.by_position, .kv = kv.options});
+      }
       say(what + ": generation speed");
       row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options);
       rows.push_back(row);
@@ -135,7 +162,6 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
 }
 
 std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
-  std::string out;
   const char* header[] = {"model", "size MB", "bpw", "KV cache", "KV B/token", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %", "gen tok/s"};
   auto cell = [](const EvalRow& r) {
     return std::vector<std::string>{
@@ -149,28 +175,27 @@ std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
         r.is_base ? "-" : fmt::format("{:.5f}", r.kld_mean),
         r.is_base ? "-" : fmt::format("{:.5f}", r.kld_p99),
         r.is_base ? "-" : fmt::format("{:.2f}", 100 * r.top1),
-        fmt::format("{:.0f}", r.gen_tokens_per_second)};
+        r.gen_tokens_per_second > 0 ? fmt::format("{:.0f}", r.gen_tokens_per_second) : "-"};
   };
   std::vector<std::vector<std::string>> table{std::vector<std::string>(std::begin(header), std::end(header))};
   for (const auto& r : rows) table.push_back(cell(r));
-  std::vector<size_t> width(table[0].size(), 0);
-  for (const auto& row : table) {
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  for (size_t i = 0; i < table.size(); ++i) {
-    for (size_t c = 0; c < table[i].size(); ++c) {
-      const std::string& v = table[i][c];
-      const std::string pad(width[c] - v.size(), ' ');
-      if (markdown) out += "| " + (c == 0 ? v + pad : pad + v) + " ";
-      else out += (c == 0 ? v + pad : pad + v) + (c + 1 < table[i].size() ? "  " : "");
-    }
-    out += markdown ? "|\n" : "\n";
-    if (markdown && i == 0) {
-      for (size_t c = 0; c < width.size(); ++c) out += "|" + std::string(width[c] + 1, '-') + (c == 0 ? "-" : ":");
-      out += "|\n";
-    }
-  }
-  return out;
+  return render_table(table, markdown);
 }
+
+std::string format_position_table(const std::vector<EvalRow>& rows, bool markdown) {
+  std::vector<std::vector<std::string>> table;
+  for (const EvalRow& r : rows) {
+    if (r.by_position.empty()) continue;
+    if (table.empty()) {
+      table.push_back({"KLD (top-1 %) at positions"});
+      for (const PositionBucket& b : r.by_position) table[0].push_back(fmt::format("{}-{}", b.first, b.last));
+    }
+    std::vector<std::string> line{std::filesystem::path(r.model).filename().string() + (r.kv_cache != "f32" ? " KV " + r.kv_cache : "")};
+    for (const PositionBucket& b : r.by_position) line.push_back(fmt::format("{:.5f} ({:.1f})", b.kld_mean, 100 * b.top1));
+    table.push_back(line);
+  }
+  return table.empty() ? "" : render_table(table, markdown);
+}
+
 
 }  // namespace lowbit

@@ -8,18 +8,10 @@
 #include "eval/logits_file.h"
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
+#include "eval/token_scores.h"
 
 namespace lowbit {
 namespace {
-
-// logprobs: (n) = log_softmax(logits), in double for the sums.
-void log_softmax(const float* logits, int64_t n, float* logprobs) {
-  const float max = *std::max_element(logits, logits + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
-  const double lse = max + std::log(sum);
-  for (int64_t i = 0; i < n; ++i) logprobs[i] = static_cast<float>(logits[i] - lse);
-}
 
 double percentile(std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -80,14 +72,8 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
       if (save) save->add(logprobs.data(), target);
       if (base) {
         base_nll += -static_cast<double>(base->record(record++, base_logprobs.data()));
-        double kld = 0;
-        for (int64_t v = 0; v < V; ++v) {
-          const double pb = std::exp(static_cast<double>(base_logprobs[v]));
-          kld += pb * (static_cast<double>(base_logprobs[v]) - logprobs[v]);
-        }
-        klds.push_back(std::max(0.0, kld));
-        const auto argmax = [&](const std::vector<float>& p) { return std::max_element(p.begin(), p.end()) - p.begin(); };
-        top1_same += argmax(base_logprobs) == argmax(logprobs);
+        klds.push_back(kl_divergence(base_logprobs.data(), logprobs.data(), V));
+        top1_same += argmax(base_logprobs.data(), V) == argmax(logprobs.data(), V);
       }
     }
     if (o.progress) o.progress(c + 1, n_chunks, std::exp(nll / count));

@@ -28,6 +28,8 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("--kv-cache", o->kv_caches,
                   "KV caches each quantized model runs with, comma-separated, ':rot' for a Hadamard rotation "
                   "(f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2; e.g. f16,q4_0,q4_0:rot)");
+  sub->add_option("--by-position", o->e.by_position, "also KLD and top-1 by position in the context, in this many buckets")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   auto* json = sub->add_flag("--json", o->json, "machine-readable output");
   sub->add_flag("--markdown", o->markdown, "a markdown table")->excludes(json);
   return [o]() {
@@ -42,11 +44,19 @@ Runner register_eval(CLI::App& app) {
                        {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
                        {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second},
                        {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token}});
+        if (!r.by_position.empty()) {
+          auto& buckets = out.back()["by_position"] = nlohmann::ordered_json::array();
+          for (const PositionBucket& b : r.by_position) {
+            buckets.push_back({{"first", b.first}, {"last", b.last}, {"tokens", b.tokens}, {"kld_mean", b.kld_mean},
+                               {"kld_stderr", b.kld_stderr}, {"top1_agreement", b.top1}});
+          }
+        }
       }
       fmt::print("{}\n", out.dump(2));
       return 0;
     }
     fmt::print("{}", format_eval_table(rows, o->markdown));
+    if (const std::string positions = format_position_table(rows, o->markdown); !positions.empty()) fmt::print("\n{}", positions);
     return 0;
   };
 }
