@@ -32,6 +32,14 @@ if "$lowbit" perplexity "$out/s.gguf" -f "$shared/data/shakespeare-test.txt" -c 
   fail "KLD against logits of another text was accepted"
 fi
 grep -q "other tokens" "$out/err.txt" || fail "mismatch message: $(cat "$out/err.txt")"
+# KV caches: a per-row int8 cache stays close (any head size); q4_0 does not fit head size 8.
+"$lowbit" perplexity "$out/s.gguf" -f "$shared/data/tinystories-valid-30k.txt" -c 128 --kv-cache int8 --kv-rotate \
+  --kl-divergence "$out/base.logits" --json > "$out/kv.json" 2>/dev/null
+grep -q '"kv_cache": "int8"' "$out/kv.json" || fail "perplexity --kv-cache json: $(cat "$out/kv.json")"
+if "$lowbit" generate "$out/s.gguf" -p "Once" -n 4 --kv-cache q4_0 >/dev/null 2>"$out/err.txt"; then
+  fail "a q4_0 KV cache with head size 8 was accepted"
+fi
+grep -q "q4_0 does not fit the head size (8 values" "$out/err.txt" || fail "KV cache message: $(cat "$out/err.txt")"
 # tokenize: the oracle's ids from a tokenizer.json, and the tokenizer of a converted model.
 tok="$shared/testdata/tokenizers/llama3"
 "$lowbit" tokenize "$tok/tokenizer.json" -f "$shared/testdata/tokenizers/unicode-stress.txt" --ids -o "$out/ids.txt" 2>/dev/null
