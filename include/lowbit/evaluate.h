@@ -24,6 +24,10 @@ struct EvalRow {
   std::string kv_cache = "f32";       // the KV cache it ran with ("q4_0+rot": rotated)
   uint64_t kv_bytes_per_token = 0;    // that cache's bytes per position
   std::vector<PositionBucket> by_position;  // with --by-position (not for the base)
+  // With --task: accuracy (llama.cpp's HellaSwag rule), its standard error, and the share
+  // of items where the model chose what the base chose.
+  int64_t task_items = 0;
+  double task_accuracy = 0, task_stderr = 0, task_agreement = 1;
 };
 
 // One KV cache setting of `eval --kv-cache`: "q4_0", "q4_0:rot".
@@ -43,6 +47,7 @@ struct EvalOptions {
   // Every quantized model is scored once per entry (the base always with an f32 cache).
   std::vector<EvalKvCache> kv_caches{{"f32", {}}};
   int64_t by_position = 0;         // > 0: KLD and top-1 in this many position buckets
+  std::string task_path;           // a multiple-choice task (task.h) every model is scored on
   std::function<void(const std::string&)> status;  // one line per step, for stderr
 };
 

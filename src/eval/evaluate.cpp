@@ -14,6 +14,7 @@
 #include "lowbit/weight_check.h"
 #include "lowbit/model_io.h"
 #include "lowbit/perplexity.h"
+#include "lowbit/task.h"
 
 namespace lowbit {
 namespace {
@@ -121,6 +122,16 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   say("base: generation speed");
   b.gen_tokens_per_second = generation_speed(base, o.gen_tokens, {});
   b.kv_bytes_per_token = Engine(base, 1).kv_bytes_per_token();
+  std::vector<TaskItem> task;
+  TaskResult base_task;
+  if (!o.task_path.empty()) {
+    task = load_task(o.task_path);
+    say("base: task (" + std::to_string(task.size()) + " items)");
+    base_task = score_task(base, task);
+    b.task_items = base_task.items;
+    b.task_accuracy = base_task.accuracy;
+    b.task_stderr = base_task.accuracy_stderr;
+  }
   rows.push_back(b);
 
   p.save_logits_path.clear();
@@ -153,6 +164,16 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
         say(what + ": KLD by position");
         row.by_position = kld_by_position(base, q, tokens, {.n_ctx = o.n_ctx, .max_chunks = o.max_chunks, .buckets = o.by_position, .kv = kv.options});
       }
+      if (!task.empty()) {
+        say(what + ": task");
+        const TaskResult t = score_task(q, task, kv.options);
+        row.task_items = t.items;
+        row.task_accuracy = t.accuracy;
+        row.task_stderr = t.accuracy_stderr;
+        int64_t same = 0;
+        for (size_t i = 0; i < t.choices.size(); ++i) same += t.choices[i] == base_task.choices[i];
+        row.task_agreement = static_cast<double>(same) / static_cast<double>(t.items);
+      }
       say(what + ": generation speed");
       row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options);
       rows.push_back(row);
@@ -179,6 +200,13 @@ std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
   };
   std::vector<std::vector<std::string>> table{std::vector<std::string>(std::begin(header), std::end(header))};
   for (const auto& r : rows) table.push_back(cell(r));
+  if (!rows.empty() && rows.front().task_items > 0) {  // --task: accuracy (95% interval) and agreement with the base
+    table[0].insert(table[0].end(), {"task acc %", "agree %"});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      table[i + 1].push_back(fmt::format("{:.1f} +/- {:.1f}", 100 * rows[i].task_accuracy, 196 * rows[i].task_stderr));
+      table[i + 1].push_back(rows[i].is_base ? "-" : fmt::format("{:.1f}", 100 * rows[i].task_agreement));
+    }
+  }
   return render_table(table, markdown);
 }
 

@@ -28,6 +28,7 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("--kv-cache", o->kv_caches,
                   "KV caches each quantized model runs with, comma-separated, ':rot' for a Hadamard rotation "
                   "(f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2; e.g. f16,q4_0,q4_0:rot)");
+  sub->add_option("--task", o->e.task_path, "a multiple-choice task (JSONL, HellaSwag's keys; lowbit task make) to score every model on");
   sub->add_option("--by-position", o->e.by_position, "also KLD and top-1 by position in the context, in this many buckets")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   auto* json = sub->add_flag("--json", o->json, "machine-readable output");
@@ -44,6 +45,10 @@ Runner register_eval(CLI::App& app) {
                        {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
                        {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second},
                        {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token}});
+        if (r.task_items > 0) {
+          out.back()["task"] = {{"items", r.task_items}, {"accuracy", r.task_accuracy}, {"accuracy_stderr", r.task_stderr},
+                                {"agreement_with_base", r.task_agreement}};
+        }
         if (!r.by_position.empty()) {
           auto& buckets = out.back()["by_position"] = nlohmann::ordered_json::array();
           for (const PositionBucket& b : r.by_position) {

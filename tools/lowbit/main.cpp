@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_bench);
   add(lowbit::cli::register_synth);
   add(lowbit::cli::register_tokenize);
+  add(lowbit::cli::register_task);
 
   try {
     app.parse(argc, argv);
