@@ -21,6 +21,11 @@ struct EvalRow {
   double ppl = 0, ppl_stderr = 0, delta_ppl = 0;
   double kld_mean = 0, kld_stderr = 0, kld_p99 = 0, top1 = 1;
   double gen_tokens_per_second = 0;
+  double eval_tokens_per_second = 0;  // the perplexity run's (prefill) tokens per second
+  // Resident memory the model added to the process at its peak (weights paged in, KV
+  // cache, scratch): the peak while it loads and runs, less the size before; 0 where the
+  // peak cannot be measured.
+  uint64_t peak_rss_bytes = 0;
   std::string kv_cache = "f32";       // the KV cache it ran with ("q4_0+rot": rotated)
   uint64_t kv_bytes_per_token = 0;    // that cache's bytes per position
   std::vector<PositionBucket> by_position;  // with --by-position (not for the base)

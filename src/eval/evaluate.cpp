@@ -15,6 +15,7 @@
 #include "lowbit/model_io.h"
 #include "lowbit/perplexity.h"
 #include "lowbit/task.h"
+#include "eval/process_memory.h"
 
 namespace lowbit {
 namespace {
@@ -95,6 +96,13 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   std::stringstream text;
   text << in.rdbuf();
 
+  // Each model's peak memory: the peak restarted before it loads, less the size then.
+  auto start_memory = [] { return reset_peak_resident_memory() ? resident_memory().now : 0; };
+  auto added_memory = [](uint64_t before) {
+    const ResidentMemory m = resident_memory();
+    return before > 0 && m.peak > before ? m.peak - before : 0;
+  };
+  const uint64_t base_before = start_memory();
   const Model base = load_model(base_path, {.tokenizer_path = o.tokenizer});
   require_finite_weights(base);
   const auto tokens = base.tokenizer->encode(text.str(), true);
@@ -119,6 +127,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   b.bits_per_weight = 8.0 * base.weight_bytes() / base.parameter_count();
   b.ppl = rb.ppl;
   b.ppl_stderr = rb.ppl_stderr;
+  b.eval_tokens_per_second = rb.tokens_per_second;
   say("base: generation speed");
   b.gen_tokens_per_second = generation_speed(base, o.gen_tokens, {});
   b.kv_bytes_per_token = Engine(base, 1).kv_bytes_per_token();
@@ -132,11 +141,13 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
     b.task_accuracy = base_task.accuracy;
     b.task_stderr = base_task.accuracy_stderr;
   }
+  b.peak_rss_bytes = added_memory(base_before);
   rows.push_back(b);
 
   p.save_logits_path.clear();
   p.kld_base_path = logits;
   for (const auto& path : quantized) {
+    const uint64_t before = start_memory();
     const Model q = load_model(path, {.tokenizer_path = o.tokenizer});
     require_finite_weights(q);
     if (q.config.vocab_size != base.config.vocab_size) {
@@ -153,6 +164,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       row.bits_per_weight = 8.0 * q.weight_bytes() / q.parameter_count();
       row.ppl = r.ppl;
       row.ppl_stderr = r.ppl_stderr;
+      row.eval_tokens_per_second = r.tokens_per_second;
       row.delta_ppl = r.kld->delta_ppl;
       row.kld_mean = r.kld->mean;
       row.kld_stderr = r.kld->stderr_mean;
@@ -176,6 +188,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       }
       say(what + ": generation speed");
       row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options);
+      row.peak_rss_bytes = added_memory(before);
       rows.push_back(row);
     }
   }
@@ -183,7 +196,8 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
 }
 
 std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
-  const char* header[] = {"model", "size MB", "bpw", "KV cache", "KV B/token", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %", "gen tok/s"};
+  const char* header[] = {"model", "size MB", "bpw", "KV cache", "KV B/token", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %",
+                          "eval tok/s", "gen tok/s", "peak MB"};
   auto cell = [](const EvalRow& r) {
     return std::vector<std::string>{
         std::filesystem::path(r.model).filename().string(),
@@ -196,7 +210,9 @@ std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
         r.is_base ? "-" : fmt::format("{:.5f}", r.kld_mean),
         r.is_base ? "-" : fmt::format("{:.5f}", r.kld_p99),
         r.is_base ? "-" : fmt::format("{:.2f}", 100 * r.top1),
-        r.gen_tokens_per_second > 0 ? fmt::format("{:.0f}", r.gen_tokens_per_second) : "-"};
+        fmt::format("{:.0f}", r.eval_tokens_per_second),
+        r.gen_tokens_per_second > 0 ? fmt::format("{:.0f}", r.gen_tokens_per_second) : "-",
+        r.peak_rss_bytes > 0 ? fmt::format("{:.1f}", r.peak_rss_bytes / 1e6) : "-"};
   };
   std::vector<std::vector<std::string>> table{std::vector<std::string>(std::begin(header), std::end(header))};
   for (const auto& r : rows) table.push_back(cell(r));

@@ -44,7 +44,8 @@ Runner register_eval(CLI::App& app) {
                        {"bits_per_weight", r.bits_per_weight}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
                        {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
                        {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second},
-                       {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token}});
+                       {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token},
+                       {"eval_tokens_per_second", r.eval_tokens_per_second}, {"peak_rss_bytes", r.peak_rss_bytes}});
         if (r.task_items > 0) {
           out.back()["task"] = {{"items", r.task_items}, {"accuracy", r.task_accuracy}, {"accuracy_stderr", r.task_stderr},
                                 {"agreement_with_base", r.task_agreement}};
