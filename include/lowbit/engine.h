@@ -53,9 +53,22 @@ struct KvCacheOptions {
 // fp8_e4m3, fp8_e5m2 (one fp32 scale per row). Throws Error naming the known types.
 KvCacheOptions kv_cache_options(const std::string& name, bool rotate);
 
+// Quantized activations: the input of every block linear is rounded per token into a row
+// format of the table: bnb_int8 (int8 with one absmax per token: W8A8's dynamic
+// activations), fp8_e4m3 or fp8_e5m2 (FP8 with one scale per token, vLLM's "fp8 dynamic").
+// With bnb_int8 activations and bnb_int8 weights (int8 per output channel) a linear is an
+// int8 GEMM with int32 sums (IsaKernels::w8a8_dot); with other weights the rounded
+// activations go through the weights' own kernels. The output matrix keeps float inputs.
+struct ActQuantOptions {
+  const Format* format = nullptr;  // null: float activations
+};
+// --act NAME: none, int8, fp8_e4m3, fp8_e5m2. Throws Error naming the known names.
+ActQuantOptions act_quant_options(const std::string& name);
+
 class Engine {
  public:
   Engine(const Model& model, int64_t max_context, const KvCacheOptions& kv = {});
+  void set_activation_quant(const ActQuantOptions& act) { act_ = act; }
   // Bytes the KV cache holds per position (all layers, keys and values).
   uint64_t kv_bytes_per_token() const;
   ~Engine();
@@ -103,6 +116,7 @@ class Engine {
   Scratch scratch_;
   InputObserver observer_;
   bool reference_kernels_ = false;
+  ActQuantOptions act_;
   bool reference_act_rounding_ = false;
   // The scalar set under use_reference_kernels, else the CPU's.
   const struct IsaKernels& kernel_set() const;
@@ -113,6 +127,8 @@ class Engine {
 
   // y: (T, w.rows) = x: (T, w.cols) · wᵀ with the fast or the reference kernels.
   void linear(const Weight& w, const float* x, int64_t T, float* y);
+  // linear() of a block linear, its input rounded as act_ says first.
+  void block_linear(const Weight& w, const float* x, int64_t T, float* y);
 
   // Shows the input of group g of `layer` to the observer; true when the block stops here.
   bool observe(int g, const LayerWeights& w, int64_t layer, const float* x, int64_t T, int stop_after_group);

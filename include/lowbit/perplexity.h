@@ -44,6 +44,7 @@ struct PerplexityOptions {
   bool reference_kernels = false;     // matmul_ref instead of the fast kernels (Engine)
   bool reference_act_rounding = false;  // with it: the fast path's int8 activation rounding
   KvCacheOptions kv;                  // the KV cache's storage (--kv-cache, --kv-rotate)
+  ActQuantOptions act;                // activations of the block linears (--act)
   // Called after each chunk: (chunks done, chunks total, running ppl).
   std::function<void(int64_t, int64_t, double)> progress;
 };

@@ -33,7 +33,7 @@ struct ModelSpeed {
 // Runs a prompt of `prompt_tokens` random tokens, then `generated_tokens` single-token
 // steps, `reps` times (plus one warm-up).
 ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_t generated_tokens, int reps,
-                               const KvCacheOptions& kv = {});
+                               const KvCacheOptions& kv = {}, const ActQuantOptions& act = {});
 
 // The weight bytes a decode step reads: every linear of every layer and the output matrix.
 uint64_t decode_bytes_per_token(const Model& model);

@@ -157,6 +157,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       const std::string what = path + (o.kv_caches.size() > 1 || kv.label != "f32" ? " (KV " + kv.label + ")" : "");
       say(what + ": perplexity and KLD");
       p.kv = kv.options;
+      p.act = act_quant_options(o.act);
       const auto r = compute_perplexity(q, tokens, p);
       EvalRow row;
       row.model = path;
@@ -171,6 +172,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       row.kld_p99 = r.kld->p99;
       row.top1 = r.kld->top1_agreement;
       row.kv_cache = kv.label;
+      row.act = o.act;
       row.kv_bytes_per_token = Engine(q, 1, kv.options).kv_bytes_per_token();
       if (o.by_position > 0) {
         say(what + ": KLD by position");
@@ -196,13 +198,14 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
 }
 
 std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
-  const char* header[] = {"model", "size MB", "bpw", "KV cache", "KV B/token", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %",
+  const char* header[] = {"model", "size MB", "bpw", "act", "KV cache", "KV B/token", "ppl", "delta ppl", "mean KLD", "KLD p99", "top-1 %",
                           "eval tok/s", "gen tok/s", "peak MB"};
   auto cell = [](const EvalRow& r) {
     return std::vector<std::string>{
         std::filesystem::path(r.model).filename().string(),
         fmt::format("{:.3f}", r.file_bytes / 1e6),
         fmt::format("{:.3f}", r.bits_per_weight),
+        r.act,
         r.kv_cache,
         fmt::format("{}", r.kv_bytes_per_token),
         fmt::format("{:.4f} +/- {:.4f}", r.ppl, r.ppl_stderr),

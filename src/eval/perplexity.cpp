@@ -51,6 +51,7 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
   if (!o.save_logits_path.empty()) save = std::make_unique<LogitsFileWriter>(o.save_logits_path, V, n_ctx, n_chunks, used);
 
   Engine engine(model, n_ctx, o.kv);
+  engine.set_activation_quant(o.act);
   engine.use_reference_kernels(o.reference_kernels);
   engine.use_reference_act_rounding(o.reference_act_rounding);
   std::vector<float> logits(n_ctx * V), logprobs(V), base_logprobs(V);

@@ -70,7 +70,7 @@ uint64_t decode_bytes_per_token(const Model& model) {
 }
 
 ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_t generated_tokens, int reps,
-                               const KvCacheOptions& kv) {
+                               const KvCacheOptions& kv, const ActQuantOptions& act) {
   ModelSpeed s;
   s.prompt_tokens = prompt_tokens;
   s.generated_tokens = generated_tokens;
@@ -78,6 +78,7 @@ ModelSpeed measure_model_speed(const Model& model, int64_t prompt_tokens, int64_
   s.bytes_per_token = decode_bytes_per_token(model);
   Engine engine(model, prompt_tokens + generated_tokens, kv);
   s.kv_bytes_per_token = engine.kv_bytes_per_token();
+  engine.set_activation_quant(act);
   std::mt19937 rng(1);
   std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
   for (auto& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(model.config.vocab_size));

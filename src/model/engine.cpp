@@ -125,9 +125,9 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   const IsaKernels& isa = kernel_set();
   rmsnorm(x, w.attn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);
   if (observe(kAttnIn, w, l, s.xb.data(), T, stop_after_group)) return;
-  linear(w.attn_q, s.xb.data(), T, s.q.data());
-  linear(w.attn_k, s.xb.data(), T, s.k.data());
-  linear(w.attn_v, s.xb.data(), T, s.v.data());
+  block_linear(w.attn_q, s.xb.data(), T, s.q.data());
+  block_linear(w.attn_k, s.xb.data(), T, s.k.data());
+  block_linear(w.attn_v, s.xb.data(), T, s.v.data());
   add_bias(s.q.data(), w.attn_q_bias, T);
   add_bias(s.k.data(), w.attn_k_bias, T);
   add_bias(s.v.data(), w.attn_v_bias, T);
@@ -138,18 +138,47 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   cache_->store(l, pos, s.k.data(), s.v.data(), T);
   attention(s.q.data(), *cache_, l, T, pos, c.n_heads, c.n_kv_heads, hd, s.att.data(), isa, c.sliding_window);
   if (observe(kAttnOutIn, w, l, s.att.data(), T, stop_after_group)) return;
-  linear(w.attn_output, s.att.data(), T, s.xb.data());
+  block_linear(w.attn_output, s.att.data(), T, s.xb.data());
   add_bias(s.xb.data(), w.attn_output_bias, T);
   add_residual(x, s.xb.data(), T * dim);
   // Feed-forward: x += down(swiglu(gate, up)) of rmsnorm(x).
   rmsnorm(x, w.ffn_norm.to_f32().data(), T, dim, c.norm_eps, s.xb.data(), isa);
   if (observe(kFfnIn, w, l, s.xb.data(), T, stop_after_group)) return;
-  linear(w.ffn_gate, s.xb.data(), T, s.gate.data());
-  linear(w.ffn_up, s.xb.data(), T, s.up.data());
+  block_linear(w.ffn_gate, s.xb.data(), T, s.gate.data());
+  block_linear(w.ffn_up, s.xb.data(), T, s.up.data());
   swiglu(s.gate.data(), s.up.data(), T * hidden, isa.swiglu);
   if (observe(kFfnDownIn, w, l, s.gate.data(), T, stop_after_group)) return;
-  linear(w.ffn_down, s.gate.data(), T, s.xb.data());
+  block_linear(w.ffn_down, s.gate.data(), T, s.xb.data());
   add_residual(x, s.xb.data(), T * dim);
+}
+
+ActQuantOptions act_quant_options(const std::string& name) {
+  static const std::pair<std::string_view, std::string_view> kModes[] = {
+      {"int8", "bnb_int8"}, {"fp8_e4m3", "fp8_e4m3"}, {"fp8_e5m2", "fp8_e5m2"}};
+  if (name == "none") return {};
+  for (const auto& [mode, format] : kModes) {
+    if (name == mode) return {&format_by_name(format)};
+  }
+  throw Error("unknown activation quantization (none, int8, fp8_e4m3, fp8_e5m2)", {.value = name});
+}
+
+void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) {
+  if (act_.format == nullptr) return linear(w, x, T, y);
+  const Format& act = *act_.format;
+  std::vector<uint8_t> xq;
+  try {
+    xq = quantize_tensor(act, std::span(x, static_cast<size_t>(T * w.cols)), T, w.cols);
+  } catch (const Error& e) {
+    throw e.with_tensor(w.name);
+  }
+  if (act.name == std::string_view("bnb_int8") && w.format->name == std::string_view("bnb_int8")) {
+    // W8A8: an int8 GEMM with int32 sums.
+    w8a8_matmul(w, xq.data(), T, y, kernel_set().w8a8_dot != nullptr ? kernel_set().w8a8_dot : &w8a8_dot_ref);
+    return;
+  }
+  std::vector<float> rounded(static_cast<size_t>(T * w.cols));
+  act.dequantize(xq.data(), T, w.cols, 0, T, rounded.data());
+  linear(w, rounded.data(), T, y);
 }
 
 void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {

@@ -57,6 +57,10 @@ void add_residual(float* x, const float* y, int64_t n);
 // fp32 once, T fp32 dot products. matmul() (engine.h, src/kernels/linear.cpp) is the fast
 // version: the kernel table's int8 path, or SGEMM on decoded panels from kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
+// W8A8: y: (T, w.rows) from xq: T bnb_int8 rows (the activations) and w in bnb_int8, by
+// `dot` (IsaKernels::w8a8_dot), each weight row against the tokens 4 at a time.
+void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y,
+                 void (*dot)(const uint8_t*, int, const uint8_t*, int64_t, float*));
 // x: (T, cols) → out: (T, cols), each value as the int8 activation kernels see it:
 // q * d per sub-block of 16 (quantize_q8 of the scalar set).
 void round_through_q8_ref(const float* x, int64_t T, int64_t cols, std::vector<float>& out);

@@ -1,0 +1,128 @@
+// W8A8: the int8 dot of every instruction set equals the scalar reference bit for bit, and
+// its int32 sum is the exact integer sum, on random codes of odd lengths; an engine whose
+// bnb_int8 weights meet int8 activations gives the logits of the same rounded values in
+// float; and unknown modes are refused.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "lowbit/engine.h"
+#include "lowbit/error.h"
+#include "lowbit/kernels.h"
+#include "lowbit/model_io.h"
+#include "model/layers.h"
+#include "test_support.h"
+
+namespace lowbit {
+namespace {
+
+// n bnb_int8 rows of `cols` random codes (the extremes included) with random scales.
+std::vector<uint8_t> random_rows(int64_t n, int64_t cols, std::mt19937& rng) {
+  std::vector<uint8_t> out(static_cast<size_t>(n * (4 + cols)));
+  std::uniform_int_distribution<int> code(-127, 127);
+  std::uniform_real_distribution<float> scale(0.01f, 40.0f);
+  for (int64_t r = 0; r < n; ++r) {
+    uint8_t* row = out.data() + r * (4 + cols);
+    const float s = scale(rng);
+    std::memcpy(row, &s, 4);
+    for (int64_t i = 0; i < cols; ++i) row[4 + i] = static_cast<uint8_t>(static_cast<int8_t>(i % 97 == 3 ? -127 : code(rng)));
+  }
+  return out;
+}
+
+TEST(W8A8, DotIsExactInEverySet) {
+  std::mt19937 rng(11);
+  for (int64_t cols : {1, 7, 63, 64, 65, 200, 1000, 4097, 65536}) {
+    const auto w = random_rows(1, cols, rng), x = random_rows(4, cols, rng);
+    float aw;
+    std::memcpy(&aw, w.data(), 4);
+    for (int nt = 1; nt <= 4; ++nt) {
+      float want[4];
+      for (int t = 0; t < nt; ++t) {
+        const uint8_t* xr = x.data() + t * (4 + cols);
+        int64_t sum = 0;  // in 64 bits: the kernels' int32 must not wrap
+        for (int64_t i = 0; i < cols; ++i) sum += int64_t{static_cast<int8_t>(xr[4 + i])} * static_cast<int8_t>(w[4 + i]);
+        float ax;
+        std::memcpy(&ax, xr, 4);
+        want[t] = static_cast<float>(sum) * (ax / 127.0f) * (aw / 127.0f);
+      }
+      for (const IsaKernels* isa : usable_isas()) {
+        if (isa->w8a8_dot == nullptr) continue;
+        float got[4];
+        isa->w8a8_dot(x.data(), nt, w.data(), cols, got);
+        for (int t = 0; t < nt; ++t) EXPECT_EQ(got[t], want[t]) << isa->name << " cols " << cols << " token " << t;
+      }
+    }
+  }
+}
+
+// One linear: random activations rounded per token to int8 against bnb_int8 weights, by
+// the int8 GEMM, equal the double-precision sum of the decoded values up to float rounding
+// of the two scales and the decoded values (a few units in 2^-24 of sum |x w|).
+TEST(W8A8, GemmIsTheSumOfTheDecodedValues) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g;
+  const int64_t T = 13, rows = 37, cols = 200;
+  std::vector<float> x(static_cast<size_t>(T * cols)), wf(static_cast<size_t>(rows * cols));
+  for (float& v : x) v = g(rng);
+  for (float& v : wf) v = 0.05f * g(rng);
+  const Format& int8 = format_by_name("bnb_int8");
+  const auto wb = quantize_tensor(int8, wf, rows, cols), xq = quantize_tensor(int8, x, T, cols);
+  const Weight w{"w", &int8, rows, cols, wb, nullptr};
+  std::vector<float> wd(wf.size()), xd(x.size()), y(static_cast<size_t>(T * rows));
+  int8.dequantize(wb.data(), rows, cols, 0, rows, wd.data());
+  int8.dequantize(xq.data(), T, cols, 0, T, xd.data());
+  for (const IsaKernels* isa : usable_isas()) {
+    w8a8_matmul(w, xq.data(), T, y.data(), isa->w8a8_dot != nullptr ? isa->w8a8_dot : &w8a8_dot_ref);
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0, magnitude = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+          exact += static_cast<double>(xd[t * cols + i]) * wd[r * cols + i];
+          magnitude += std::fabs(static_cast<double>(xd[t * cols + i]) * wd[r * cols + i]);
+        }
+        EXPECT_NEAR(y[t * rows + r], exact, 8 * 0x1p-24 * magnitude) << isa->name << " token " << t << " row " << r;
+      }
+    }
+  }
+}
+
+// In the engine: shakespeare-llama-4m with bnb_int8 block linears and int8 activations
+// runs, the activations' rounding shows in the logits, and the fast and the scalar sets
+// agree as closely as any two int8-activation paths can (a value on a rounding boundary
+// may land one step apart: the bound of EngineKernels.LogitsMatchTheReferenceKernels).
+TEST(W8A8, EngineRunsTheInt8Gemm) {
+  const Model base = load_model(test::shared_path("models/shakespeare-llama-4m"));
+  Model m = base;
+  const Format& int8 = format_by_name("bnb_int8");
+  for (auto& l : m.layers) {
+    for (Weight* w : {&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+      auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(int8, w->to_f32(), w->rows, w->cols));
+      *w = Weight{w->name, &int8, w->rows, w->cols, *bytes, bytes};
+    }
+  }
+  auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  tokens.resize(48);
+  auto logits = [&](const char* act, bool reference) {
+    Engine e(m, 48);
+    e.set_activation_quant(act_quant_options(act));
+    e.use_reference_kernels(reference);
+    std::vector<float> out(static_cast<size_t>(48 * m.config.vocab_size));
+    e.forward(tokens, 0, out.data());
+    return out;
+  };
+  const auto gemm = logits("int8", false), ref = logits("int8", true), plain = logits("none", false);
+  float amax = 0, err = 0, change = 0;
+  for (size_t i = 0; i < gemm.size(); ++i) {
+    amax = std::max(amax, std::fabs(ref[i]));
+    err = std::max(err, std::fabs(gemm[i] - ref[i]));
+    change = std::max(change, std::fabs(gemm[i] - plain[i]));
+  }
+  EXPECT_LE(err, (4.0f * static_cast<float>(m.config.n_layers) + 1) / 254.0f * amax);
+  EXPECT_GT(change, 1e-3f * amax);
+  EXPECT_THROW(act_quant_options("int4"), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
