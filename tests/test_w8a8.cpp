@@ -11,6 +11,7 @@
 #include "lowbit/error.h"
 #include "lowbit/kernels.h"
 #include "lowbit/model_io.h"
+#include "lowbit/quantize.h"
 #include "model/layers.h"
 #include "test_support.h"
 
@@ -122,6 +123,53 @@ TEST(W8A8, EngineRunsTheInt8Gemm) {
   EXPECT_LE(err, (4.0f * static_cast<float>(m.config.n_layers) + 1) / 254.0f * amax);
   EXPECT_GT(change, 1e-3f * amax);
   EXPECT_THROW(act_quant_options("int4"), Error);
+}
+
+// SmoothQuant's scales folded into the norms and the linears leave the float model's
+// logits unchanged (written as f32: only float rounding of the divisions and products);
+// α changes the weights; into bnb_int8 the model runs as W8A8.
+TEST(W8A8, SmoothQuantFoldingKeepsTheFloatModel) {
+  const std::string base = test::shared_path("models/shakespeare-llama-4m"), dir = test::temp_dir();
+  auto smoothed = [&](const std::string& name, const char* format, const char* alpha) {
+    QuantizeOptions o;
+    o.input = base;
+    o.output = dir + "/" + name;
+    o.recipe = std::string("pure:") + format;
+    o.method = {"smoothquant", {{"alpha", alpha}}};
+    o.calib = test::shared_path("data/shakespeare-calib.txt");
+    o.calib_options = {.samples = 8, .length = 128};
+    quantize_model(o);
+    return load_model(o.output);
+  };
+  const Model m = load_model(base), a5 = smoothed("a5", "f32", "0.5"), a8 = smoothed("a8", "f32", "0.8");
+  auto tokens = m.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  tokens.resize(64);
+  auto logits = [&](const Model& model, const char* act) {
+    Engine e(model, 64);
+    e.set_activation_quant(act_quant_options(act));
+    std::vector<float> out(static_cast<size_t>(64 * model.config.vocab_size));
+    e.forward(tokens, 0, out.data());
+    return out;
+  };
+  const auto want = logits(m, "none");
+  float amax = 0;
+  for (float v : want) amax = std::max(amax, std::fabs(v));
+  for (const Model* s : {&a5, &a8}) {
+    const auto got = logits(*s, "none");
+    float err = 0;
+    for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::fabs(got[i] - want[i]));
+    EXPECT_LE(err, 1e-5f * amax);
+  }
+  EXPECT_NE(a5.layers[0].attn_norm.to_f32(), m.layers[0].attn_norm.to_f32());
+  EXPECT_NE(a5.layers[0].attn_q.to_f32(), a8.layers[0].attn_q.to_f32());
+  EXPECT_EQ(a5.layers[0].attn_output.to_f32(), m.layers[0].attn_output.to_f32());  // fed by attention, not a norm
+  const Model w8 = smoothed("w8", "bnb_int8", "0.5");
+  EXPECT_EQ(w8.layers[0].ffn_up.format->name, std::string_view("bnb_int8"));
+  const auto q = logits(w8, "int8");
+  float err = 0;
+  for (size_t i = 0; i < q.size(); ++i) err = std::max(err, std::fabs(q[i] - want[i]));
+  EXPECT_GT(err, 0.0f);
+  EXPECT_LT(err, 0.1f * amax);
 }
 
 }  // namespace

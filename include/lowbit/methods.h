@@ -66,6 +66,9 @@ struct Method {
   bool needs_calibration;
   std::vector<MethodOption> options;
   std::unique_ptr<CalibratedMethod> (*make)();  // null for methods without calibration
+  // Rounds through the format's fit/round steps (format.h), so it needs formats that have
+  // them; false: it rounds with the format's own quantizer and reaches every format.
+  bool needs_fit_round = true;
 };
 
 // A weight shaped like `like` holding `values` (rows × cols) in f32, owning its bytes.

@@ -22,6 +22,7 @@
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
 #include "quant/methods/awq_method.h"
+#include "quant/methods/fold_scales.h"
 #include "quant/methods/gptq_method.h"
 
 namespace lowbit {
@@ -52,7 +53,7 @@ class AwqMethod final : public CalibratedMethod {
       const LinearGroup& group = layout.groups[g];
       if (!can_scale(group, work)) continue;
       const auto s = search_scale(layout, static_cast<int>(g), work, probe, in, format_of, grid, duo);
-      apply_scale(group, work, s);
+      fold_input_scales(group, work, s);
       // The group's stored inputs now arrive divided by s (as AutoAWQ scales its input_feat).
       auto& x = in.x[g];
       const int64_t cols = in.cols[g];
@@ -226,37 +227,7 @@ class AwqMethod final : public CalibratedMethod {
     return best;
   }
 
-  // Feeding norm (or linear rows) ÷ s, members' input columns × s.
-  static void apply_scale(const LinearGroup& group, LayerWeights& work, const std::vector<float>& s) {
-    const int64_t cols = static_cast<int64_t>(s.size());
-    if (group.fed_by_norm) {
-      Weight& norm = work.*group.fed_by_norm;
-      std::vector<float> v = norm.to_f32();
-      for (int64_t j = 0; j < cols; ++j) v[j] /= s[j];
-      norm = make_f32_weight(norm, v);
-    } else {
-      Weight& prev = work.*group.fed_by_linear;
-      std::vector<float> v = prev.to_f32();
-      for (int64_t r = 0; r < prev.rows; ++r) {
-        for (int64_t c = 0; c < prev.cols; ++c) v[r * prev.cols + c] /= s[r];
-      }
-      prev = make_f32_weight(prev, v);
-      if (group.fed_by_bias && (work.*group.fed_by_bias).format != nullptr) {  // (W x + b) / s: the bias too
-        Weight& bias = work.*group.fed_by_bias;
-        std::vector<float> b = bias.to_f32();
-        for (int64_t r = 0; r < bias.cols; ++r) b[r] /= s[r];
-        bias = make_f32_weight(bias, b);
-      }
-    }
-    for (const auto& m : group.members) {
-      Weight& w = work.*m.weight;
-      std::vector<float> v = w.to_f32();
-      for (int64_t r = 0; r < w.rows; ++r) {
-        for (int64_t j = 0; j < cols; ++j) v[r * cols + j] *= s[j];
-      }
-      w = make_f32_weight(w, v);
-    }
-  }
+
 
   // Per row and storage block, clamp to [lo·(1 - a/20), hi·(1 - b/20)] (lo, hi: the block's
   // min and max; a, b < 10) minimising the block's output MSE on up to 512 evenly sampled

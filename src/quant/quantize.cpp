@@ -245,12 +245,14 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
         if (!c.method.empty()) p.method = {c.method, c.options};
         else if (!c.options.empty()) p.method.options = c.options;
         check_method_config(p.method);
-        if (method_by_name(p.method.name).needs_calibration && p.format->fit_round == nullptr &&
-            p.format->kind != FormatKind::kFloat) {
+        const Method& row = method_by_name(p.method.name);
+        if (row.needs_calibration && row.needs_fit_round && p.format->fit_round == nullptr && p.format->kind != FormatKind::kFloat) {
           ++no_fit_round[std::string(p.format->name)];
           p.method = {"rtn", {}};
         }
-        if (p.format->kind == FormatKind::kFloat) p.method = {"rtn", {}};
+        // Float targets: nothing to round with error feedback; a method that only rescales
+        // the float block (SmoothQuant) still runs and writes the rescaled weights.
+        if (p.format->kind == FormatKind::kFloat && row.needs_fit_round) p.method = {"rtn", {}};
       }
     }
     plan.push_back(p);

@@ -7,6 +7,7 @@
 #include "lowbit/methods.h"
 #include "quant/methods/awq_method.h"
 #include "quant/methods/gptq_method.h"
+#include "quant/methods/smoothquant_method.h"
 
 namespace lowbit {
 
@@ -35,6 +36,14 @@ const std::vector<Method>& method_table() {
         {"damp", "0.01", "GPTQ damping when gptq=true"},
         {"act-order", "false", "GPTQ act-order when gptq=true"}},
        &make_awq_method},
+      {"smoothquant",
+       "SmoothQuant (Xiao et al. 2022): per input channel of the linears fed by a norm, s = max|x|^alpha / max|w|^(1-alpha) "
+       "from the calibration activations, folded into the norm and the linears (the float model is unchanged); then RTN. "
+       "With --format bnb_int8 and --act int8 at run time: W8A8",
+       true,
+       {{"alpha", "0.5", "migration strength (llm-compressor uses 0.8)"}},
+       &make_smoothquant_method,
+       false},
   };
   return t;
 }
