@@ -70,6 +70,25 @@ std::string render_table(const std::vector<std::vector<std::string>>& table, boo
   return out;
 }
 
+// The size, perplexity and (against the base) KLD columns of a model's row.
+EvalRow row_of(const std::string& path, const Model& m, const PerplexityResult& r) {
+  EvalRow row;
+  row.model = path;
+  row.file_bytes = size_on_disk(path);
+  row.bits_per_weight = 8.0 * static_cast<double>(m.weight_bytes()) / static_cast<double>(m.parameter_count());
+  row.ppl = r.ppl;
+  row.ppl_stderr = r.ppl_stderr;
+  row.eval_tokens_per_second = r.tokens_per_second;
+  if (r.kld) {
+    row.delta_ppl = r.kld->delta_ppl;
+    row.kld_mean = r.kld->mean;
+    row.kld_stderr = r.kld->stderr_mean;
+    row.kld_p99 = r.kld->p99;
+    row.top1 = r.kld->top1_agreement;
+  }
+  return row;
+}
+
 }  // namespace
 
 std::vector<EvalKvCache> parse_eval_kv_caches(const std::string& list) {
@@ -120,14 +139,8 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   say("base " + base_path + ": perplexity");
   const auto rb = compute_perplexity(base, tokens, p);
   std::vector<EvalRow> rows;
-  EvalRow b;
-  b.model = base_path;
+  EvalRow b = row_of(base_path, base, rb);
   b.is_base = true;
-  b.file_bytes = size_on_disk(base_path);
-  b.bits_per_weight = 8.0 * base.weight_bytes() / base.parameter_count();
-  b.ppl = rb.ppl;
-  b.ppl_stderr = rb.ppl_stderr;
-  b.eval_tokens_per_second = rb.tokens_per_second;
   say("base: generation speed");
   b.gen_tokens_per_second = generation_speed(base, o.gen_tokens, {});
   b.kv_bytes_per_token = Engine(base, 1).kv_bytes_per_token();
@@ -159,18 +172,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       p.kv = kv.options;
       p.act = act_quant_options(o.act);
       const auto r = compute_perplexity(q, tokens, p);
-      EvalRow row;
-      row.model = path;
-      row.file_bytes = size_on_disk(path);
-      row.bits_per_weight = 8.0 * q.weight_bytes() / q.parameter_count();
-      row.ppl = r.ppl;
-      row.ppl_stderr = r.ppl_stderr;
-      row.eval_tokens_per_second = r.tokens_per_second;
-      row.delta_ppl = r.kld->delta_ppl;
-      row.kld_mean = r.kld->mean;
-      row.kld_stderr = r.kld->stderr_mean;
-      row.kld_p99 = r.kld->p99;
-      row.top1 = r.kld->top1_agreement;
+      EvalRow row = row_of(path, q, r);
       row.kv_cache = kv.label;
       row.act = o.act;
       row.kv_bytes_per_token = Engine(q, 1, kv.options).kv_bytes_per_token();
