@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "lowbit/engine.h"
@@ -170,6 +171,54 @@ TEST(W8A8, SmoothQuantFoldingKeepsTheFloatModel) {
   for (size_t i = 0; i < q.size(); ++i) err = std::max(err, std::fabs(q[i] - want[i]));
   EXPECT_GT(err, 0.0f);
   EXPECT_LT(err, 0.1f * amax);
+}
+
+// LLM.int8(): with an infinite threshold no column is an outlier and the result is W8A8's
+// bit for bit; with a threshold below every activation every column stays float, and the
+// block linears compute the float product with the decoded weights.
+TEST(W8A8, LlmInt8DecompositionAtItsLimits) {
+  const Model base = load_model(test::shared_path("models/shakespeare-llama-4m"));
+  Model m = base, decoded = base;
+  const Format& int8 = format_by_name("bnb_int8");
+  const Format& f32 = format_by_name("f32");
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    for (auto member : {&LayerWeights::attn_q, &LayerWeights::attn_k, &LayerWeights::attn_v, &LayerWeights::attn_output,
+                        &LayerWeights::ffn_gate, &LayerWeights::ffn_up, &LayerWeights::ffn_down}) {
+      Weight& w = m.layers[l].*member;
+      auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(int8, w.to_f32(), w.rows, w.cols));
+      w = Weight{w.name, &int8, w.rows, w.cols, *bytes, bytes};
+      auto values = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(f32, w.to_f32(), w.rows, w.cols));
+      decoded.layers[l].*member = Weight{w.name, &f32, w.rows, w.cols, *values, values};
+    }
+  }
+  auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  tokens.resize(40);
+  auto run = [&](const Model& model, const ActQuantOptions& act, std::map<std::string, OutlierStats>* stats = nullptr) {
+    Engine e(model, 40);
+    e.set_activation_quant(act);
+    std::vector<float> out(static_cast<size_t>(40 * model.config.vocab_size));
+    e.forward(tokens, 0, out.data());
+    if (stats) *stats = e.outlier_stats();
+    return out;
+  };
+  std::map<std::string, OutlierStats> none, all;
+  EXPECT_EQ(run(m, act_quant_options("llm_int8", 1e30f), &none), run(m, act_quant_options("int8")));
+  for (const auto& [name, st] : none) EXPECT_EQ(st.outlier_columns, 0) << name;
+  EXPECT_EQ(none.size(), 7 * m.layers.size());
+  const auto floats = run(m, act_quant_options("llm_int8", 1e-30f), &all), want = run(decoded, {});
+  float amax = 0, err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    amax = std::max(amax, std::fabs(want[i]));
+    err = std::max(err, std::fabs(floats[i] - want[i]));
+  }
+  EXPECT_LE(err, 1e-4f * amax);
+  int64_t outliers = 0, columns = 0;
+  for (const auto& [name, st] : all) {
+    outliers += st.outlier_columns;
+    columns += st.columns;
+  }
+  EXPECT_GT(outliers, columns * 9 / 10);  // all but the columns that are exactly zero
+  EXPECT_THROW(act_quant_options("llm_int8", 0.0f), Error);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -59,16 +60,29 @@ KvCacheOptions kv_cache_options(const std::string& name, bool rotate);
 // With bnb_int8 activations and bnb_int8 weights (int8 per output channel) a linear is an
 // int8 GEMM with int32 sums (IsaKernels::w8a8_dot); with other weights the rounded
 // activations go through the weights' own kernels. The output matrix keeps float inputs.
+// LLM.int8() (outlier_threshold > 0, with int8 activations): the input columns whose
+// magnitude exceeds the threshold in any token of the call stay float and meet the
+// weights' decoded columns in float; the rest go through the int8 path; the two are added
+// (bitsandbytes' mixed-precision decomposition).
 struct ActQuantOptions {
   const Format* format = nullptr;  // null: float activations
+  float outlier_threshold = 0;     // > 0: LLM.int8() decomposition (int8 only)
 };
-// --act NAME: none, int8, fp8_e4m3, fp8_e5m2. Throws Error naming the known names.
-ActQuantOptions act_quant_options(const std::string& name);
+// --act NAME: none, int8, llm_int8 (threshold 6.0 unless given), fp8_e4m3, fp8_e5m2.
+// Throws Error naming the known names.
+ActQuantOptions act_quant_options(const std::string& name, float threshold = 6.0f);
+
+// Per block linear, how many input columns LLM.int8() kept in float, over all calls.
+struct OutlierStats {
+  int64_t outlier_columns = 0, columns = 0;  // summed over calls
+};
 
 class Engine {
  public:
   Engine(const Model& model, int64_t max_context, const KvCacheOptions& kv = {});
   void set_activation_quant(const ActQuantOptions& act) { act_ = act; }
+  // LLM.int8(): by tensor name, the outlier columns seen so far.
+  const std::map<std::string, OutlierStats>& outlier_stats() const { return outliers_; }
   // Bytes the KV cache holds per position (all layers, keys and values).
   uint64_t kv_bytes_per_token() const;
   ~Engine();
@@ -117,6 +131,7 @@ class Engine {
   InputObserver observer_;
   bool reference_kernels_ = false;
   ActQuantOptions act_;
+  std::map<std::string, OutlierStats> outliers_;
   bool reference_act_rounding_ = false;
   // The scalar set under use_reference_kernels, else the CPU's.
   const struct IsaKernels& kernel_set() const;

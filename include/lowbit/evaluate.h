@@ -28,6 +28,7 @@ struct EvalRow {
   uint64_t peak_rss_bytes = 0;
   std::string kv_cache = "f32";       // the KV cache it ran with ("q4_0+rot": rotated)
   std::string act = "none";           // its activations (--act)
+  double outlier_share = -1;          // LLM.int8(): share of input columns kept in float (-1: not run)
   uint64_t kv_bytes_per_token = 0;    // that cache's bytes per position
   std::vector<PositionBucket> by_position;  // with --by-position (not for the base)
   // With --task: accuracy (llama.cpp's HellaSwag rule), its standard error, and the share
@@ -54,6 +55,7 @@ struct EvalOptions {
   std::vector<EvalKvCache> kv_caches{{"f32", {}}};
   int64_t by_position = 0;         // > 0: KLD and top-1 in this many position buckets
   std::string act = "none";        // --act for the quantized models (the base: float)
+  float threshold = 6.0f;          // --threshold of --act llm_int8
   std::string task_path;           // a multiple-choice task (task.h) every model is scored on
   std::function<void(const std::string&)> status;  // one line per step, for stderr
 };

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -34,6 +35,7 @@ struct PerplexityResult {
   int64_t n_chunks = 0, n_scored = 0, n_ctx = 0, n_tokens = 0;
   double seconds = 0, tokens_per_second = 0;
   std::optional<KldStats> kld;
+  std::map<std::string, OutlierStats> outliers;  // LLM.int8(): per block linear
 };
 
 struct PerplexityOptions {

@@ -170,11 +170,20 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       const std::string what = path + (o.kv_caches.size() > 1 || kv.label != "f32" ? " (KV " + kv.label + ")" : "");
       say(what + ": perplexity and KLD");
       p.kv = kv.options;
-      p.act = act_quant_options(o.act);
+      p.act = act_quant_options(o.act, o.threshold);
       const auto r = compute_perplexity(q, tokens, p);
       EvalRow row = row_of(path, q, r);
       row.kv_cache = kv.label;
       row.act = o.act;
+      if (p.act.outlier_threshold > 0) {
+        int64_t outlier = 0, all = 0;
+        for (const auto& [name, st] : r.outliers) {
+          outlier += st.outlier_columns;
+          all += st.columns;
+        }
+        row.outlier_share = all > 0 ? static_cast<double>(outlier) / static_cast<double>(all) : 0;
+        row.act += fmt::format(" ({:.2f}% float)", 100 * row.outlier_share);
+      }
       row.kv_bytes_per_token = Engine(q, 1, kv.options).kv_bytes_per_token();
       if (o.by_position > 0) {
         say(what + ": KLD by position");

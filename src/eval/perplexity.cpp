@@ -80,9 +80,11 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
     if (o.progress) o.progress(c + 1, n_chunks, std::exp(nll / count));
   }
   if (save) save->commit();
+  const auto outliers = engine.outlier_stats();
 
   PerplexityResult r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.outliers = outliers;
   r.n_chunks = n_chunks;
   r.n_ctx = n_ctx;
   r.n_scored = count;

@@ -3,6 +3,7 @@
 #include "lowbit/engine.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "lowbit/error.h"
 #include "lowbit/kernels.h"
@@ -152,33 +153,87 @@ void Engine::block(const LayerWeights& w, int64_t l, float* x, int64_t T, int64_
   add_residual(x, s.xb.data(), T * dim);
 }
 
-ActQuantOptions act_quant_options(const std::string& name) {
+ActQuantOptions act_quant_options(const std::string& name, float threshold) {
   static const std::pair<std::string_view, std::string_view> kModes[] = {
-      {"int8", "bnb_int8"}, {"fp8_e4m3", "fp8_e4m3"}, {"fp8_e5m2", "fp8_e5m2"}};
+      {"int8", "bnb_int8"}, {"llm_int8", "bnb_int8"}, {"fp8_e4m3", "fp8_e4m3"}, {"fp8_e5m2", "fp8_e5m2"}};
   if (name == "none") return {};
+  if (name == "llm_int8" && !(threshold > 0)) throw Error("LLM.int8() threshold must be positive", {.value = std::to_string(threshold)});
   for (const auto& [mode, format] : kModes) {
-    if (name == mode) return {&format_by_name(format)};
+    if (name == mode) return {&format_by_name(format), name == "llm_int8" ? threshold : 0.0f};
   }
-  throw Error("unknown activation quantization (none, int8, fp8_e4m3, fp8_e5m2)", {.value = name});
+  throw Error("unknown activation quantization (none, int8, llm_int8, fp8_e4m3, fp8_e5m2)", {.value = name});
 }
 
 void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) {
   if (act_.format == nullptr) return linear(w, x, T, y);
   const Format& act = *act_.format;
+  const int64_t cols = w.cols;
+  // LLM.int8(): the columns over the threshold in any token leave the int8 path (zeroed
+  // there) and are added back in float at the end.
+  std::vector<int64_t> outliers;
+  std::vector<float> inliers;
+  const float* xi = x;
+  if (act_.outlier_threshold > 0) {
+    for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t t = 0; t < T; ++t) {
+        if (std::fabs(x[t * cols + j]) > act_.outlier_threshold) {
+          outliers.push_back(j);
+          break;
+        }
+      }
+    }
+    OutlierStats& stats = outliers_[w.name];
+    stats.outlier_columns += static_cast<int64_t>(outliers.size());
+    stats.columns += cols;
+    if (!outliers.empty()) {
+      inliers.assign(x, x + T * cols);
+      for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j : outliers) inliers[t * cols + j] = 0.0f;
+      }
+      xi = inliers.data();
+    }
+  }
   std::vector<uint8_t> xq;
   try {
-    xq = quantize_tensor(act, std::span(x, static_cast<size_t>(T * w.cols)), T, w.cols);
+    xq = quantize_tensor(act, std::span(xi, static_cast<size_t>(T * cols)), T, cols);
   } catch (const Error& e) {
     throw e.with_tensor(w.name);
   }
   if (act.name == std::string_view("bnb_int8") && w.format->name == std::string_view("bnb_int8")) {
     // W8A8: an int8 GEMM with int32 sums.
     w8a8_matmul(w, xq.data(), T, y, kernel_set().w8a8_dot != nullptr ? kernel_set().w8a8_dot : &w8a8_dot_ref);
-    return;
+  } else {
+    std::vector<float> rounded(static_cast<size_t>(T * cols));
+    act.dequantize(xq.data(), T, cols, 0, T, rounded.data());
+    linear(w, rounded.data(), T, y);
   }
-  std::vector<float> rounded(static_cast<size_t>(T * w.cols));
-  act.dequantize(xq.data(), T, w.cols, 0, T, rounded.data());
-  linear(w, rounded.data(), T, y);
+  if (outliers.empty()) return;
+  // y[t, r] += Σ_{j outlier} x[t, j] · w[r, j], the weights' outlier columns decoded (from
+  // a bnb_int8 row directly, as bitsandbytes takes CB[:, idx] · SCB / 127), in float.
+  const bool int8_rows = w.format->name == std::string_view("bnb_int8");
+#pragma omp parallel if (w.rows * static_cast<int64_t>(outliers.size()) * T >= (1 << 14))
+  {
+    std::vector<float> row(static_cast<size_t>(int8_rows ? 0 : cols)), wj(outliers.size());
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < w.rows; ++r) {
+      if (int8_rows) {
+        const uint8_t* data = w.data.data() + r * (4 + cols);
+        float scb;
+        std::memcpy(&scb, data, 4);
+        for (size_t k = 0; k < outliers.size(); ++k) {
+          wj[k] = (static_cast<float>(static_cast<int8_t>(data[4 + outliers[k]])) * scb) * (1.0f / 127.0f);
+        }
+      } else {
+        w.row_to_f32(r, row.data());
+        for (size_t k = 0; k < outliers.size(); ++k) wj[k] = row[static_cast<size_t>(outliers[k])];
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        float acc = 0;
+        for (size_t k = 0; k < outliers.size(); ++k) acc += x[t * cols + outliers[k]] * wj[k];
+        y[t * w.rows + r] += acc;
+      }
+    }
+  }
 }
 
 void Engine::linear(const Weight& w, const float* x, int64_t T, float* y) {

@@ -28,7 +28,8 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("--kv-cache", o->kv_caches,
                   "KV caches each quantized model runs with, comma-separated, ':rot' for a Hadamard rotation "
                   "(f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2; e.g. f16,q4_0,q4_0:rot)");
-  sub->add_option("--act", o->e.act, "activations of the quantized models' block linears: none, int8 (per token; int8 GEMM with bnb_int8 weights), fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->e.act, "activations of the quantized models' block linears: none, int8 (per token; int8 GEMM with bnb_int8 weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2");
+  sub->add_option("--threshold", o->e.threshold, "LLM.int8(): input columns above this magnitude stay float");
   sub->add_option("--task", o->e.task_path, "a multiple-choice task (JSONL, HellaSwag's keys; lowbit task make) to score every model on");
   sub->add_option("--by-position", o->e.by_position, "also KLD and top-1 by position in the context, in this many buckets")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -45,7 +46,7 @@ Runner register_eval(CLI::App& app) {
                        {"bits_per_weight", r.bits_per_weight}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
                        {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
                        {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second},
-                       {"act", r.act}, {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token},
+                       {"act", r.act}, {"outlier_share", r.outlier_share}, {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token},
                        {"eval_tokens_per_second", r.eval_tokens_per_second}, {"peak_rss_bytes", r.peak_rss_bytes}});
         if (r.task_items > 0) {
           out.back()["task"] = {{"items", r.task_items}, {"accuracy", r.task_accuracy}, {"accuracy_stderr", r.task_stderr},

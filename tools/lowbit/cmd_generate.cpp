@@ -32,7 +32,7 @@ Runner register_generate(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
-  sub->add_option("--act", o->act, "activations of the block linears: none, int8, fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->act, "activations of the block linears: none, int8, llm_int8, fp8_e4m3, fp8_e5m2");
   sub->add_flag("--json", o->json, "print one JSON object instead of streaming text");
   return [o]() {
     const Model m = open_model(o->model, o->tokenizer);

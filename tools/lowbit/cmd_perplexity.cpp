@@ -19,6 +19,7 @@ Runner register_perplexity(CLI::App& app) {
     std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act = "none";
     int64_t n_ctx = 512, chunks = 0;
     bool json = false, kv_rotate = false;
+    float threshold = 6.0f;
   };
   auto o = std::make_shared<Options>();
   sub->add_option("model", o->model, "HF folder, .gguf file or llama2.c checkpoint")->required();
@@ -30,7 +31,8 @@ Runner register_perplexity(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
-  sub->add_option("--act", o->act, "activations of the block linears: none, int8 (per token; int8 GEMM with bnb_int8 weights), fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->act, "activations of the block linears: none, int8 (per token; int8 GEMM with bnb_int8 weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2");
+  sub->add_option("--threshold", o->threshold, "LLM.int8(): input columns above this magnitude stay float");
   sub->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
     const Model m = open_model(o->model, o->tokenizer);
@@ -42,7 +44,7 @@ Runner register_perplexity(CLI::App& app) {
     p.save_logits_path = o->save_logits;
     p.kld_base_path = o->kld_base;
     p.kv = kv_cache_options(o->kv_cache, o->kv_rotate);
-    p.act = act_quant_options(o->act);
+    p.act = act_quant_options(o->act, o->threshold);
     std::unique_ptr<Progress> progress;
     p.progress = [&](int64_t done, int64_t total, double ppl) {
       if (!progress) progress = std::make_unique<Progress>("perplexity", total, "chunks");
@@ -61,12 +63,22 @@ Runner register_perplexity(CLI::App& app) {
                     {"min", k.min}, {"top1_agreement", k.top1_agreement}, {"top1_stderr", k.top1_stderr},
                     {"base_ppl", k.base_ppl}, {"delta_ppl", k.delta_ppl}};
       }
+      if (!r.outliers.empty()) {
+        for (const auto& [name, st] : r.outliers) j["outlier_columns"][name] = {{"outlier", st.outlier_columns}, {"columns", st.columns}};
+      }
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
     fmt::print("{} tokens, {} chunks of {}, {} scored ({:.1f} tokens/s)\n", r.n_tokens, r.n_chunks, r.n_ctx, r.n_scored,
                r.tokens_per_second);
     fmt::print("PPL = {:.4f} +/- {:.5f}\n", r.ppl, r.ppl_stderr);
+    if (!r.outliers.empty()) {  // LLM.int8(): the share of input columns kept in float, per linear
+      std::string line;
+      for (const auto& [name, st] : r.outliers) {
+        line += fmt::format("{}{} {:.2f}%", line.empty() ? "" : ", ", name, 100.0 * static_cast<double>(st.outlier_columns) / std::max<int64_t>(1, st.columns));
+      }
+      fmt::print("LLM.int8() outlier columns: {}\n", line);
+    }
     if (r.kld) {
       const auto& k = *r.kld;
       fmt::print("base PPL = {:.4f}, delta PPL = {:+.4f}\n", k.base_ppl, k.delta_ppl);
