@@ -107,10 +107,12 @@ struct Model {
   int64_t parameter_count() const;
 };
 
-// The divisor of each RoPE frequency (head_dim / 2 of them) that llama.cpp's converter
-// stores as rope_freqs.weight: for llama3 scaling 1, `factor`, or 1 / ((1 - smooth) /
-// factor + smooth) by wavelength; for kFreqFactors the stored ones; empty otherwise.
-std::vector<float> rope_freq_factors(const ModelConfig& c);
+// The divisor of each RoPE frequency (head_dim / 2 of them) under `scaling`: `factor`
+// for linear; for llama3 1, `factor`, or 1 / ((1 - smooth) / factor + smooth) by
+// wavelength (what llama.cpp's converter stores as rope_freqs.weight); for YaRN
+// 1 / (ramp / factor + 1 - ramp) with ramp 0 below the beta_fast pair and 1 above the
+// beta_slow one; the stored ones for kFreqFactors; empty for none.
+std::vector<float> rope_freq_divisors(const RopeScaling& scaling, int64_t head_dim, float theta);
 // YaRN's cos/sin scale: attention_factor, or 0.1 ln(factor) + 1 (1 for factor <= 1).
 float yarn_attention_factor(const RopeScaling& r);
 

@@ -159,6 +159,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
 
   p.save_logits_path.clear();
   p.kld_base_path = logits;
+  p.act = act_quant_options(o.act, o.threshold);
   for (const auto& path : quantized) {
     const uint64_t before = start_memory();
     const Model q = load_model(path, {.tokenizer_path = o.tokenizer});
@@ -170,7 +171,6 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       const std::string what = path + (o.kv_caches.size() > 1 || kv.label != "f32" ? " (KV " + kv.label + ")" : "");
       say(what + ": perplexity and KLD");
       p.kv = kv.options;
-      p.act = act_quant_options(o.act, o.threshold);
       const auto r = compute_perplexity(q, tokens, p);
       EvalRow row = row_of(path, q, r);
       row.kv_cache = kv.label;

@@ -1,6 +1,7 @@
 // Pieces of the llama GGUF mapping shared by save_gguf and the quantize pipeline.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,9 @@ void require_gguf_block(const ModelConfig& c);
 // a row order for attn_q/attn_k matrices, an element order for their biases
 // (out[i] = in[order[i]]); empty when nothing moves.
 std::vector<int64_t> qk_reorder(const ModelConfig& c, const Weight& w, RopeStyle target);
-// w's bytes with its rows (a vector: its elements) in `order`.
-std::vector<uint8_t> reordered_bytes(const Weight& w, const std::vector<int64_t>& order);
+// bytes of order.size() equal units (rows, or a float vector's elements), unit r taken
+// from unit order[r].
+std::vector<uint8_t> reordered_bytes(std::span<const uint8_t> bytes, const std::vector<int64_t>& order);
 // Tensors GGUF holds that are not weights of the model: rope_freqs.weight for llama3 RoPE
 // scaling (written before the weights, as llama.cpp's converter does).
 struct GgufExtraTensor {

@@ -332,21 +332,19 @@ std::vector<int64_t> qk_reorder(const ModelConfig& c, const Weight& w, RopeStyle
   return inverse;
 }
 
-std::vector<uint8_t> reordered_bytes(const Weight& w, const std::vector<int64_t>& order) {
-  // Rows are independent in every row-local format; a vector's elements are whole units
-  // only in the float formats.
-  const int64_t units = w.rows == 1 ? w.cols : w.rows;
-  if (w.rows == 1 && w.format->kind != FormatKind::kFloat) throw Error("a quantized vector cannot be reordered", {.tensor = w.name});
-  const uint64_t unit = w.data.size() / static_cast<uint64_t>(units);
-  std::vector<uint8_t> out(w.data.size());
-  for (int64_t r = 0; r < units; ++r) std::memcpy(out.data() + r * unit, w.data.data() + order[r] * unit, unit);
+std::vector<uint8_t> reordered_bytes(std::span<const uint8_t> bytes, const std::vector<int64_t>& order) {
+  const uint64_t unit = bytes.size() / order.size();
+  std::vector<uint8_t> out(bytes.size());
+  for (size_t r = 0; r < order.size(); ++r) std::memcpy(out.data() + r * unit, bytes.data() + order[r] * unit, unit);
   return out;
 }
 
 std::vector<GgufExtraTensor> gguf_extra_tensors(const Model& model) {
   std::vector<GgufExtraTensor> out;
-  const std::vector<float> factors = rope_freq_factors(model.config);
-  if (!factors.empty()) {
+  const ModelConfig& c = model.config;
+  const bool llama3 = c.rope_scaling.type == RopeScalingType::kLlama3 || c.rope_scaling.type == RopeScalingType::kFreqFactors;
+  if (llama3) {
+    const std::vector<float> factors = rope_freq_divisors(c.rope_scaling, c.head_dim(), c.rope_theta);
     GgufExtraTensor t{{"rope_freqs.weight", {static_cast<int64_t>(factors.size())}, format_by_name("f32").gguf_type}, {}};
     t.bytes.resize(factors.size() * sizeof(float));
     std::memcpy(t.bytes.data(), factors.data(), t.bytes.size());
@@ -435,7 +433,10 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
     if (order.empty()) {
       out.write_next(w->data);
     } else {
-      out.write_next(reordered_bytes(*w, order));
+      // Rows are independent in every row-local format; a vector's elements are whole units
+      // only in the float formats.
+      if (w->rows == 1 && w->format->kind != FormatKind::kFloat) throw Error("a quantized vector cannot be reordered", {.tensor = w->name});
+      out.write_next(reordered_bytes(w->data, order));
     }
   }
   out.commit();

@@ -32,7 +32,7 @@ void hadamard_rows(float* x, int64_t n, int64_t head_dim, int64_t block) {
 KvCache::KvCache(int64_t n_layers, int64_t max_context, int64_t n_kv_heads, int64_t head_dim, const KvCacheOptions& options)
     : n_layers_(n_layers), max_context_(max_context), n_kv_heads_(n_kv_heads), head_dim_(head_dim),
       format_(options.format != nullptr ? options.format : &format_by_name("f32")), rotate_(options.rotate),
-      rotate_block_(head_dim & -head_dim) {
+      rotate_block_(head_dim & -head_dim), raw_f32_(format_->name == std::string_view("f32") && !rotate_) {
   if (!format_->row_local || !format_fits(*format_, head_dim)) {
     throw Error("KV cache type " + std::string(format_->name) + " does not fit the head size (" + std::to_string(head_dim) +
                     " values per row; blocks of " + std::to_string(format_->block_size) + ")",
@@ -48,7 +48,7 @@ void KvCache::put(std::vector<float>& store, int64_t pos, const float* x, int64_
   std::vector<float> rows(static_cast<size_t>(T * head_dim_));
   for (int64_t h = 0; h < n_kv_heads_; ++h) {
     for (int64_t t = 0; t < T; ++t) std::copy_n(x + (t * n_kv_heads_ + h) * head_dim_, head_dim_, rows.data() + t * head_dim_);
-    if (format_->name == std::string_view("f32") && !rotate_) {
+    if (raw_f32_) {
       std::copy(rows.begin(), rows.end(), store.begin() + (h * max_context_ + pos) * head_dim_);
       continue;
     }
@@ -68,7 +68,7 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v, 
 }
 
 const float* KvCache::rows(const std::vector<float>& store, int64_t head, int64_t from, int64_t n, std::vector<float>& scratch) const {
-  if (format_->name == std::string_view("f32") && !rotate_) return store.data() + (head * max_context_ + from) * head_dim_;
+  if (raw_f32_) return store.data() + (head * max_context_ + from) * head_dim_;
   const uint8_t* head_bytes = reinterpret_cast<const uint8_t*>(store.data()) + static_cast<size_t>(head * max_context_) * row_bytes_;
   scratch.resize(static_cast<size_t>(n * head_dim_));
   format_->dequantize(head_bytes, max_context_, head_dim_, from, from + n, scratch.data());

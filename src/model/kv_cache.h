@@ -35,6 +35,7 @@ class KvCache {
   const Format* format_;  // f32 included
   bool rotate_;
   int64_t rotate_block_;  // the Hadamard block: the largest power of two dividing head_dim
+  bool raw_f32_;          // f32 rows, not rotated: stored and read as they come
   uint64_t row_bytes_;
   // [layer] (n_kv_heads, max_context) rows of row_bytes_, in float storage (the f32 cache
   // is read as floats, the others as bytes).

@@ -30,43 +30,12 @@ void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float ep
 
 RopeTable::RopeTable(int64_t max_context, int64_t head_dim, float theta, const RopeScaling& scaling)
     : cos(max_context * (head_dim / 2)), sin(cos.size()), half(head_dim / 2) {
+  const std::vector<float> divisors = rope_freq_divisors(scaling, head_dim, theta);
+  const float scale = scaling.type == RopeScalingType::kYarn ? yarn_attention_factor(scaling) : 1.0f;
   std::vector<float> freqs(static_cast<size_t>(half));
-  // YaRN (transformers' _compute_yarn_parameters, ggml's rope_yarn): the dimensions that
-  // turn more than beta_fast times over the original context keep their frequency, those
-  // that turn fewer than beta_slow times are divided by factor, a linear ramp between.
-  float yarn_low = 0, yarn_high = 0, scale = 1;
-  if (scaling.type == RopeScalingType::kYarn) {
-    const double d = static_cast<double>(head_dim), ctx = static_cast<double>(scaling.original_context);
-    auto dim_of = [&](double rotations) { return d * std::log(ctx / (rotations * 2 * M_PI)) / (2 * std::log(static_cast<double>(theta))); };
-    yarn_low = static_cast<float>(std::max(0.0, std::floor(dim_of(scaling.beta_fast))));
-    yarn_high = static_cast<float>(std::min(d - 1, std::ceil(dim_of(scaling.beta_slow))));
-    if (yarn_low == yarn_high) yarn_high += 0.001f;
-    scale = yarn_attention_factor(scaling);
-  }
   for (int64_t i = 0; i < half; ++i) {
-    float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-    if (scaling.type == RopeScalingType::kLinear) freq /= scaling.factor;
-    if (scaling.type == RopeScalingType::kFreqFactors) freq /= scaling.freq_factors[static_cast<size_t>(i)];
-    if (scaling.type == RopeScalingType::kYarn) {
-      const float ramp = std::clamp((static_cast<float>(i) - yarn_low) / (yarn_high - yarn_low), 0.0f, 1.0f);
-      const float extrapolation = 1.0f - ramp;  // 1: the frequency as trained
-      freq = freq / scaling.factor * (1.0f - extrapolation) + freq * extrapolation;
-    }
-    if (scaling.type == RopeScalingType::kLlama3) {
-      // transformers' _compute_llama3_parameters: wavelengths above the low-frequency
-      // bound are slowed by `factor`, those below the high-frequency bound kept, and the
-      // band between blended by how many times the wavelength fits the original context.
-      const float ctx = static_cast<float>(scaling.original_context);
-      const float low_wavelen = ctx / scaling.low_freq_factor, high_wavelen = ctx / scaling.high_freq_factor;
-      const float wavelen = 2.0f * static_cast<float>(M_PI) / freq;
-      if (wavelen > low_wavelen) {
-        freq = freq / scaling.factor;
-      } else if (!(wavelen < high_wavelen)) {
-        const float smooth = (ctx / wavelen - scaling.low_freq_factor) / (scaling.high_freq_factor - scaling.low_freq_factor);
-        freq = (1.0f - smooth) * freq / scaling.factor + smooth * freq;
-      }
-    }
-    freqs[i] = freq;
+    const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+    freqs[i] = divisors.empty() ? freq : freq / divisors[static_cast<size_t>(i)];
   }
   for (int64_t p = 0; p < max_context; ++p) {
     for (int64_t i = 0; i < half; ++i) {

@@ -20,8 +20,9 @@ inline constexpr int64_t kGemmMinTokens = 8;
 void rmsnorm(const float* x, const float* weight, int64_t T, int64_t n, float eps, float* out, const IsaKernels& isa);
 
 // cos/sin of every position and frequency: (max_context, head_dim/2) each.
-// cos/sin of every position's angles; the inverse frequencies 1 / theta^(2i/head_dim) are
-// rescaled by `scaling` as Hugging Face computes them (float32 throughout).
+// cos/sin of every position's angles; the inverse frequencies 1 / theta^(2i/head_dim)
+// (float32, as torch computes them) divided by rope_freq_divisors(scaling); YaRN scales
+// cos and sin by its attention factor.
 struct RopeTable {
   RopeTable(int64_t max_context, int64_t head_dim, float theta, const RopeScaling& scaling = {});
   std::vector<float> cos, sin;

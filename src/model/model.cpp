@@ -1,6 +1,7 @@
 // Model: weight access and bookkeeping; ModelConfig validation.
 #include "lowbit/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -75,24 +76,35 @@ float yarn_attention_factor(const RopeScaling& r) {
   return r.factor <= 1 ? 1.0f : 0.1f * std::log(r.factor) + 1.0f;
 }
 
-std::vector<float> rope_freq_factors(const ModelConfig& c) {
-  const RopeScaling& r = c.rope_scaling;
+std::vector<float> rope_freq_divisors(const RopeScaling& r, int64_t head_dim, float theta) {
+  if (r.type == RopeScalingType::kNone) return {};
   if (r.type == RopeScalingType::kFreqFactors) return r.freq_factors;
-  if (r.type != RopeScalingType::kLlama3) return {};
-  const int64_t hd = c.head_dim();
+  const int64_t half = head_dim / 2;
+  if (r.type == RopeScalingType::kLinear) return std::vector<float>(static_cast<size_t>(half), r.factor);
+  // YaRN's ramp ends: the pair indices that turn beta_fast and beta_slow times over the
+  // original context, floored and ceiled (transformers' find_correction_range, ggml's
+  // rope_yarn_corr_dims).
+  const double d = static_cast<double>(head_dim), ctx = static_cast<double>(r.original_context);
+  auto pair_of = [&](double rotations) { return d * std::log(ctx / (rotations * 2 * M_PI)) / (2 * std::log(static_cast<double>(theta))); };
+  const double yarn_low = std::max(0.0, std::floor(pair_of(r.beta_fast)));
+  double yarn_high = std::min(d - 1, std::ceil(pair_of(r.beta_slow)));
+  if (yarn_low == yarn_high) yarn_high += 0.001;
+  const double low_wavelen = ctx / r.low_freq_factor, high_wavelen = ctx / r.high_freq_factor;  // llama3
   std::vector<float> out;
-  const double ctx = static_cast<double>(r.original_context);
-  const double low_wavelen = ctx / r.low_freq_factor, high_wavelen = ctx / r.high_freq_factor;
-  for (int64_t i = 0; i < hd / 2; ++i) {
-    // The frequency in float32, as torch computes it; the rest in double, as the converter.
-    const float freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(hd));
-    const double wavelen = 2 * M_PI / freq;
+  for (int64_t i = 0; i < half; ++i) {
     double f = 1;
-    if (wavelen > low_wavelen) {
-      f = r.factor;
-    } else if (!(wavelen < high_wavelen)) {
-      const double smooth = (ctx / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
-      f = 1 / ((1 - smooth) / r.factor + smooth);
+    if (r.type == RopeScalingType::kYarn) {  // freq · (ramp / factor + 1 - ramp)
+      const double ramp = std::clamp((static_cast<double>(i) - yarn_low) / (yarn_high - yarn_low), 0.0, 1.0);
+      f = 1 / (ramp / r.factor + 1 - ramp);
+    } else {  // llama3: the frequency in float32, as torch computes it; the rest in double, as the converter
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+      const double wavelen = 2 * M_PI / freq;
+      if (wavelen > low_wavelen) {
+        f = r.factor;
+      } else if (!(wavelen < high_wavelen)) {
+        const double smooth = (ctx / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+        f = 1 / ((1 - smooth) / r.factor + smooth);
+      }
     }
     out.push_back(static_cast<float>(f));
   }

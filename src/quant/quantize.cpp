@@ -308,20 +308,12 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
       QuantizedTensor& t = block.at(w.name);
       bytes = std::move(t.bytes);
-      if (!order.empty()) {  // rows are independent in every row-local format (a bias: f32 elements)
-        const int64_t units = w.rows == 1 ? w.cols : w.rows;
-        const uint64_t rb = bytes.size() / static_cast<uint64_t>(units);
-        std::vector<uint8_t> permuted(bytes.size());
-        for (int64_t r = 0; r < units; ++r) std::memcpy(permuted.data() + r * rb, bytes.data() + order[r] * rb, rb);
-        bytes.swap(permuted);
-      }
+      if (!order.empty()) bytes = reordered_bytes(bytes, order);  // row-local rows, or a bias's f32 elements
     } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
     } else if (w.rows == 1) {  // norms and biases: f32, a q/k bias with its elements reordered
-      const std::vector<float> x = w.to_f32();
-      std::vector<float> y(x.size());
-      for (size_t i = 0; i < x.size(); ++i) y[i] = x[order.empty() ? i : static_cast<size_t>(order[i])];
-      bytes = quantize_tensor(*p.format, y, 1, w.cols);
+      bytes = quantize_tensor(*p.format, w.to_f32(), 1, w.cols);
+      if (!order.empty()) bytes = reordered_bytes(bytes, order);
     } else {
       std::vector<float> importance;
       if (p.format->uses_importance && !o.imatrix.empty()) {
