@@ -24,6 +24,7 @@ struct PositionProfileOptions {
   int64_t max_chunks = 0;  // 0: all
   int64_t buckets = 4;
   KvCacheOptions base_kv, kv;  // the caches each model runs with
+  ActQuantOptions act;         // the compared model's activations (the base: float)
 };
 
 // Throws Error when the vocabularies differ, the text is shorter than one chunk, or

@@ -57,8 +57,10 @@ KvCacheOptions kv_cache_options(const std::string& name, bool rotate);
 // Quantized activations: the input of every block linear is rounded per token into a row
 // format of the table: bnb_int8 (int8 with one absmax per token: W8A8's dynamic
 // activations), fp8_e4m3 or fp8_e5m2 (FP8 with one scale per token, vLLM's "fp8 dynamic").
-// With bnb_int8 activations and bnb_int8 weights (int8 per output channel) a linear is an
-// int8 GEMM with int32 sums (IsaKernels::w8a8_dot); with other weights the rounded
+// per_tensor: each linear's static input_scale (from calibration) replaces the per-token
+// scale, and values beyond its range clamp (compressed-tensors' static activations).
+// With int8 activations and int8 per-channel weights (bnb_int8, int8_pc_sym) a linear is
+// an int8 GEMM with int32 sums (IsaKernels::w8a8_dot); with other weights the rounded
 // activations go through the weights' own kernels. The output matrix keeps float inputs.
 // LLM.int8() (outlier_threshold > 0, with int8 activations): the input columns whose
 // magnitude exceeds the threshold in any token of the call stay float and meet the
@@ -67,10 +69,17 @@ KvCacheOptions kv_cache_options(const std::string& name, bool rotate);
 struct ActQuantOptions {
   const Format* format = nullptr;  // null: float activations
   float outlier_threshold = 0;     // > 0: LLM.int8() decomposition (int8 only)
+  bool per_tensor = false;         // static scales: Weight::input_scale
+  std::string name = "none";       // as given to act_quant_options
 };
-// --act NAME: none, int8, llm_int8 (threshold 6.0 unless given), fp8_e4m3, fp8_e5m2.
-// Throws Error naming the known names.
+// --act NAME: none, int8, llm_int8 (threshold 6.0 unless given), fp8_e4m3, fp8_e5m2; with
+// the suffix "_static" (int8_static, fp8_e4m3_static, fp8_e5m2_static) the per-tensor
+// static scales. Throws Error naming the known names.
 ActQuantOptions act_quant_options(const std::string& name, float threshold = 6.0f);
+// The scheme a model records (Model::activations), as options.
+ActQuantOptions act_quant_options(const ActivationScheme& scheme);
+// --act as a command takes it: "" is the model's recorded scheme, else the name given.
+ActQuantOptions act_quant_for(const Model& model, const std::string& name, float threshold = 6.0f);
 
 // Per block linear, how many input columns LLM.int8() kept in float, over all calls.
 struct OutlierStats {
@@ -139,6 +148,8 @@ class Engine {
   // use when the kernel set has an interleaved layout for their format; the file's pages
   // behind a repacked weight are then released.
   std::unordered_map<const Weight*, RepackedWeight> repacked_;
+  // W8A8 rows of the model's int8_pc_sym linears (w8a8_weight_rows), made on first use.
+  std::unordered_map<const Weight*, std::vector<uint8_t>> int8_rows_;
 
   // y: (T, w.rows) = x: (T, w.cols) · wᵀ with the fast or the reference kernels.
   void linear(const Weight& w, const float* x, int64_t T, float* y);

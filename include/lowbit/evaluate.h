@@ -54,7 +54,7 @@ struct EvalOptions {
   // Every quantized model is scored once per entry (the base always with an f32 cache).
   std::vector<EvalKvCache> kv_caches{{"f32", {}}};
   int64_t by_position = 0;         // > 0: KLD and top-1 in this many position buckets
-  std::string act = "none";        // --act for the quantized models (the base: float)
+  std::string act;                 // --act for the quantized models ("": each model's own; the base: float)
   float threshold = 6.0f;          // --threshold of --act llm_int8
   std::string task_path;           // a multiple-choice task (task.h) every model is scored on
   std::function<void(const std::string&)> status;  // one line per step, for stderr

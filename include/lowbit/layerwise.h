@@ -24,6 +24,7 @@ namespace lowbit {
 struct QuantizedTensor {
   const Format* format;
   std::vector<uint8_t> bytes;
+  float input_absmax = 0;  // max |input| over the calibration samples (record_input_absmax)
 };
 
 // For each linear of a block: the format it is written in and the method (with options)
@@ -45,6 +46,9 @@ class LayerwiseQuantizer {
   // Quantizes the next block (0, 1, ...): every tensor of it by name, the norms in f32.
   std::map<std::string, QuantizedTensor> next_block();
   int64_t blocks_done() const { return next_; }
+  // Also measure each linear's max |input| on the calibration samples, through the block as
+  // quantized so far (the static activation scales), groups without a calibrated method too.
+  void record_input_absmax(bool on) { record_absmax_ = on; }
 
  private:
   class Probe;
@@ -54,6 +58,7 @@ class LayerwiseQuantizer {
   LayerwiseProgress progress_;
   Engine engine_;
   int64_t next_ = 0, length_ = 0;
+  bool record_absmax_ = false;
   std::vector<float> x_;  // (samples, length, dim): the next block's inputs
   std::map<std::string, std::unique_ptr<CalibratedMethod>> methods_;  // by method name, reused
 };

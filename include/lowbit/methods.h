@@ -69,6 +69,13 @@ struct Method {
   // Rounds through the format's fit/round steps (format.h), so it needs formats that have
   // them; false: it rounds with the format's own quantizer and reaches every format.
   bool needs_fit_round = true;
+  // W8A8 schemes: the weight format used without --format/--recipe, and the activations
+  // the output records (an --act mode; quantize --act per-token|per-tensor picks dynamic
+  // or static scales). act_with_any_format false: recorded only with weight_format or an
+  // explicit --act (SmoothQuant also serves weight-only formats).
+  const char* weight_format = nullptr;
+  const char* act = nullptr;
+  bool act_with_any_format = true;
 };
 
 // A weight shaped like `like` holding `values` (rows × cols) in f32, owning its bytes.

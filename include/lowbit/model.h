@@ -74,6 +74,10 @@ struct Weight {
   int64_t rows = 0, cols = 0;
   std::span<const uint8_t> data;   // tensor_bytes(rows, cols) bytes
   std::shared_ptr<const std::vector<uint8_t>> owned;  // set when data is not in a map
+  // A block linear's static activation scale from calibration (compressed-tensors'
+  // input_scale): its input runs as q · input_scale, q = round(x / input_scale) clamped
+  // to the activation format's range. 0: none.
+  float input_scale = 0;
 
   int64_t numel() const { return rows * cols; }
   std::vector<float> to_f32() const;   // the whole tensor, dequantized
@@ -89,6 +93,16 @@ struct LayerWeights {
   Weight attn_q_norm, attn_k_norm;               // (1, head_dim): Qwen 3, RMSNorm of each head
 };
 
+// How a checkpoint says its block linears' inputs run (compressed-tensors'
+// input_activations, lowbit's quantization_config.activations): an --act mode ("none",
+// "int8", "llm_int8", "fp8_e4m3", "fp8_e5m2"), per token or with the static per-tensor
+// scales of its linears, and LLM.int8()'s threshold.
+struct ActivationScheme {
+  std::string act = "none";
+  bool per_tensor = false;
+  float threshold = 6.0f;
+};
+
 struct Model {
   ModelConfig config;
   Weight token_embd;       // (vocab, dim)
@@ -99,6 +113,7 @@ struct Model {
   std::string source;      // the path it was read from
   std::vector<std::string> files;  // every file read for it (weights, config, tokenizer)
   std::string quant_method;  // a quantized checkpoint's quant_method (gptq, awq, ...), else ""
+  ActivationScheme activations;  // as the checkpoint records it (run-time --act overrides)
   std::vector<std::shared_ptr<const void>> keep_alive;  // mapped files behind the weights
 
   // Every weight in GGUF order: token_embd, blk.N.*, output_norm, output (unless tied).

@@ -49,6 +49,6 @@ struct TaskResult {
 // Scores every item with `model` (contexts longer than the model's context are cut from
 // the left). progress: (items done, total).
 TaskResult score_task(const Model& model, const std::vector<TaskItem>& items, const KvCacheOptions& kv = {},
-                      const std::function<void(int64_t, int64_t)>& progress = {});
+                      const std::function<void(int64_t, int64_t)>& progress = {}, const ActQuantOptions& act = {});
 
 }  // namespace lowbit

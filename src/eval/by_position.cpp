@@ -24,6 +24,7 @@ std::vector<PositionBucket> kld_by_position(const Model& base, const Model& mode
   if (n_chunks == 0) throw Error("text too short: need at least one chunk of " + std::to_string(n_ctx) + " tokens", {.value = std::to_string(tokens.size()) + " tokens"});
   const int32_t bos = base.tokenizer ? base.tokenizer->bos() : -1;
   Engine eb(base, n_ctx, o.base_kv), em(model, n_ctx, o.kv);
+  em.set_activation_quant(o.act);
   std::vector<float> lb(static_cast<size_t>(n_ctx * V)), lm(lb.size()), pb(static_cast<size_t>(V)), pm(pb.size());
   std::vector<PositionBucket> out(static_cast<size_t>(o.buckets));
   std::vector<double> sum2(out.size());

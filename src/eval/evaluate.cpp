@@ -31,10 +31,11 @@ uint64_t size_on_disk(const std::string& path) {
 }
 
 // Greedy decoding of n tokens after BOS; tokens per second of the decode steps.
-double generation_speed(const Model& m, int64_t n, const KvCacheOptions& kv) {
+double generation_speed(const Model& m, int64_t n, const KvCacheOptions& kv, const ActQuantOptions& act = {}) {
   n = std::min<int64_t>(n, m.config.context_length - 1);
   if (n <= 1) return 0;
   Engine engine(m, n + 1, kv);
+  engine.set_activation_quant(act);
   std::vector<float> logits(m.config.vocab_size);
   std::vector<int32_t> tokens{m.tokenizer->bos() >= 0 ? m.tokenizer->bos() : 0};
   engine.forward(tokens, 0, logits.data(), false);
@@ -159,7 +160,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
 
   p.save_logits_path.clear();
   p.kld_base_path = logits;
-  p.act = act_quant_options(o.act, o.threshold);
+  if (!o.act.empty()) act_quant_options(o.act, o.threshold);  // an unknown name fails before any model runs
   for (const auto& path : quantized) {
     const uint64_t before = start_memory();
     const Model q = load_model(path, {.tokenizer_path = o.tokenizer});
@@ -167,6 +168,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
     if (q.config.vocab_size != base.config.vocab_size) {
       throw Error("model has another vocabulary size than the base", {.file = path, .value = std::to_string(q.config.vocab_size)});
     }
+    p.act = act_quant_for(q, o.act, o.threshold);
     for (const EvalKvCache& kv : o.kv_caches) {
       const std::string what = path + (o.kv_caches.size() > 1 || kv.label != "f32" ? " (KV " + kv.label + ")" : "");
       say(what + ": perplexity and KLD");
@@ -174,7 +176,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       const auto r = compute_perplexity(q, tokens, p);
       EvalRow row = row_of(path, q, r);
       row.kv_cache = kv.label;
-      row.act = o.act;
+      row.act = p.act.name;
       if (p.act.outlier_threshold > 0) {
         int64_t outlier = 0, all = 0;
         for (const auto& [name, st] : r.outliers) {
@@ -187,11 +189,11 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       row.kv_bytes_per_token = Engine(q, 1, kv.options).kv_bytes_per_token();
       if (o.by_position > 0) {
         say(what + ": KLD by position");
-        row.by_position = kld_by_position(base, q, tokens, {.n_ctx = o.n_ctx, .max_chunks = o.max_chunks, .buckets = o.by_position, .kv = kv.options});
+        row.by_position = kld_by_position(base, q, tokens, {.n_ctx = o.n_ctx, .max_chunks = o.max_chunks, .buckets = o.by_position, .kv = kv.options, .act = p.act});
       }
       if (!task.empty()) {
         say(what + ": task");
-        const TaskResult t = score_task(q, task, kv.options);
+        const TaskResult t = score_task(q, task, kv.options, {}, p.act);
         row.task_items = t.items;
         row.task_accuracy = t.accuracy;
         row.task_stderr = t.accuracy_stderr;
@@ -200,7 +202,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
         row.task_agreement = static_cast<double>(same) / static_cast<double>(t.items);
       }
       say(what + ": generation speed");
-      row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options);
+      row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options, p.act);
       row.peak_rss_bytes = added_memory(before);
       rows.push_back(row);
     }

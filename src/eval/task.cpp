@@ -142,9 +142,10 @@ std::vector<TaskItem> make_cloze_task(const std::string& text, const ClozeOption
 }
 
 TaskResult score_task(const Model& model, const std::vector<TaskItem>& items, const KvCacheOptions& kv,
-                      const std::function<void(int64_t, int64_t)>& progress) {
+                      const std::function<void(int64_t, int64_t)>& progress, const ActQuantOptions& act) {
   const int64_t ctx = model.config.context_length, vocab = model.config.vocab_size;
   Engine engine(model, ctx, kv);
+  engine.set_activation_quant(act);
   std::vector<float> logits, logprobs(static_cast<size_t>(vocab));
   TaskResult r;
   r.items = static_cast<int64_t>(items.size());

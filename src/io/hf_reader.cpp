@@ -2,6 +2,7 @@
 // model.safetensors.index.json, and tokenizer.model (SentencePiece, preferred) or
 // tokenizer.json. Weights stay in the mapped safetensors files, in HF's rotate-half RoPE
 // layout (the engine runs either layout; the GGUF writer permutes).
+#include <cmath>
 #include <filesystem>
 #include <charconv>
 #include <optional>
@@ -194,6 +195,7 @@ Model load_hf_folder(const std::string& dir) {
   const QuantConfig quant = read_quant_config(dir);
   if (!quant.method.empty()) m.files.push_back(quant.file);
   m.quant_method = quant.method;
+  m.activations = read_activation_scheme(dir);
   auto quantized_linear = [&](const std::string& hf_name, std::string gguf_name, int64_t rows, int64_t cols) -> std::optional<Weight> {
     if (quant.method.empty() || !hf_name.ends_with(".weight")) return std::nullopt;
     const auto plain = tensors.find(hf_name);
@@ -255,6 +257,26 @@ Model load_hf_folder(const std::string& dir) {
     used.insert(hf_name);
     return Weight{std::move(gguf_name), &format, rows, cols, view->data, nullptr};
   };
+  // A block linear's static activation scale, `<prefix>.input_scale` (compressed-tensors and
+  // lowbit write one f32 per linear): one positive finite value.
+  auto input_scale = [&](const std::string& hf_name, Weight& w) {
+    const std::string name = hf_name.substr(0, hf_name.size() - std::string(".weight").size()) + ".input_scale";
+    const auto it = tensors.find(name);
+    if (it == tensors.end()) return;
+    const auto& [file, view] = it->second;
+    if (view->numel() != 1) {
+      throw Error("input_scale must hold one value (a per-tensor activation scale)", {.file = file->path(), .tensor = name, .value = std::to_string(view->numel()) + " values"});
+    }
+    const float v = load_float(*view, 0, file->path());
+    if (!(v > 0) || !std::isfinite(v)) throw Error("input_scale must be positive and finite", {.file = file->path(), .tensor = name, .value = std::to_string(v)});
+    w.input_scale = v;
+    used.insert(name);
+  };
+  auto linear = [&](const std::string& hf_name, std::string gguf_name, int64_t rows, int64_t cols) {
+    Weight w = weight(hf_name, std::move(gguf_name), rows, cols);
+    input_scale(hf_name, w);
+    return w;
+  };
   // A tied model may be saved with only one of the two names (safetensors drops shared
   // tensors): either serves as the embedding.
   const bool embed_saved = tensors.count("model.embed_tokens.weight") != 0;
@@ -266,14 +288,14 @@ Model load_hf_folder(const std::string& dir) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     auto& y = m.layers.emplace_back();
     y.attn_norm = weight(p + "input_layernorm.weight", layer_tensor_name(l, "attn_norm"), 1, c.dim);
-    y.attn_q = weight(p + "self_attn.q_proj.weight", layer_tensor_name(l, "attn_q"), c.q_dim(), c.dim);
-    y.attn_k = weight(p + "self_attn.k_proj.weight", layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);
-    y.attn_v = weight(p + "self_attn.v_proj.weight", layer_tensor_name(l, "attn_v"), c.kv_dim(), c.dim);
-    y.attn_output = weight(p + "self_attn.o_proj.weight", layer_tensor_name(l, "attn_output"), c.dim, c.q_dim());
+    y.attn_q = linear(p + "self_attn.q_proj.weight", layer_tensor_name(l, "attn_q"), c.q_dim(), c.dim);
+    y.attn_k = linear(p + "self_attn.k_proj.weight", layer_tensor_name(l, "attn_k"), c.kv_dim(), c.dim);
+    y.attn_v = linear(p + "self_attn.v_proj.weight", layer_tensor_name(l, "attn_v"), c.kv_dim(), c.dim);
+    y.attn_output = linear(p + "self_attn.o_proj.weight", layer_tensor_name(l, "attn_output"), c.dim, c.q_dim());
     y.ffn_norm = weight(p + "post_attention_layernorm.weight", layer_tensor_name(l, "ffn_norm"), 1, c.dim);
-    y.ffn_gate = weight(p + "mlp.gate_proj.weight", layer_tensor_name(l, "ffn_gate"), c.hidden_dim, c.dim);
-    y.ffn_up = weight(p + "mlp.up_proj.weight", layer_tensor_name(l, "ffn_up"), c.hidden_dim, c.dim);
-    y.ffn_down = weight(p + "mlp.down_proj.weight", layer_tensor_name(l, "ffn_down"), c.dim, c.hidden_dim);
+    y.ffn_gate = linear(p + "mlp.gate_proj.weight", layer_tensor_name(l, "ffn_gate"), c.hidden_dim, c.dim);
+    y.ffn_up = linear(p + "mlp.up_proj.weight", layer_tensor_name(l, "ffn_up"), c.hidden_dim, c.dim);
+    y.ffn_down = linear(p + "mlp.down_proj.weight", layer_tensor_name(l, "ffn_down"), c.dim, c.hidden_dim);
     if (c.attention_bias != BiasSet::kNone) {
       y.attn_q_bias = weight(p + "self_attn.q_proj.bias", layer_tensor_name(l, "attn_q.bias"), 1, c.q_dim());
       y.attn_k_bias = weight(p + "self_attn.k_proj.bias", layer_tensor_name(l, "attn_k.bias"), 1, c.kv_dim());
@@ -294,6 +316,13 @@ Model load_hf_folder(const std::string& dir) {
     m.output = weight("lm_head.weight", "output.weight", c.vocab_size, c.dim);
   }
 
+  if (m.activations.per_tensor) {
+    for (const LayerWeights& y : m.layers) {
+      for (const Weight* w : {&y.attn_q, &y.attn_k, &y.attn_v, &y.attn_output, &y.ffn_gate, &y.ffn_up, &y.ffn_down}) {
+        if (w->input_scale == 0) throw Error("the config declares static activations, but the linear has no input_scale", {.file = dir, .tensor = w->name});
+      }
+    }
+  }
   if (c.tied_output) used.insert("lm_head.weight");  // a tied copy, saved anyway by some exporters
   std::vector<std::string> present;
   for (const auto& [name, entry] : tensors) present.push_back(name);

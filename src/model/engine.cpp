@@ -158,10 +158,24 @@ ActQuantOptions act_quant_options(const std::string& name, float threshold) {
       {"int8", "bnb_int8"}, {"llm_int8", "bnb_int8"}, {"fp8_e4m3", "fp8_e4m3"}, {"fp8_e5m2", "fp8_e5m2"}};
   if (name == "none") return {};
   if (name == "llm_int8" && !(threshold > 0)) throw Error("LLM.int8() threshold must be positive", {.value = std::to_string(threshold)});
-  for (const auto& [mode, format] : kModes) {
-    if (name == mode) return {&format_by_name(format), name == "llm_int8" ? threshold : 0.0f};
+  const bool per_tensor = name.ends_with("_static");
+  const std::string mode = per_tensor ? name.substr(0, name.size() - 7) : name;
+  for (const auto& [m, format] : kModes) {
+    if (mode == m && !(per_tensor && mode == "llm_int8")) {
+      return {&format_by_name(format), mode == "llm_int8" ? threshold : 0.0f, per_tensor, name};
+    }
   }
-  throw Error("unknown activation quantization (none, int8, llm_int8, fp8_e4m3, fp8_e5m2)", {.value = name});
+  throw Error("unknown activation quantization (none, int8, llm_int8, fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static, "
+              "fp8_e5m2_static with the model's input scales)", {.value = name.substr(0, 40)});
+}
+
+ActQuantOptions act_quant_options(const ActivationScheme& scheme) {
+  if (scheme.act == "none") return {};
+  return act_quant_options(scheme.act + (scheme.per_tensor ? "_static" : ""), scheme.threshold);
+}
+
+ActQuantOptions act_quant_for(const Model& model, const std::string& name, float threshold) {
+  return name.empty() ? act_quant_options(model.activations) : act_quant_options(name, threshold);
 }
 
 void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) {
@@ -195,13 +209,34 @@ void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) 
   }
   std::vector<uint8_t> xq;
   try {
-    xq = quantize_tensor(act, std::span(xi, static_cast<size_t>(T * cols)), T, cols);
+    if (act_.per_tensor) {
+      if (!(w.input_scale > 0) || !std::isfinite(w.input_scale)) {
+        throw Error("static activations need the linear's input_scale (quantize with --act per-tensor --calib FILE, or run "
+                    "--act " + std::string(act.name == std::string_view("bnb_int8") ? "int8" : act.name) + ")",
+                    {.value = std::to_string(w.input_scale)});
+      }
+      xq = quantize_static_rows(act, xi, T, cols, w.input_scale);
+    } else {
+      xq = quantize_tensor(act, std::span(xi, static_cast<size_t>(T * cols)), T, cols);
+    }
   } catch (const Error& e) {
     throw e.with_tensor(w.name);
   }
-  if (act.name == std::string_view("bnb_int8") && w.format->name == std::string_view("bnb_int8")) {
-    // W8A8: an int8 GEMM with int32 sums.
-    w8a8_matmul(w, xq.data(), T, y, kernel_set().w8a8_dot != nullptr ? kernel_set().w8a8_dot : &w8a8_dot_ref);
+  const std::string_view wf = w.format->name;
+  if (act.name == std::string_view("bnb_int8") && (wf == "bnb_int8" || wf == "int8_pc_sym")) {
+    // W8A8: an int8 GEMM with int32 sums; int8_pc_sym rows converted once per model weight.
+    auto dot = kernel_set().w8a8_dot != nullptr ? kernel_set().w8a8_dot : &w8a8_dot_ref;
+    if (wf == "bnb_int8") {
+      w8a8_matmul(w, xq.data(), T, y, dot);
+    } else {
+      const bool own = repacked_.count(&w) != 0;  // the model's (calibration's replacements change)
+      auto it = int8_rows_.find(&w);
+      if (it == int8_rows_.end() || !own) it = int8_rows_.insert_or_assign(&w, w8a8_weight_rows(w)).first;
+      Weight rows = w;
+      rows.data = it->second;
+      w8a8_matmul(rows, xq.data(), T, y, dot);
+      if (!own) int8_rows_.erase(it);
+    }
   } else {
     std::vector<float> rounded(static_cast<size_t>(T * cols));
     act.dequantize(xq.data(), T, cols, 0, T, rounded.data());
@@ -210,7 +245,7 @@ void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) 
   if (outliers.empty()) return;
   // y[t, r] += Σ_{j outlier} x[t, j] · w[r, j], the weights' outlier columns decoded (from
   // a bnb_int8 row directly, as bitsandbytes takes CB[:, idx] · SCB / 127), in float.
-  const bool int8_rows = w.format->name == std::string_view("bnb_int8");
+  const bool int8_rows = wf == "bnb_int8";
 #pragma omp parallel if (w.rows * static_cast<int64_t>(outliers.size()) * T >= (1 << 14))
   {
     std::vector<float> row(static_cast<size_t>(int8_rows ? 0 : cols)), wj(outliers.size());

@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "lowbit/blas_setup.h"
 #include "lowbit/engine.h"
+#include "lowbit/error.h"
+#include "lowbit/float_convert.h"
 #include "lowbit/kernels.h"
 
 namespace lowbit {
@@ -170,6 +173,52 @@ void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y,
       for (int n = 0; n < nt; ++n) y[(t + n) * w.rows + r] = out[n];
     }
   }
+}
+
+std::vector<uint8_t> w8a8_weight_rows(const Weight& w) {
+  const std::string_view f = w.format->name;
+  if (f == "bnb_int8") return {w.data.begin(), w.data.end()};
+  if (f != "int8_pc_sym") return {};
+  const int64_t in_row = 2 + w.cols, out_row = 4 + w.cols;  // int_affine.cpp: f16 scale, then 8-bit codes
+  std::vector<uint8_t> out(static_cast<size_t>(w.rows * out_row));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const uint8_t* src = w.data.data() + r * in_row;
+    uint8_t* dst = out.data() + r * out_row;
+    uint16_t h;
+    std::memcpy(&h, src, 2);
+    const float absmax = fp16_to_fp32(h) * 127.0f;
+    std::memcpy(dst, &absmax, 4);
+    for (int64_t c = 0; c < w.cols; ++c) dst[4 + c] = static_cast<uint8_t>(src[2 + c] ^ 0x80);  // q + 128 → q
+  }
+  return out;
+}
+
+std::vector<uint8_t> quantize_static_rows(const Format& act, const float* x, int64_t T, int64_t cols, float scale) {
+  const std::string_view f = act.name;
+  std::vector<uint8_t> out(static_cast<size_t>(T * (4 + cols)));
+  const float inv = 1.0f / scale;
+  for (int64_t t = 0; t < T; ++t) {
+    uint8_t* row = out.data() + t * (4 + cols);
+    const float* xt = x + t * cols;
+    if (f == "bnb_int8") {
+      const float absmax = 127.0f * scale;
+      std::memcpy(row, &absmax, 4);
+      for (int64_t c = 0; c < cols; ++c) {
+        row[4 + c] = static_cast<uint8_t>(static_cast<int8_t>(std::clamp(std::nearbyint(xt[c] * inv), -128.0f, 127.0f)));
+      }
+    } else if (f == "fp8_e4m3" || f == "fp8_e5m2") {
+      const bool e4m3 = f == "fp8_e4m3";
+      const float max = e4m3 ? 448.0f : 57344.0f;
+      std::memcpy(row, &scale, 4);
+      for (int64_t c = 0; c < cols; ++c) {
+        const float v = std::clamp(xt[c] * inv, -max, max);
+        row[4 + c] = e4m3 ? fp32_to_fp8_e4m3(v) : fp32_to_fp8_e5m2(v);
+      }
+    } else {
+      throw Error("static activation scales for int8 and fp8 activations only", {.value = std::string(f)});
+    }
+  }
+  return out;
 }
 
 void round_through_q8_ref(const float* x, int64_t T, int64_t cols, std::vector<float>& out) {

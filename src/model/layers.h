@@ -62,6 +62,14 @@ void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
 // `dot` (IsaKernels::w8a8_dot), each weight row against the tokens 4 at a time.
 void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y,
                  void (*dot)(const uint8_t*, int, const uint8_t*, int64_t, float*));
+// An int8 per-channel weight (bnb_int8, int8_pc_sym) as w8a8_matmul's bnb_int8 rows:
+// int8_pc_sym's row (f16 scale s, codes q + 128) becomes (f32 127·s, q); value q·s either
+// way. Empty for any other format.
+std::vector<uint8_t> w8a8_weight_rows(const Weight& w);
+// act rows with one static scale for every token (Engine per_tensor activations): x:
+// (T, cols) → T rows of `act` (bnb_int8: f32 127·scale, codes clamp(round(x / scale),
+// -128, 127); fp8_e4m3/e5m2: f32 scale, codes fp8(clamp(x / scale, ±max))).
+std::vector<uint8_t> quantize_static_rows(const Format& act, const float* x, int64_t T, int64_t cols, float scale);
 // x: (T, cols) → out: (T, cols), each value as the int8 activation kernels see it:
 // q * d per sub-block of 16 (quantize_q8 of the scalar set).
 void round_through_q8_ref(const float* x, int64_t T, int64_t cols, std::vector<float>& out);

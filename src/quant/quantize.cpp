@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -14,6 +15,7 @@
 #include "model/tokenizer_json_writer.h"
 #include "lowbit/atomic_file.h"
 #include "lowbit/safetensors.h"
+#include "lowbit/engine.h"
 #include "lowbit/error.h"
 #include "lowbit/gguf.h"
 #include "lowbit/imatrix.h"
@@ -25,6 +27,14 @@
 
 namespace lowbit {
 namespace {
+
+// The largest code of a scheme's activation format: a static scale maps the calibration
+// max |x| onto it.
+float act_range(const ActivationScheme& a) {
+  if (a.act == "fp8_e4m3") return 448.0f;
+  if (a.act == "fp8_e5m2") return 57344.0f;
+  return 127.0f;
+}
 
 int64_t layer_of(const std::string& name) {
   if (name.rfind("blk.", 0) != 0) return -1;
@@ -47,7 +57,8 @@ struct Planned {
 class TensorSink {
  public:
   virtual ~TensorSink() = default;
-  virtual void write_next(std::span<const uint8_t> bytes) = 0;
+  // input_scale: a block linear's static activation scale (0: none).
+  virtual void write_next(std::span<const uint8_t> bytes, float input_scale) = 0;
   virtual void commit() = 0;
 };
 
@@ -58,7 +69,7 @@ class GgufSink : public TensorSink {
       : extras_(gguf_extra_tensors(model)), writer_(path, llama_gguf_metadata(model, name, file_type), infos(extras_, plan)) {
     for (const GgufExtraTensor& e : extras_) writer_.write_next(e.bytes);
   }
-  void write_next(std::span<const uint8_t> bytes) override { writer_.write_next(bytes); }
+  void write_next(std::span<const uint8_t> bytes, float) override { writer_.write_next(bytes); }
   void commit() override { writer_.commit(); }
 
  private:
@@ -79,10 +90,19 @@ class GgufSink : public TensorSink {
 class FolderSink : public TensorSink {
  public:
   FolderSink(const std::string& out, const Model& model, const std::vector<Planned>& plan, const std::string& recipe,
-             const std::string& export_layout)
-      : out_(out), model_(model), recipe_(recipe), variant_(export_layout) {
+             const std::string& export_layout, const ActivationScheme& acts)
+      : out_(out), model_(model), recipe_(recipe), acts_(acts), variant_(export_layout) {
     hf_config_json(model.config);  // refuses what config.json cannot describe before any tensor is written
     if (!export_layout.empty()) layout_ = &checkpoint_layout_for_export(export_layout);
+    const bool bnb8 = layout_ != nullptr && variant_ == "bnb" && (acts.act == "llm_int8" || acts.act == "int8") && !acts.per_tensor;
+    if (acts.act != "none" && layout_ != nullptr && !bnb8) {
+      if (std::string(layout_->name) != "compressed-tensors") {
+        throw Error("--export " + variant_ + " does not record these activations (write compressed-tensors, lowbit's own folder, or bnb "
+                    "for llm_int8)", {.value = acts.act});
+      }
+      compressed_tensors_input_activations(acts);  // refuses what compressed-tensors cannot record
+      if (acts.act == "int8") variant_ = "compressed-tensors-naive";  // W8A8: int8 weights as they are (int-quantized)
+    }
     namespace fs = std::filesystem;
     if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
       throw Error("output folder exists and is not empty (lowbit does not overwrite folders)", {.file = out});
@@ -114,6 +134,7 @@ class FolderSink : public TensorSink {
         } catch (const Error& e) {
           throw e.with_tensor(p.weight->name);
         }
+        if (acts_.per_tensor) infos.push_back({prefix + ".input_scale", DType::F32, {1}});
         continue;
       }
       if (f == "f32" || f == "f16" || f == "bf16") {
@@ -126,6 +147,7 @@ class FolderSink : public TensorSink {
         metadata["lowbit.shape." + name] = std::to_string(p.weight->rows) + "," + std::to_string(p.weight->cols);
         quantized_ = true;
       }
+      if (acts_.per_tensor && p.layer >= 0 && p.weight->rows > 1) infos.push_back({name.substr(0, name.size() - 7) + ".input_scale", DType::F32, {1}});
     }
     writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata);
     plan_ = &plan;
@@ -138,20 +160,39 @@ class FolderSink : public TensorSink {
   ~FolderSink() override {
     if (!temp_.empty()) std::filesystem::remove_all(temp_);
   }
-  void write_next(std::span<const uint8_t> bytes) override {
+  void write_next(std::span<const uint8_t> bytes, float input_scale) override {
     const size_t i = next_++;
-    if (!exported_[i]) return writer_->write_next(bytes);
     const Planned& p = (*plan_)[i];
-    for (const ExportTensor& t : layout_->write(variant_, *p.format, bytes, p.weight->rows, p.weight->cols)) writer_->write_next(t.bytes);
+    if (!exported_[i]) {
+      writer_->write_next(bytes);
+    } else {
+      for (const ExportTensor& t : layout_->write(variant_, *p.format, bytes, p.weight->rows, p.weight->cols)) writer_->write_next(t.bytes);
+    }
+    if (acts_.per_tensor && p.layer >= 0 && p.weight->rows > 1) {
+      if (!(input_scale > 0) || !std::isfinite(input_scale)) {
+        throw Error("no static activation scale was measured (every calibration input was zero)", {.tensor = p.weight->name, .value = std::to_string(input_scale)});
+      }
+      uint8_t b[4];
+      std::memcpy(b, &input_scale, 4);
+      writer_->write_next(std::span<const uint8_t>(b, 4));
+    }
   }
   void commit() override {
     namespace fs = std::filesystem;
     writer_->commit();
     auto config = hf_config_json(model_.config);
     config["torch_dtype"] = dtype_;
-    if (quantized_) config["quantization_config"] = {{"quant_method", "lowbit"}, {"recipe", recipe_}};
+    if (quantized_ || (acts_.act != "none" && layout_ == nullptr)) config["quantization_config"] = {{"quant_method", "lowbit"}, {"recipe", recipe_}};
+    if (acts_.act != "none" && layout_ == nullptr) config["quantization_config"]["activations"] = lowbit_activation_config(acts_);
     if (export_format_ != nullptr) {
       config["quantization_config"] = layout_->config(variant_, *export_format_);
+      if (acts_.act != "none" && variant_ == "bnb") {  // LLM.int8(): the threshold; 0 for plain int8
+        config["quantization_config"]["llm_int8_threshold"] = acts_.act == "int8" ? 0.0f : acts_.threshold;
+      } else if (acts_.act != "none") {  // W8A8 / FP8: the activations beside the weights
+        auto& q = config["quantization_config"];
+        q["config_groups"]["group_0"]["input_activations"] = compressed_tensors_input_activations(acts_);
+        if (q["format"] == "naive-quantized") q["format"] = "int-quantized";
+      }
       // AutoGPTQ reads its own file; transformers and vLLM read config.json.
       if (config["quantization_config"]["quant_method"] == "gptq") write_text(temp_ + "/quantize_config.json", config["quantization_config"].dump(2) + "\n");
     }
@@ -184,6 +225,7 @@ class FolderSink : public TensorSink {
   std::string out_, temp_;
   const Model& model_;
   std::string recipe_;
+  ActivationScheme acts_;
   bool quantized_ = false;
   std::unique_ptr<SafetensorsStreamWriter> writer_;
   // --export: the layout, its variant name, the one format of the block linears, and
@@ -261,14 +303,22 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     warn(o.method.name + " cannot round into " + format + " (the format has no fit/round steps): " + std::to_string(n) +
          " tensors rounded to nearest");
   }
-  bool calibrated = false;
+  bool calibrated = o.activations.per_tensor;  // static activation scales come from the calibration pass
   for (const Planned& p : plan) calibrated = calibrated || method_by_name(p.method.name).needs_calibration;
+  if (o.activations.act != "none" && to_gguf) {
+    throw Error("GGUF has no place for quantized activations (" + o.activations.act + "): write a safetensors folder", {.file = o.output});
+  }
+  act_quant_options(o.activations);  // refuses an unknown scheme before any work
   check_method_config(o.method);
   std::unique_ptr<LayerwiseQuantizer> layerwise;
   std::map<std::string, const Planned*> plan_by_name;
   for (const Planned& p : plan) plan_by_name[p.weight->name] = &p;
   if (calibrated) {
-    if (o.calib.empty()) throw Error("method " + o.method.name + " needs calibration text: give --calib FILE");
+    if (o.calib.empty()) {
+      throw Error(o.activations.per_tensor && !method_by_name(o.method.name).needs_calibration
+                      ? "static per-tensor activation scales need calibration text: give --calib FILE"
+                      : "method " + o.method.name + " needs calibration text: give --calib FILE");
+    }
     CalibrationSet calib = load_calibration(model, o.calib, o.calib_options);
     auto target = [&](const Weight& w, int64_t) {
       const Planned& p = *plan_by_name.at(w.name);
@@ -277,6 +327,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       return t;
     };
     layerwise = std::make_unique<LayerwiseQuantizer>(model, std::move(calib), target, o.calib_progress);
+    layerwise->record_input_absmax(o.activations.per_tensor);
   } else if (!o.calib.empty()) {
     warn("calibration text given but no calibrated method is used (--method gptq): ignored", {.file = o.calib});
   }
@@ -287,7 +338,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   if (to_gguf) {
     out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe, dominant), o.name);
   } else {
-    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name, o.export_layout);
+    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name, o.export_layout, o.activations);
   }
   // q/k rows: GGUF wants its architecture's order (adjacent pairs for llama, rotate-half
   // for the NeoX-RoPE ones), a Hugging Face folder rotate-half.
@@ -303,11 +354,13 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const Weight& w = *p.weight;
     if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(plan.size()), f32_bytes_done, w.name);
     std::vector<uint8_t> bytes;
+    float input_scale = 0;
     const auto order = qk_reorder(model.config, w, target_style);
     if (layerwise && p.layer >= 0) {
       if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
       QuantizedTensor& t = block.at(w.name);
       bytes = std::move(t.bytes);
+      input_scale = t.input_absmax / act_range(o.activations);
       if (!order.empty()) bytes = reordered_bytes(bytes, order);  // row-local rows, or a bias's f32 elements
     } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
@@ -336,7 +389,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     report.bytes += bytes.size();
     if (writing.valid()) writing.get();  // rethrows a failed write
     writing_bytes = std::move(bytes);
-    writing = std::async(std::launch::async, [&] { out->write_next(writing_bytes); });
+    writing = std::async(std::launch::async, [&, input_scale] { out->write_next(writing_bytes, input_scale); });
   }
   if (writing.valid()) writing.get();
   out->commit();

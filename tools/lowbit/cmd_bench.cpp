@@ -19,7 +19,7 @@ namespace lowbit::cli {
 Runner register_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure prefill/decode speed against the machine's bandwidth and int8 peak");
   struct Options {
-    std::string model, tokenizer, out, kv_cache = "f32", act = "none";
+    std::string model, tokenizer, out, kv_cache = "f32", act;
     int64_t prompt = 128, generate = 32;
     int reps = 3;
     bool memory_only = false, json = false, kv_rotate = false;
@@ -33,7 +33,7 @@ Runner register_bench(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
-  sub->add_option("--act", o->act, "activations of the block linears: none, int8 (int8 GEMM with bnb_int8 weights), llm_int8, fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->act, "activations of the block linears (default: as the model records them): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (the model's input_scale per linear)");
   sub->add_option("-o,--output", o->out, "also write the JSON result to this file");
   sub->add_flag("--json", o->json, "print JSON instead of a table");
   return [o]() {
@@ -52,8 +52,9 @@ Runner register_bench(CLI::App& app) {
       if (o->prompt + o->generate > m.config.context_length) {
         throw Error("bench: -p + -n exceeds the model's context", {.file = o->model, .value = std::to_string(o->prompt + o->generate)});
       }
+      const ActQuantOptions act = act_quant_for(m, o->act);
       const ModelSpeed s = measure_model_speed(m, o->prompt, o->generate, o->reps, kv_cache_options(o->kv_cache, o->kv_rotate),
-                                               act_quant_options(o->act));
+                                               act);
       const double gbs = s.decode.median * static_cast<double>(s.bytes_per_token) / 1e9;
       const double prefill_gops = s.prefill.median * 2.0 * static_cast<double>(m.parameter_count()) / 1e9;
       j["model"] = o->model;
@@ -65,7 +66,7 @@ Runner register_bench(CLI::App& app) {
       j["decode_tps"] = {{"median", s.decode.median}, {"min", s.decode.min}, {"max", s.decode.max}};
       j["decode_bytes_per_token"] = s.bytes_per_token;
       j["kv_cache"] = o->kv_cache + (o->kv_rotate ? "+rot" : "");
-      j["act"] = o->act;
+      j["act"] = act.name;
       j["kv_bytes_per_token"] = s.kv_bytes_per_token;
       j["decode_gbs"] = gbs;
       j["decode_bandwidth_fraction"] = bw > 0 ? gbs / bw : 0;

@@ -28,7 +28,7 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("--kv-cache", o->kv_caches,
                   "KV caches each quantized model runs with, comma-separated, ':rot' for a Hadamard rotation "
                   "(f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2; e.g. f16,q4_0,q4_0:rot)");
-  sub->add_option("--act", o->e.act, "activations of the quantized models' block linears: none, int8 (per token; int8 GEMM with bnb_int8 weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->e.act, "activations of the quantized models' block linears (default: as each model records them; the base runs float): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (each linear's input_scale)");
   sub->add_option("--threshold", o->e.threshold, "LLM.int8(): input columns above this magnitude stay float");
   sub->add_option("--task", o->e.task_path, "a multiple-choice task (JSONL, HellaSwag's keys; lowbit task make) to score every model on");
   sub->add_option("--by-position", o->e.by_position, "also KLD and top-1 by position in the context, in this many buckets")

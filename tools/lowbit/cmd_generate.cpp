@@ -16,7 +16,7 @@ namespace lowbit::cli {
 Runner register_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "generate text from a prompt");
   struct Options {
-    std::string model, prompt, tokenizer, kv_cache = "f32", act = "none";
+    std::string model, prompt, tokenizer, kv_cache = "f32", act;
     int64_t n = 64;
     SamplerOptions sampler;
     bool json = false, kv_rotate = false;
@@ -32,7 +32,7 @@ Runner register_generate(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
-  sub->add_option("--act", o->act, "activations of the block linears: none, int8, llm_int8, fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->act, "activations of the block linears (default: as the model records them): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (the model's input_scale per linear)");
   sub->add_flag("--json", o->json, "print one JSON object instead of streaming text");
   return [o]() {
     const Model m = open_model(o->model, o->tokenizer);
@@ -41,7 +41,7 @@ Runner register_generate(CLI::App& app) {
     const int64_t ctx = std::min<int64_t>(m.config.context_length, static_cast<int64_t>(tokens.size()) + o->n);
     if (static_cast<int64_t>(tokens.size()) >= ctx) throw lowbit::Error("prompt fills the model's context", {.value = std::to_string(tokens.size()) + " tokens"});
     Engine engine(m, ctx, kv_cache_options(o->kv_cache, o->kv_rotate));
-    engine.set_activation_quant(act_quant_options(o->act));
+    engine.set_activation_quant(act_quant_for(m, o->act));
     Sampler sampler(o->sampler);
     std::vector<float> logits(m.config.vocab_size);
     std::string text;

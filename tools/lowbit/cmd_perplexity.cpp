@@ -16,7 +16,7 @@ namespace lowbit::cli {
 Runner register_perplexity(CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "perplexity (and KL-divergence) on a text, as llama-perplexity");
   struct Options {
-    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act = "none";
+    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act;
     int64_t n_ctx = 512, chunks = 0;
     bool json = false, kv_rotate = false;
     float threshold = 6.0f;
@@ -31,7 +31,7 @@ Runner register_perplexity(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
-  sub->add_option("--act", o->act, "activations of the block linears: none, int8 (per token; int8 GEMM with bnb_int8 weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2");
+  sub->add_option("--act", o->act, "activations of the block linears (default: as the model records them): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (the model's input_scale per linear)");
   sub->add_option("--threshold", o->threshold, "LLM.int8(): input columns above this magnitude stay float");
   sub->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
@@ -44,7 +44,7 @@ Runner register_perplexity(CLI::App& app) {
     p.save_logits_path = o->save_logits;
     p.kld_base_path = o->kld_base;
     p.kv = kv_cache_options(o->kv_cache, o->kv_rotate);
-    p.act = act_quant_options(o->act, o->threshold);
+    p.act = act_quant_for(m, o->act, o->threshold);
     std::unique_ptr<Progress> progress;
     p.progress = [&](int64_t done, int64_t total, double ppl) {
       if (!progress) progress = std::make_unique<Progress>("perplexity", total, "chunks");
@@ -55,7 +55,7 @@ Runner register_perplexity(CLI::App& app) {
       nlohmann::ordered_json j{{"model", o->model}, {"file", o->file}, {"n_ctx", r.n_ctx}, {"tokens", r.n_tokens},
                                {"chunks", r.n_chunks}, {"scored_tokens", r.n_scored}, {"ppl", r.ppl},
                                {"ppl_stderr", r.ppl_stderr}, {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second},
-                               {"kv_cache", o->kv_cache}, {"kv_rotate", o->kv_rotate}, {"act", o->act}};
+                               {"kv_cache", o->kv_cache}, {"kv_rotate", o->kv_rotate}, {"act", p.act.name}};
       if (r.kld) {
         const auto& k = *r.kld;
         j["kld"] = {{"mean", k.mean}, {"stderr", k.stderr_mean}, {"max", k.max}, {"p99_9", k.p999}, {"p99", k.p99},

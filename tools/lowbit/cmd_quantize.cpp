@@ -1,6 +1,8 @@
 // `lowbit quantize IN OUT.gguf (--recipe R | --format F) [--imatrix FILE] [--method gptq
 // --calib FILE]`: streams the model through the recipe (and the layer-wise calibrated
-// method); progress on stderr, a per-format summary at the end.
+// method); progress on stderr, a per-format summary at the end. W8A8 schemes
+// (`--method w8a8|smoothquant|llm_int8|fp8 [--act per-token|per-tensor]`) bring their
+// weight format and record their activations in the output folder.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,8 @@ Runner register_quantize(CLI::App& app) {
     QuantizeOptions q;
     std::string format, recipe;
     std::vector<std::string> method_options;
+    std::string act, alpha;
+    float threshold = 6.0f;
     bool act_order = false, json = false;
   };
   auto o = std::make_shared<Options>();
@@ -38,14 +42,32 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--method,-m", o->q.method.name, "quantization method for the block linears: " + methods + " (default rtn)");
   sub->add_option("--method-option,-O", o->method_options, "KEY=VALUE option of the method (repeatable; gptq: damp, block, act-order, static-groups)");
   sub->add_flag("--act-order", o->act_order, "GPTQ: columns in descending Hessian diagonal (same as -O act-order=true)");
-  sub->add_option("--calib", o->q.calib, "calibration text for calibrated methods (gptq, awq)");
+  sub->add_option("--act", o->act, "w8a8, smoothquant, llm_int8, fp8: activations per-token (dynamic, the default) or per-tensor "
+                  "(static scales measured on --calib), recorded in the output folder");
+  sub->add_option("--alpha", o->alpha, "smoothquant: migration strength (default 0.5; same as -O alpha=X)");
+  sub->add_option("--threshold", o->threshold, "llm_int8: input columns above this magnitude stay float (default 6.0)");
+  sub->add_option("--calib", o->q.calib, "calibration text for calibrated methods (gptq, awq, smoothquant) and static activation scales");
   sub->add_option("--calib-samples", o->q.calib_options.samples, "calibration samples (default 128)")->check(CLI::PositiveNumber);
   sub->add_option("--calib-len", o->q.calib_options.length, "tokens per calibration sample (default 512, or the model's context if shorter)")->check(CLI::PositiveNumber);
   sub->add_option("--seed", o->q.calib_options.seed, "seed of the calibration sample choice (default 0)");
   sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
   return [o]() {
-    if (o->recipe.empty() && o->format.empty()) throw lowbit::Error("give --recipe or --format");
+    const Method& method = method_by_name(o->q.method.name);
+    const bool format_given = !o->recipe.empty() || !o->format.empty();
+    if (!format_given && method.weight_format == nullptr) throw lowbit::Error("give --recipe or --format");
+    if (!format_given) o->format = method.weight_format;
     o->q.recipe = o->format.empty() ? o->recipe : "pure:" + o->format;
+    // W8A8 schemes record their activations; the FP8 type follows the weights'.
+    if (!o->act.empty() && method.act == nullptr) throw lowbit::Error("--act goes with --method w8a8, smoothquant, llm_int8 or fp8", {.value = o->act});
+    if (!o->act.empty() && o->act != "per-token" && o->act != "per-tensor") throw lowbit::Error("--act is per-token or per-tensor", {.value = o->act});
+    if (method.act != nullptr && (method.act_with_any_format || !format_given || !o->act.empty())) {
+      o->q.activations.act = method.act;
+      if (o->q.activations.act == "fp8_e4m3" && o->format == "fp8_e5m2") o->q.activations.act = "fp8_e5m2";
+      o->q.activations.per_tensor = o->act == "per-tensor";
+      o->q.activations.threshold = o->threshold;
+      if (o->q.activations.per_tensor && o->q.activations.act == "llm_int8") throw lowbit::Error("LLM.int8() runs per-token activations (its outlier columns are found per call)");
+    }
+    if (!o->alpha.empty()) o->q.method.options["alpha"] = o->alpha;
     for (const auto& kv : o->method_options) {
       const auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) throw lowbit::Error("--method-option must be KEY=VALUE", {.value = kv});
@@ -69,7 +91,8 @@ Runner register_quantize(CLI::App& app) {
     if (calib_progress) calib_progress->finish("");
     if (progress) progress->finish(fmt::format("{:.1f} MB/s", r.parameters * 4.0 / 1e6 / r.seconds));
     if (o->json) {
-      nlohmann::ordered_json j{{"output", o->q.output}, {"recipe", r.recipe}, {"parameters", r.parameters},
+      nlohmann::ordered_json j{{"output", o->q.output}, {"recipe", r.recipe}, {"method", o->q.method.name},
+                               {"activations", o->q.activations.act + (o->q.activations.per_tensor ? " per-tensor" : "")}, {"parameters", r.parameters},
                                {"bytes", r.bytes}, {"file_bytes", r.file_bytes}, {"bits_per_weight", r.bits_per_weight()},
                                {"seconds", r.seconds}, {"fallbacks", r.fallbacks}, {"imatrix_missing", r.imatrix_missing}};
       for (const auto& [name, t] : r.formats) {
@@ -80,6 +103,9 @@ Runner register_quantize(CLI::App& app) {
       return 0;
     }
     fmt::print(stderr, "\n{} -> {} with recipe {} in {:.2f} s\n", o->q.input, o->q.output, r.recipe, r.seconds);
+    if (o->q.activations.act != "none") {
+      fmt::print(stderr, "activations: {} {}\n", o->q.activations.act, o->q.activations.per_tensor ? "static per tensor (input_scale per linear)" : "dynamic per token");
+    }
     fmt::print(stderr, "{:<10} {:>8} {:>12} {:>12} {:>8}\n", "format", "tensors", "parameters", "bytes", "bpw");
     for (const auto& [name, t] : r.formats) {
       fmt::print(stderr, "{:<10} {:>8} {:>12} {:>12} {:>8.4f}\n", name, t.tensors, t.parameters, t.bytes, 8.0 * t.bytes / t.parameters);

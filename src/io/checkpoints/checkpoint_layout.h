@@ -15,6 +15,7 @@
 
 #include "core/json_fields.h"
 #include "lowbit/format.h"
+#include "lowbit/model.h"
 #include "lowbit/safetensors.h"
 
 namespace lowbit {
@@ -87,6 +88,14 @@ struct CheckpointLayout {
   // quantization_config for a model whose linears are all in f, as the library writes it.
   Json (*config)(const std::string& variant, const Format& f);
 };
+
+// The activation scheme config.json records (activation_scheme.cpp): lowbit's
+// quantization_config.activations, or compressed-tensors' input_activations; none
+// otherwise. An Error naming the file for a scheme lowbit does not run.
+ActivationScheme read_activation_scheme(const std::string& dir);
+Json lowbit_activation_config(const ActivationScheme& a);
+// input_activations of a compressed-tensors config group (null for float activations).
+Json compressed_tensors_input_activations(const ActivationScheme& a);
 
 const std::vector<CheckpointLayout>& checkpoint_layouts();
 // The layout that reads quant_method `q.method`; an Error naming q.file otherwise.

@@ -5,7 +5,8 @@
 //                   weight_scale [out, groups]; asymmetric groups/channels add
 //                   weight_zero_point I32 [ceil(out/(32/bits)), groups], packed the same way
 //                   along out_features; weight_shape [2]. (compressed_tensors pack_to_int32)
-//   naive-quantized weight I8 [out, in] (q itself), weight_scale, optional weight_zero_point.
+//   naive-quantized weight I8 [out, in] (q itself), weight_scale, optional weight_zero_point;
+//   int-quantized   the same tensors (W8A8 checkpoints: int8 weights, int8 activations).
 //   float-quantized weight F8_E4M3 [out, in], weight_scale [1] or [out, 1].
 // w = (q − zero_point) · scale. Integer weights enter lowbit's intN group formats when the
 // scales are exact in fp16; FP8 enters fp8_e4m3 with its scale per row.
@@ -147,8 +148,8 @@ ImportedWeight read_compressed_tensors(const QuantConfig& q, const LinearTensors
     return import_fp8_rows(t, "weight_scale", rows, cols);
   }
   if (w.type != "int") throw Error("compressed-tensors weight type '" + w.type + "'", {.file = q.file});
-  if (w.format == "pack-quantized" || w.format == "naive-quantized") return read_int(w, t, rows, cols);
-  throw Error("unsupported compressed-tensors format (lowbit reads pack-quantized, naive-quantized and float-quantized)",
+  if (w.format == "pack-quantized" || w.format == "naive-quantized" || w.format == "int-quantized") return read_int(w, t, rows, cols);
+  throw Error("unsupported compressed-tensors format (lowbit reads pack-quantized, naive-quantized, int-quantized and float-quantized)",
               {.file = q.file, .value = w.format});
 }
 

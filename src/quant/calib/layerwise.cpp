@@ -1,6 +1,8 @@
 // The layer-wise driver (see lowbit/layerwise.h).
 #include "lowbit/layerwise.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "lowbit/error.h"
@@ -112,11 +114,14 @@ std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
       }
       method = slot.get();
     }
-    if (method != nullptr) {
+    float absmax = 0;
+    if (method != nullptr || record_absmax_) {
       const int64_t cols = (work.*group.members.front().weight).cols;
-      method->begin_group(group, cols);
+      if (method != nullptr) method->begin_group(group, cols);
       engine_.set_observer([&](const ObservedInput& in) {
-        if (&in.group == &group) method->observe(in.x, in.T);
+        if (&in.group != &group) return;
+        if (method != nullptr) method->observe(in.x, in.T);
+        for (int64_t i = 0; i < in.T * in.cols; ++i) absmax = std::max(absmax, std::fabs(in.x[i]));
       });
       for (int64_t s = 0; s < S; ++s) {
         std::copy_n(x_.data() + s * length_ * dim, length_ * dim, x.data());
@@ -136,7 +141,7 @@ std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
         bytes = quantize_tensor(*t.format, w.to_f32(), w.rows, w.cols, t.importance.empty() ? nullptr : t.importance.data());
       }
       w = owning_weight(w, t.format, bytes);
-      out[w.name] = {t.format, std::move(bytes)};
+      out[w.name] = {t.format, std::move(bytes), absmax};
     }
   }
   // The block's vectors, as the methods left them (AWQ folds scales into norms and the v

@@ -39,11 +39,26 @@ const std::vector<Method>& method_table() {
       {"smoothquant",
        "SmoothQuant (Xiao et al. 2022): per input channel of the linears fed by a norm, s = max|x|^alpha / max|w|^(1-alpha) "
        "from the calibration activations, folded into the norm and the linears (the float model is unchanged); then RTN. "
-       "With --format bnb_int8 and --act int8 at run time: W8A8",
+       "Without --format: int8 weights per channel and int8 activations (W8A8)",
        true,
        {{"alpha", "0.5", "migration strength (llm-compressor uses 0.8)"}},
        &make_smoothquant_method,
+       false,
+       "int8_pc_sym",
+       "int8",
        false},
+      {"w8a8",
+       "W8A8: int8 weights per output channel (RTN) and int8 activations, per token or static per tensor (--act); the "
+       "linears run as int8 GEMMs",
+       false, {}, nullptr, false, "int8_pc_sym", "int8"},
+      {"llm_int8",
+       "LLM.int8() (Dettmers et al. 2022): int8 vector-wise weights (bitsandbytes' layout) and int8 activations per "
+       "token; input columns above --threshold (6.0) in any token stay float",
+       false, {}, nullptr, false, "bnb_int8", "llm_int8"},
+      {"fp8",
+       "FP8 W8A8: E4M3 weights with an fp32 scale per output channel and E4M3 activations per token (vLLM's fp8 "
+       "dynamic), or static per tensor (--act per-tensor); --format fp8_e5m2 for E5M2",
+       false, {}, nullptr, false, "fp8_e4m3", "fp8_e4m3"},
   };
   return t;
 }
