@@ -1,9 +1,12 @@
-// `lowbit eval BASE QUANT... -f TEXT [-c N] [--json | --markdown]`: the comparison table.
+// `lowbit eval BASE QUANT... -f TEXT [-c N] [--json | --markdown] [--plot FILE.svg|.png]
+// [--html FILE]`: the comparison table, a plot of KLD against size, and an HTML report.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "lowbit/atomic_file.h"
+#include "lowbit/eval_report.h"
 #include "lowbit/evaluate.h"
 
 namespace lowbit::cli {
@@ -15,6 +18,7 @@ Runner register_eval(CLI::App& app) {
     std::vector<std::string> quantized;
     EvalOptions e;
     std::string kv_caches = "f32";
+    std::string plot, html;
     bool json = false, markdown = false;
   };
   auto o = std::make_shared<Options>();
@@ -33,33 +37,23 @@ Runner register_eval(CLI::App& app) {
   sub->add_option("--task", o->e.task_path, "a multiple-choice task (JSONL, HellaSwag's keys; lowbit task make) to score every model on");
   sub->add_option("--by-position", o->e.by_position, "also KLD and top-1 by position in the context, in this many buckets")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  sub->add_option("--plot", o->plot, "also draw mean KLD (log scale) against bits per weight into FILE.svg or FILE.png");
+  sub->add_option("--html,-o", o->html, "also write one self-contained HTML report (plots and table) to FILE");
   auto* json = sub->add_flag("--json", o->json, "machine-readable output");
   sub->add_flag("--markdown", o->markdown, "a markdown table")->excludes(json);
   return [o]() {
     o->e.kv_caches = parse_eval_kv_caches(o->kv_caches);
     o->e.status = [](const std::string& s) { fmt::print(stderr, "eval: {}\n", s); };
     const auto rows = evaluate_models(o->base, o->quantized, o->e);
+    if (!o->plot.empty()) write_kld_size_plot(o->plot, rows);
+    if (!o->html.empty()) {
+      AtomicFile f(o->html);
+      const std::string page = eval_report_html(rows, o->base, o->e.text_path);
+      f.write(page.data(), page.size());
+      f.commit();
+    }
     if (o->json) {
-      nlohmann::ordered_json out = nlohmann::ordered_json::array();
-      for (const auto& r : rows) {
-        out.push_back({{"model", r.model}, {"base", r.is_base}, {"file_bytes", r.file_bytes},
-                       {"bits_per_weight", r.bits_per_weight}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
-                       {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean}, {"kld_stderr", r.kld_stderr},
-                       {"kld_p99", r.kld_p99}, {"top1_agreement", r.top1}, {"gen_tokens_per_second", r.gen_tokens_per_second},
-                       {"act", r.act}, {"outlier_share", r.outlier_share}, {"kv_cache", r.kv_cache}, {"kv_bytes_per_token", r.kv_bytes_per_token},
-                       {"eval_tokens_per_second", r.eval_tokens_per_second}, {"peak_rss_bytes", r.peak_rss_bytes}});
-        if (r.task_items > 0) {
-          out.back()["task"] = {{"items", r.task_items}, {"accuracy", r.task_accuracy}, {"accuracy_stderr", r.task_stderr},
-                                {"agreement_with_base", r.task_agreement}};
-        }
-        if (!r.by_position.empty()) {
-          auto& buckets = out.back()["by_position"] = nlohmann::ordered_json::array();
-          for (const PositionBucket& b : r.by_position) {
-            buckets.push_back({{"first", b.first}, {"last", b.last}, {"tokens", b.tokens}, {"kld_mean", b.kld_mean},
-                               {"kld_stderr", b.kld_stderr}, {"top1_agreement", b.top1}});
-          }
-        }
-      }
+      const nlohmann::ordered_json out = eval_rows_json(rows);
       fmt::print("{}\n", out.dump(2));
       return 0;
     }
