@@ -245,6 +245,36 @@ TEST(W8A8Files, Fp8PathWithinTheBoundOfItsRoundings) {
   }
 }
 
+// Static per-tensor int8 activations lose most on down_proj's input (the block's largest
+// values, in a few channels); SmoothQuant with its linear-fed groups (up → down) moves them
+// into the weights and cuts W8A8's KLD; smooth.py's norm-fed groups alone cannot.
+TEST(W8A8Files, SmoothQuantLowersStaticW8A8Kld) {
+  const std::string dir = test::temp_dir();
+  const Model base = load_model(test::shared_path(kModel));
+  auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
+  tokens.resize(2048);
+  PerplexityOptions p;
+  p.n_ctx = 256;
+  p.save_logits_path = dir + "/base.logits";
+  compute_perplexity(base, tokens, p);
+  p.save_logits_path.clear();
+  p.kld_base_path = dir + "/base.logits";
+  auto kld = [&](const std::string& name, const char* method, const char* linear_fed) {
+    QuantizeOptions o = scheme(dir + "/" + name, "int8_pc_sym", "int8", true, "");
+    o.calib_options = {.samples = 16, .length = 128, .seed = 0};
+    o.method.name = method;
+    if (linear_fed != nullptr) o.method.options = {{"alpha", "0.8"}, {"linear-fed", linear_fed}};
+    quantize_model(o);
+    const Model m = load_model(o.output);
+    p.act = act_quant_for(m, "");
+    EXPECT_EQ(p.act.name, "int8_static");
+    return compute_perplexity(m, tokens, p).kld->mean;
+  };
+  const double w8a8 = kld("w8a8", "rtn", nullptr), smooth = kld("sq", "smoothquant", "true"), norm_only = kld("sq-norm", "smoothquant", "false");
+  EXPECT_LT(smooth, 0.4 * w8a8) << "SmoothQuant " << smooth << ", W8A8 " << w8a8;
+  EXPECT_GT(norm_only, 0.7 * w8a8) << "norm-fed groups only: " << norm_only << ", W8A8 " << w8a8;
+}
+
 // Rewrites a folder's model.safetensors with `edit` applied to its tensor list.
 void rewrite_tensors(const std::string& dir, const std::function<void(std::vector<TensorToWrite>&, std::vector<std::vector<uint8_t>>&)>& edit) {
   std::vector<TensorToWrite> tensors;

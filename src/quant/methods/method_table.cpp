@@ -41,7 +41,8 @@ const std::vector<Method>& method_table() {
        "from the calibration activations, folded into the norm and the linears (the float model is unchanged); then RTN. "
        "Without --format: int8 weights per channel and int8 activations (W8A8)",
        true,
-       {{"alpha", "0.5", "migration strength (llm-compressor uses 0.8)"}},
+       {{"alpha", "0.5", "migration strength (llm-compressor uses 0.8)"},
+        {"linear-fed", "true", "also smooth the inputs of down_proj (into up's rows) and o_proj (into v's, ungrouped heads); false: smooth.py's norm-fed groups only"}},
        &make_smoothquant_method,
        false,
        "int8_pc_sym",

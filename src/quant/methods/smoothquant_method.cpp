@@ -6,8 +6,11 @@
 // members (itself clamped at 1e-5); the norm weight is divided by s and the members' columns
 // multiplied by it, so the float block computes the same function while the activations'
 // outlier channels shrink. The members are then rounded to nearest in the target format
-// (bnb_int8 for W8A8: int8 per output channel). Groups fed by a linear (o_proj, down_proj)
-// are left as smooth.py leaves them.
+// (int8 per output channel for W8A8). Groups fed by a linear (o_proj, down_proj) are left
+// as smooth.py leaves them with linear-fed=false; by default (true) the feeding linear's rows (v for
+// o_proj when the heads are not grouped, up for down_proj) take 1/s, as AWQ folds them.
+// down_proj's input holds the block's largest activations, the ones static per-tensor
+// scales cannot cover.
 #include "quant/methods/smoothquant_method.h"
 
 #include <algorithm>
@@ -25,9 +28,13 @@ class SmoothQuantMethod final : public CalibratedMethod {
                      const std::function<const Format*(const Weight&)>&, const MethodConfig& config) override {
     const double alpha = method_option_number(config, "alpha");
     if (!(alpha >= 0 && alpha <= 1)) throw Error("SmoothQuant: alpha must be in [0, 1]", {.value = std::to_string(alpha)});
+    const bool linear_fed = method_option_flag(config, "linear-fed");
     for (size_t g = 0; g < layout.groups.size(); ++g) {
       const LinearGroup& group = layout.groups[g];
-      if (!group.fed_by_norm) continue;
+      // A linear feeding the group takes the scales in its rows when its outputs are the
+      // group's inputs one to one (up → down; v → o without grouped heads).
+      const bool by_linear = linear_fed && group.fed_by_linear && (work.*group.fed_by_linear).rows == (work.*group.members.front().weight).cols;
+      if (!group.fed_by_norm && !by_linear) continue;
       std::vector<float> act_max;
       probe.group_inputs(work, static_cast<int>(g), [&](int64_t, const float* x, int64_t T, int64_t cols) {
         act_max.resize(static_cast<size_t>(cols), 0.0f);
