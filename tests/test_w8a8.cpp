@@ -1,4 +1,4 @@
-// W8A8: the int8 dot of every instruction set equals the scalar reference bit for bit, and
+// W8A8: the int8 tile of every instruction set equals the scalar reference bit for bit, and
 // its int32 sum is the exact integer sum, on random codes of odd lengths; an engine whose
 // bnb_int8 weights meet int8 activations gives the logits of the same rounded values in
 // float; and unknown modes are refused.
@@ -33,27 +33,39 @@ std::vector<uint8_t> random_rows(int64_t n, int64_t cols, std::mt19937& rng) {
   return out;
 }
 
-TEST(W8A8, DotIsExactInEverySet) {
+TEST(W8A8, TileIsExactInEverySet) {
   std::mt19937 rng(11);
   for (int64_t cols : {1, 7, 63, 64, 65, 200, 1000, 4097, 65536}) {
-    const auto w = random_rows(1, cols, rng), x = random_rows(4, cols, rng);
-    float aw;
-    std::memcpy(&aw, w.data(), 4);
-    for (int nt = 1; nt <= 4; ++nt) {
-      float want[4];
-      for (int t = 0; t < nt; ++t) {
-        const uint8_t* xr = x.data() + t * (4 + cols);
-        int64_t sum = 0;  // in 64 bits: the kernels' int32 must not wrap
-        for (int64_t i = 0; i < cols; ++i) sum += int64_t{static_cast<int8_t>(xr[4 + i])} * static_cast<int8_t>(w[4 + i]);
-        float ax;
-        std::memcpy(&ax, xr, 4);
-        want[t] = static_cast<float>(sum) * (ax / 127.0f) * (aw / 127.0f);
-      }
-      for (const IsaKernels* isa : usable_isas()) {
-        if (isa->w8a8_dot == nullptr) continue;
-        float got[4];
-        isa->w8a8_dot(x.data(), nt, w.data(), cols, got);
-        for (int t = 0; t < nt; ++t) EXPECT_EQ(got[t], want[t]) << isa->name << " cols " << cols << " token " << t;
+    const auto w = random_rows(4, cols, rng), x = random_rows(4, cols, rng);
+    for (int nr = 1; nr <= 4; ++nr) {
+      for (int nt = 1; nt <= 4; ++nt) {
+        float want[4][5];
+        for (int t = 0; t < nt; ++t) {
+          for (int r = 0; r < nr; ++r) {
+            const uint8_t *xr = x.data() + t * (4 + cols), *wr = w.data() + r * (4 + cols);
+            int64_t sum = 0;  // in 64 bits: the kernels' int32 must not wrap
+            for (int64_t i = 0; i < cols; ++i) sum += int64_t{static_cast<int8_t>(xr[4 + i])} * static_cast<int8_t>(wr[4 + i]);
+            float ax, aw;
+            std::memcpy(&ax, xr, 4);
+            std::memcpy(&aw, wr, 4);
+            want[t][r] = static_cast<float>(sum) * (ax / 127.0f) * (aw / 127.0f);
+          }
+        }
+        for (const IsaKernels* isa : usable_isas()) {
+          if (isa->w8a8_tile == nullptr) continue;
+          float got[4][5];
+          for (auto& row : got) std::fill(std::begin(row), std::end(row), -1.0f);
+          isa->w8a8_tile(x.data(), nt, w.data(), nr, cols, &got[0][0], 5);
+          for (int t = 0; t < 4; ++t) {
+            for (int r = 0; r < 5; ++r) {
+              if (t < nt && r < nr) {
+                EXPECT_EQ(got[t][r], want[t][r]) << isa->name << " cols " << cols << " token " << t << " row " << r;
+              } else {
+                EXPECT_EQ(got[t][r], -1.0f) << isa->name << " wrote outside the tile: token " << t << " row " << r;
+              }
+            }
+          }
+        }
       }
     }
   }
@@ -76,7 +88,7 @@ TEST(W8A8, GemmIsTheSumOfTheDecodedValues) {
   int8.dequantize(wb.data(), rows, cols, 0, rows, wd.data());
   int8.dequantize(xq.data(), T, cols, 0, T, xd.data());
   for (const IsaKernels* isa : usable_isas()) {
-    w8a8_matmul(w, xq.data(), T, y.data(), isa->w8a8_dot != nullptr ? isa->w8a8_dot : &w8a8_dot_ref);
+    w8a8_matmul(w, xq.data(), T, y.data(), isa->w8a8_tile != nullptr ? isa->w8a8_tile : &w8a8_tile_ref);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t r = 0; r < rows; ++r) {
         double exact = 0, magnitude = 0;

@@ -60,7 +60,7 @@ KvCacheOptions kv_cache_options(const std::string& name, bool rotate);
 // per_tensor: each linear's static input_scale (from calibration) replaces the per-token
 // scale, and values beyond its range clamp (compressed-tensors' static activations).
 // With int8 activations and int8 per-channel weights (bnb_int8, int8_pc_sym) a linear is
-// an int8 GEMM with int32 sums (IsaKernels::w8a8_dot); with other weights the rounded
+// an int8 GEMM with int32 sums (IsaKernels::w8a8_tile); with other weights the rounded
 // activations go through the weights' own kernels. The output matrix keeps float inputs.
 // LLM.int8() (outlier_threshold > 0, with int8 activations): the input columns whose
 // magnitude exceeds the threshold in any token of the call stay float and meet the

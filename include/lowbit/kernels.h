@@ -99,10 +99,10 @@ struct IsaKernels {
   // (a, b) <- (a c_i - b s_i, a s_i + b c_i), products rounded before the sum (no FMA).
   void (*rope)(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
   // W8A8: nt <= 4 activation rows xs (each a bnb_int8 row: f32 absmax, then cols int8
-  // codes; row t at xs + t·(4 + cols)) against one weight row w in the same layout:
-  // y[t] = float(Σ_i x_i w_i) · (absmax_x / 127) · (absmax_w / 127), the sum exact in int32
-  // (cols <= 2^16). Every set gives the same bits; null: the scalar one.
-  void (*w8a8_dot)(const uint8_t* xs, int nt, const uint8_t* w, int64_t cols, float* y) = nullptr;
+  // codes; row t at xs + t·(4 + cols)) against nr <= 4 weight rows ws in the same layout:
+  // y[t·ldy + r] = float(Σ_i x_i w_i) · (absmax_x / 127) · (absmax_w / 127), the sum exact
+  // in int32 (cols <= 2^16). Every set gives the same bits; null: the scalar one.
+  void (*w8a8_tile)(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) = nullptr;
 };
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
@@ -176,8 +176,8 @@ void dot_rows_ref(const float* x, int64_t xs, int nq, const float* rows, int64_t
 void weighted_sum_ref(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                       float* out, int64_t os);
 void rope_ref(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
-// The scalar reference of IsaKernels::w8a8_dot.
-void w8a8_dot_ref(const uint8_t* xs, int nt, const uint8_t* w, int64_t cols, float* y);
+// The scalar reference of IsaKernels::w8a8_tile.
+void w8a8_tile_ref(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy);
 // The scalar set ("ref"), the first of usable_isas().
 const IsaKernels& ref_kernels();
 

@@ -225,7 +225,7 @@ void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) 
   const std::string_view wf = w.format->name;
   if (act.name == std::string_view("bnb_int8") && (wf == "bnb_int8" || wf == "int8_pc_sym")) {
     // W8A8: an int8 GEMM with int32 sums; int8_pc_sym rows converted once per model weight.
-    auto dot = kernel_set().w8a8_dot != nullptr ? kernel_set().w8a8_dot : &w8a8_dot_ref;
+    auto dot = kernel_set().w8a8_tile != nullptr ? kernel_set().w8a8_tile : &w8a8_tile_ref;
     if (wf == "bnb_int8") {
       w8a8_matmul(w, xq.data(), T, y, dot);
     } else {

@@ -161,16 +161,14 @@ void add_residual(float* x, const float* y, int64_t n) {
 
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) { matmul_decoded(w, x, T, y, &dot_f32_ref); }
 
-void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y,
-                 void (*dot)(const uint8_t*, int, const uint8_t*, int64_t, float*)) {
+void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y, W8A8Tile tile) {
   const int64_t row_bytes = 4 + w.cols;
 #pragma omp parallel for schedule(static) if (w.rows * w.cols * T >= (1 << 15))
-  for (int64_t r = 0; r < w.rows; ++r) {
-    float out[4];
+  for (int64_t r = 0; r < w.rows; r += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, w.rows - r));
     for (int64_t t = 0; t < T; t += 4) {
       const int nt = static_cast<int>(std::min<int64_t>(4, T - t));
-      dot(xq + t * row_bytes, nt, w.data.data() + r * row_bytes, w.cols, out);
-      for (int n = 0; n < nt; ++n) y[(t + n) * w.rows + r] = out[n];
+      tile(xq + t * row_bytes, nt, w.data.data() + r * row_bytes, nr, w.cols, y + t * w.rows + r, w.rows);
     }
   }
 }

@@ -59,9 +59,9 @@ void add_residual(float* x, const float* y, int64_t n);
 // version: the kernel table's int8 path, or SGEMM on decoded panels from kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
 // W8A8: y: (T, w.rows) from xq: T bnb_int8 rows (the activations) and w in bnb_int8, by
-// `dot` (IsaKernels::w8a8_dot), each weight row against the tokens 4 at a time.
-void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y,
-                 void (*dot)(const uint8_t*, int, const uint8_t*, int64_t, float*));
+// `tile` (IsaKernels::w8a8_tile), 4 weight rows against 4 tokens at a time.
+using W8A8Tile = void (*)(const uint8_t*, int, const uint8_t*, int, int64_t, float*, int64_t);
+void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y, W8A8Tile tile);
 // An int8 per-channel weight (bnb_int8, int8_pc_sym) as w8a8_matmul's bnb_int8 rows:
 // int8_pc_sym's row (f16 scale s, codes q + 128) becomes (f32 127·s, q); value q·s either
 // way. Empty for any other format.

@@ -117,7 +117,7 @@ double int8_peak_avx512() {
   return 2.0 * 64.0 * kChains * static_cast<double>(kIters) * threads / s / 1e9;
 }
 
-constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &gemm_panel16_avx512, &int8_peak_avx512, &swiglu_avx512, &softmax_avx512, &dot_rows_avx512, &weighted_sum_avx512, &rope_avx512, &w8a8_dot_avx512};
+constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &gemm_panel16_avx512, &int8_peak_avx512, &swiglu_avx512, &softmax_avx512, &dot_rows_avx512, &weighted_sum_avx512, &rope_avx512, &w8a8_tile_avx512};
 
 }  // namespace
 

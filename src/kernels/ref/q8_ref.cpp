@@ -62,7 +62,7 @@ void gemm_panel16_ref(const Panel16View& w, int64_t padded, const Q8RowView* xs,
   }
 }
 
-constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref, &rope_ref, &w8a8_dot_ref};
+constexpr IsaKernels kRef{"ref", &quantize_q8_ref, &dot_u8_q8_ref, &dot_f32_ref, &gemm_panel16_ref, nullptr, &swiglu_ref, &softmax_ref, &dot_rows_ref, &weighted_sum_ref, &rope_ref, &w8a8_tile_ref};
 
 }  // namespace
 
