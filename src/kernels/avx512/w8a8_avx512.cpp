@@ -12,36 +12,83 @@
 
 namespace lowbit::kernels {
 
-void w8a8_tile_avx512(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) {
+namespace {
+
+// The sum of the 16 int32 lanes (exact in any order), in registers: GCC 12's
+// _mm512_reduce_add_epi32 keeps its argument in memory, and with it the accumulators.
+inline int32_t lane_sum(__m512i v) {
+  const __m256i a = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  __m128i b = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4E));
+  b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0xB1));
+  return _mm_cvtsi128_si32(b);
+}
+
+// NT tokens at compile time, every loop bound constant, no array leaving the function: the
+// 4 × NT accumulators stay in registers. Rows past nr read row 0 again and are not stored.
+template <int NT>
+void tile(const uint8_t* xs, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) {
   const int64_t stride = 4 + cols;
-  __m512i acc[4][4], wsum[4];
+  const uint8_t* wr[4];
+  #pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) wr[r] = ws + (r < nr ? r : 0) * stride + 4;
+  __m512i acc[4][NT], wsum[4];
+  #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r) {
     wsum[r] = _mm512_setzero_si512();
-    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_si512();
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_si512();
   }
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), ones = _mm512_set1_epi8(1);
+  const __mmask64 tail = cols % 64 == 0 ? ~__mmask64{0} : (__mmask64{1} << (cols % 64)) - 1;
   for (int64_t i = 0; i < cols; i += 64) {
-    const __mmask64 m = cols - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (cols - i)) - 1;
+    const __mmask64 m = i + 64 <= cols ? ~__mmask64{0} : tail;  // past the end: 0
     __m512i w[4];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; ++r) {
-      w[r] = r < nr ? _mm512_maskz_loadu_epi8(m, ws + r * stride + 4 + i) : _mm512_setzero_si512();  // tail: 0
-      wsum[r] = _mm512_dpbusd_epi32(wsum[r], ones, w[r]);
+      w[r] = _mm512_maskz_loadu_epi8(m, wr[r] + i);
     }
-    for (int t = 0; t < nt; ++t) {
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
       const __m512i xu = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, xs + t * stride + 4 + i), flip);  // x + 128
+      #pragma GCC unroll 4
       for (int r = 0; r < 4; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], xu, w[r]);
     }
+  }
+  // Σ w per row in a second pass over the 4 rows (now in L1): out of the main loop, whose
+  // 4 × NT accumulators then fit in the registers.
+  for (int64_t i = 0; i < cols; i += 64) {
+    const __mmask64 m = i + 64 <= cols ? ~__mmask64{0} : tail;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) wsum[r] = _mm512_dpbusd_epi32(wsum[r], ones, _mm512_maskz_loadu_epi8(m, wr[r] + i));
+  }
+  int32_t sums[4][NT];
+  #pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    const int32_t correction = 128 * lane_sum(wsum[r]);
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) sums[r][t] = lane_sum(acc[r][t]) - correction;
   }
   for (int r = 0; r < nr; ++r) {
     float aw;
     std::memcpy(&aw, ws + r * stride, 4);
-    const int32_t correction = 128 * _mm512_reduce_add_epi32(wsum[r]);
-    for (int t = 0; t < nt; ++t) {
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
       float ax;
       std::memcpy(&ax, xs + t * stride, 4);
-      const int32_t sum = _mm512_reduce_add_epi32(acc[r][t]) - correction;
-      y[t * ldy + r] = static_cast<float>(sum) * (ax / 127.0f) * (aw / 127.0f);
+      y[t * ldy + r] = static_cast<float>(sums[r][t]) * (ax / 127.0f) * (aw / 127.0f);
     }
+  }
+}
+
+}  // namespace
+
+void w8a8_tile_avx512(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) {
+  switch (nt) {
+    case 1: return tile<1>(xs, ws, nr, cols, y, ldy);
+    case 2: return tile<2>(xs, ws, nr, cols, y, ldy);
+    case 3: return tile<3>(xs, ws, nr, cols, y, ldy);
+    default: return tile<4>(xs, ws, nr, cols, y, ldy);
   }
 }
 
