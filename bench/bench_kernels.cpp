@@ -104,13 +104,48 @@ void run_decode_shape(benchmark::State& state, const Format* f) {
   state.SetLabel(std::string(active_isa().name));
 }
 
+// W8A8: T int8 activation rows (one absmax per token) against a 2048 x 4096 int8 weight in
+// panels, through the set's w8a8_tile, as the engine's int8 GEMM runs (rows of panels in
+// parallel). "of_peak": GOP/s over the int8 peak measured at start-up.
+double g_int8_peak = 0;
+void run_w8a8(benchmark::State& state, int64_t rows, int64_t T) {
+  constexpr int64_t kCols = 4096;
+  const Format& int8 = format_by_name("bnb_int8");
+  const Matrix m = random_matrix(int8, rows, kCols);
+  const std::vector<uint8_t> panels = w8a8_pack_panels(m.bytes->data(), rows, kCols);
+  std::vector<float> x(static_cast<size_t>(T * kCols)), y(static_cast<size_t>(T * rows));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist;
+  for (float& v : x) v = dist(rng);
+  const std::vector<uint8_t> xq = quantize_tensor(int8, x, T, kCols);
+  const auto tile = active_isa().w8a8_tile != nullptr ? active_isa().w8a8_tile : &w8a8_tile_ref;
+  const int64_t pb = w8a8_panel_bytes(kCols);
+  for (auto _ : state) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r += 4) {
+      for (int64_t t = 0; t < T; t += 4) {
+        tile(xq.data() + t * (4 + kCols), static_cast<int>(std::min<int64_t>(4, T - t)), panels.data() + (r / 4) * pb,
+             static_cast<int>(std::min<int64_t>(4, rows - r)), kCols, y.data() + t * rows + r, rows);
+      }
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GOP/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * 2.0 * rows * kCols * T / 1e9, benchmark::Counter::kIsRate);
+  state.counters["of_peak"] = state.counters["GOP/s"];
+  state.counters["of_peak"].value /= g_int8_peak;
+  state.SetLabel(std::string(active_isa().name));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   g_bandwidth_gbs = measure_read_bandwidth();
+  g_int8_peak = measure_int8_peak_gops();
   std::printf("read bandwidth %.1f GB/s, int8 peak %.0f GOP/s, %d threads, kernels %s\n", g_bandwidth_gbs,
-              measure_int8_peak_gops(), omp_get_max_threads(), std::string(active_isa().name).c_str());
+              g_int8_peak, omp_get_max_threads(), std::string(active_isa().name).c_str());
+  benchmark::RegisterBenchmark("w8a8_gemm_128tok/int8", [](benchmark::State& s) { run_w8a8(s, 2048, 128); });
+  benchmark::RegisterBenchmark("w8a8_matvec_stream/int8", [](benchmark::State& s) { run_w8a8(s, (768ll << 20) / 4100, 1); });
   for (const Format& f : format_table()) {
     if (!format_fits(f, 4096) || f.block_size == kPerRow) continue;
     const Format* fp = &f;

@@ -38,6 +38,8 @@ TEST(W8A8, TileIsExactInEverySet) {
   for (int64_t cols : {1, 7, 63, 64, 65, 200, 1000, 4097, 65536}) {
     const auto w = random_rows(4, cols, rng), x = random_rows(4, cols, rng);
     for (int nr = 1; nr <= 4; ++nr) {
+      const auto panel = w8a8_pack_panels(w.data(), nr, cols);
+      ASSERT_EQ(static_cast<int64_t>(panel.size()), w8a8_panel_bytes(cols));
       for (int nt = 1; nt <= 4; ++nt) {
         float want[4][5];
         for (int t = 0; t < nt; ++t) {
@@ -55,7 +57,7 @@ TEST(W8A8, TileIsExactInEverySet) {
           if (isa->w8a8_tile == nullptr) continue;
           float got[4][5];
           for (auto& row : got) std::fill(std::begin(row), std::end(row), -1.0f);
-          isa->w8a8_tile(x.data(), nt, w.data(), nr, cols, &got[0][0], 5);
+          isa->w8a8_tile(x.data(), nt, panel.data(), nr, cols, &got[0][0], 5);
           for (int t = 0; t < 4; ++t) {
             for (int r = 0; r < 5; ++r) {
               if (t < nt && r < nr) {
@@ -88,7 +90,7 @@ TEST(W8A8, GemmIsTheSumOfTheDecodedValues) {
   int8.dequantize(wb.data(), rows, cols, 0, rows, wd.data());
   int8.dequantize(xq.data(), T, cols, 0, T, xd.data());
   for (const IsaKernels* isa : usable_isas()) {
-    w8a8_matmul(w, xq.data(), T, y.data(), isa->w8a8_tile != nullptr ? isa->w8a8_tile : &w8a8_tile_ref);
+    w8a8_matmul(w8a8_weight_panels(w), rows, cols, xq.data(), T, y.data(), isa->w8a8_tile != nullptr ? isa->w8a8_tile : &w8a8_tile_ref);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t r = 0; r < rows; ++r) {
         double exact = 0, magnitude = 0;

@@ -176,17 +176,24 @@ TEST(W8A8Files, Int8PerChannelWeightsRunTheInt8Gemm) {
     }
   }
   const Weight& w = m.layers[1].ffn_down;
-  const auto rows = w8a8_weight_rows(w);
+  const auto panels = w8a8_weight_panels(w);
   const auto decoded = w.to_f32();
+  const int64_t pb = w8a8_panel_bytes(w.cols);
+  ASSERT_EQ(static_cast<int64_t>(panels.size()), (w.rows + 3) / 4 * pb);
   for (int64_t r = 0; r < w.rows; ++r) {
+    const uint8_t* p = panels.data() + (r / 4) * pb;
     float absmax;
-    std::memcpy(&absmax, rows.data() + r * (4 + w.cols), 4);
+    int32_t sum = 0, stored;
+    std::memcpy(&absmax, p + 4 * (r % 4), 4);
+    std::memcpy(&stored, p + 16 + 4 * (r % 4), 4);
     for (int64_t c = 0; c < w.cols; ++c) {
-      const float q = static_cast<float>(static_cast<int8_t>(rows[r * (4 + w.cols) + 4 + c]));
-      ASSERT_NEAR(q * absmax / 127.0f, decoded[r * w.cols + c], 2e-7f * std::fabs(decoded[r * w.cols + c])) << r << " " << c;
+      const int8_t q = static_cast<int8_t>(p[32 + ((c / 64) * 4 + r % 4) * 64 + c % 64]);
+      sum += q;
+      ASSERT_NEAR(static_cast<float>(q) * absmax / 127.0f, decoded[r * w.cols + c], 2e-7f * std::fabs(decoded[r * w.cols + c])) << r << " " << c;
     }
+    ASSERT_EQ(sum, stored) << r;
   }
-  EXPECT_TRUE(w8a8_weight_rows(base.layers[0].attn_q).empty());  // f32: no int8 rows
+  EXPECT_TRUE(w8a8_weight_panels(base.layers[0].attn_q).empty());  // f32: no int8 panels
   auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
   tokens.resize(40);
   auto logits = [&](bool reference) {

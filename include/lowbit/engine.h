@@ -148,8 +148,8 @@ class Engine {
   // use when the kernel set has an interleaved layout for their format; the file's pages
   // behind a repacked weight are then released.
   std::unordered_map<const Weight*, RepackedWeight> repacked_;
-  // W8A8 rows of the model's int8_pc_sym linears (w8a8_weight_rows), made on first use.
-  std::unordered_map<const Weight*, std::vector<uint8_t>> int8_rows_;
+  // W8A8 panels of the model's int8 per-channel linears (w8a8_weight_panels), made on first use.
+  std::unordered_map<const Weight*, std::vector<uint8_t>> w8a8_panels_;
 
   // y: (T, w.rows) = x: (T, w.cols) · wᵀ with the fast or the reference kernels.
   void linear(const Weight& w, const float* x, int64_t T, float* y);

@@ -99,10 +99,11 @@ struct IsaKernels {
   // (a, b) <- (a c_i - b s_i, a s_i + b c_i), products rounded before the sum (no FMA).
   void (*rope)(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
   // W8A8: nt <= 4 activation rows xs (each a bnb_int8 row: f32 absmax, then cols int8
-  // codes; row t at xs + t·(4 + cols)) against nr <= 4 weight rows ws in the same layout:
-  // y[t·ldy + r] = float(Σ_i x_i w_i) · (absmax_x / 127) · (absmax_w / 127), the sum exact
-  // in int32 (cols <= 2^16). Every set gives the same bits; null: the scalar one.
-  void (*w8a8_tile)(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) = nullptr;
+  // codes; row t at xs + t·(4 + cols)) against the first nr <= 4 rows of one weight panel
+  // (w8a8_pack_panels): y[t·ldy + r] = float(Σ_i x_i w_i) · (absmax_x / 127) ·
+  // (absmax_w / 127), the sum exact in int32 (cols <= 2^16). Every set gives the same
+  // bits; null: the scalar one.
+  void (*w8a8_tile)(const uint8_t* xs, int nt, const uint8_t* panel, int nr, int64_t cols, float* y, int64_t ldy) = nullptr;
 };
 
 // A weight row, still in its file's bytes, dotted with nt <= 4 Q8 activation rows.
@@ -176,8 +177,14 @@ void dot_rows_ref(const float* x, int64_t xs, int nq, const float* rows, int64_t
 void weighted_sum_ref(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                       float* out, int64_t os);
 void rope_ref(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pairs, const float* cos, const float* sin);
+// The W8A8 weight panel: 4 weight rows interleaved into one read stream: 4 f32 absmax,
+// 4 int32 Σ codes, then per 64 columns the 4 rows' 64 int8 codes in turn (zeros past cols
+// and past the last row). w8a8_pack_panels: n bnb_int8 rows (f32 absmax, cols codes) →
+// ceil(n / 4) panels of w8a8_panel_bytes(cols).
+constexpr int64_t w8a8_panel_bytes(int64_t cols) { return 32 + 256 * ((cols + 63) / 64); }
+std::vector<uint8_t> w8a8_pack_panels(const uint8_t* rows, int64_t n, int64_t cols);
 // The scalar reference of IsaKernels::w8a8_tile.
-void w8a8_tile_ref(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy);
+void w8a8_tile_ref(const uint8_t* xs, int nt, const uint8_t* panel, int nr, int64_t cols, float* y, int64_t ldy);
 // The scalar set ("ref"), the first of usable_isas().
 const IsaKernels& ref_kernels();
 

@@ -63,7 +63,7 @@ void rope_avx512(float* x, int64_t n_heads, int64_t head_dim, bool adjacent_pair
 void weighted_sum_avx512(const float* w, int64_t ws, int nq, const float* rows, int64_t stride, int64_t n_rows, int64_t n,
                          float* out, int64_t os);
 // The W8A8 tile (avx512/w8a8_avx512.cpp).
-void w8a8_tile_avx512(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy);
+void w8a8_tile_avx512(const uint8_t* xs, int nt, const uint8_t* panel, int nr, int64_t cols, float* y, int64_t ldy);
 
 // The formats with an int8 path, each with its scalar unpacker (ref/unpack_u8.cpp, and
 // ref/unpack_int_affine.cpp for the intN family).

@@ -224,19 +224,16 @@ void Engine::block_linear(const Weight& w, const float* x, int64_t T, float* y) 
   }
   const std::string_view wf = w.format->name;
   if (act.name == std::string_view("bnb_int8") && (wf == "bnb_int8" || wf == "int8_pc_sym")) {
-    // W8A8: an int8 GEMM with int32 sums; int8_pc_sym rows converted once per model weight.
-    auto dot = kernel_set().w8a8_tile != nullptr ? kernel_set().w8a8_tile : &w8a8_tile_ref;
-    if (wf == "bnb_int8") {
-      w8a8_matmul(w, xq.data(), T, y, dot);
-    } else {
-      const bool own = repacked_.count(&w) != 0;  // the model's (calibration's replacements change)
-      auto it = int8_rows_.find(&w);
-      if (it == int8_rows_.end() || !own) it = int8_rows_.insert_or_assign(&w, w8a8_weight_rows(w)).first;
-      Weight rows = w;
-      rows.data = it->second;
-      w8a8_matmul(rows, xq.data(), T, y, dot);
-      if (!own) int8_rows_.erase(it);
+    // W8A8: an int8 GEMM with int32 sums on the weight's panels (made once per model weight).
+    auto tile = kernel_set().w8a8_tile != nullptr ? kernel_set().w8a8_tile : &w8a8_tile_ref;
+    const bool own = repacked_.count(&w) != 0;  // the model's (calibration's replacements change)
+    auto it = w8a8_panels_.find(&w);
+    if (it == w8a8_panels_.end() || !own) {
+      it = w8a8_panels_.insert_or_assign(&w, w8a8_weight_panels(w)).first;
+      if (own && !w.owned) release_pages(w.data);  // the file's pages come back if LLM.int8() decodes a column
     }
+    w8a8_matmul(it->second, w.rows, w.cols, xq.data(), T, y, tile);
+    if (!own) w8a8_panels_.erase(it);
   } else {
     std::vector<float> rounded(static_cast<size_t>(T * cols));
     act.dequantize(xq.data(), T, cols, 0, T, rounded.data());

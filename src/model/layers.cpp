@@ -161,21 +161,21 @@ void add_residual(float* x, const float* y, int64_t n) {
 
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) { matmul_decoded(w, x, T, y, &dot_f32_ref); }
 
-void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y, W8A8Tile tile) {
-  const int64_t row_bytes = 4 + w.cols;
-#pragma omp parallel for schedule(static) if (w.rows * w.cols * T >= (1 << 15))
-  for (int64_t r = 0; r < w.rows; r += 4) {
-    const int nr = static_cast<int>(std::min<int64_t>(4, w.rows - r));
+void w8a8_matmul(std::span<const uint8_t> panels, int64_t rows, int64_t cols, const uint8_t* xq, int64_t T, float* y, W8A8Tile tile) {
+  const int64_t row_bytes = 4 + cols, panel_bytes = w8a8_panel_bytes(cols);
+#pragma omp parallel for schedule(static) if (rows * cols * T >= (1 << 15))
+  for (int64_t r = 0; r < rows; r += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, rows - r));
     for (int64_t t = 0; t < T; t += 4) {
       const int nt = static_cast<int>(std::min<int64_t>(4, T - t));
-      tile(xq + t * row_bytes, nt, w.data.data() + r * row_bytes, nr, w.cols, y + t * w.rows + r, w.rows);
+      tile(xq + t * row_bytes, nt, panels.data() + (r / 4) * panel_bytes, nr, cols, y + t * rows + r, rows);
     }
   }
 }
 
-std::vector<uint8_t> w8a8_weight_rows(const Weight& w) {
+std::vector<uint8_t> w8a8_weight_panels(const Weight& w) {
   const std::string_view f = w.format->name;
-  if (f == "bnb_int8") return {w.data.begin(), w.data.end()};
+  if (f == "bnb_int8") return w8a8_pack_panels(w.data.data(), w.rows, w.cols);
   if (f != "int8_pc_sym") return {};
   const int64_t in_row = 2 + w.cols, out_row = 4 + w.cols;  // int_affine.cpp: f16 scale, then 8-bit codes
   std::vector<uint8_t> out(static_cast<size_t>(w.rows * out_row));
@@ -188,7 +188,7 @@ std::vector<uint8_t> w8a8_weight_rows(const Weight& w) {
     std::memcpy(dst, &absmax, 4);
     for (int64_t c = 0; c < w.cols; ++c) dst[4 + c] = static_cast<uint8_t>(src[2 + c] ^ 0x80);  // q + 128 → q
   }
-  return out;
+  return w8a8_pack_panels(out.data(), w.rows, w.cols);
 }
 
 std::vector<uint8_t> quantize_static_rows(const Format& act, const float* x, int64_t T, int64_t cols, float scale) {

@@ -59,13 +59,14 @@ void add_residual(float* x, const float* y, int64_t n);
 // version: the kernel table's int8 path, or SGEMM on decoded panels from kGemmMinTokens on.
 void matmul_ref(const Weight& w, const float* x, int64_t T, float* y);
 // W8A8: y: (T, w.rows) from xq: T bnb_int8 rows (the activations) and w in bnb_int8, by
-// `tile` (IsaKernels::w8a8_tile), 4 weight rows against 4 tokens at a time.
+// `tile` (IsaKernels::w8a8_tile), one panel (4 weight rows) against 4 tokens at a time;
+// panels: w8a8_weight_panels of a (rows, cols) weight.
 using W8A8Tile = void (*)(const uint8_t*, int, const uint8_t*, int, int64_t, float*, int64_t);
-void w8a8_matmul(const Weight& w, const uint8_t* xq, int64_t T, float* y, W8A8Tile tile);
-// An int8 per-channel weight (bnb_int8, int8_pc_sym) as w8a8_matmul's bnb_int8 rows:
-// int8_pc_sym's row (f16 scale s, codes q + 128) becomes (f32 127·s, q); value q·s either
-// way. Empty for any other format.
-std::vector<uint8_t> w8a8_weight_rows(const Weight& w);
+void w8a8_matmul(std::span<const uint8_t> panels, int64_t rows, int64_t cols, const uint8_t* xq, int64_t T, float* y, W8A8Tile tile);
+// An int8 per-channel weight (bnb_int8, int8_pc_sym) as W8A8 panels (w8a8_pack_panels):
+// int8_pc_sym's row (f16 scale s, codes q + 128) enters as (f32 127·s, q); value q·s
+// either way. Empty for any other format.
+std::vector<uint8_t> w8a8_weight_panels(const Weight& w);
 // act rows with one static scale for every token (Engine per_tensor activations): x:
 // (T, cols) → T rows of `act` (bnb_int8: f32 127·scale, codes clamp(round(x / scale),
 // -128, 127); fp8_e4m3/e5m2: f32 scale, codes fp8(clamp(x / scale, ±max))).

@@ -1,9 +1,9 @@
-// The W8A8 tile with AVX-512 VNNI (IsaKernels::w8a8_tile): 4 weight rows × 4 tokens, 16
-// int32 accumulators. vpdpbusd multiplies unsigned by signed bytes, so the activation codes
-// are shifted to u8 (x + 128, by flipping the sign bit, once per load for all 4 rows) and
-// 128 · Σ w taken off each row's sums again (Σ w by one more vpdpbusd with ones per row):
-// the int32 sums are exactly the scalar ones, and the scales are applied in the same order,
-// so the result is bit for bit the reference's.
+// The W8A8 tile with AVX-512 VNNI (IsaKernels::w8a8_tile): one weight panel (4 rows
+// interleaved per 64 columns, one read stream) × 4 tokens, 16 int32 accumulators.
+// vpdpbusd multiplies unsigned by signed bytes, so the activation codes are shifted to u8
+// (x + 128, by flipping the sign bit, once per load for all 4 rows) and 128 · Σ w (stored
+// in the panel) taken off each row's sums: the int32 sums are exactly the scalar ones, and
+// the scales are applied in the same order, so the result is bit for bit the reference's.
 #include <immintrin.h>
 
 #include <cstring>
@@ -11,7 +11,6 @@
 #include "kernels/kernel_impl.h"
 
 namespace lowbit::kernels {
-
 namespace {
 
 // The sum of the 16 int32 lanes (exact in any order), in registers: GCC 12's
@@ -24,55 +23,43 @@ inline int32_t lane_sum(__m512i v) {
   return _mm_cvtsi128_si32(b);
 }
 
-// NT tokens at compile time, every loop bound constant, no array leaving the function: the
-// 4 × NT accumulators stay in registers. Rows past nr read row 0 again and are not stored.
+// NT tokens at compile time and every loop unrolled, so the 4 × NT accumulators stay in
+// registers.
 template <int NT>
-void tile(const uint8_t* xs, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) {
+void tile(const uint8_t* xs, const uint8_t* panel, int nr, int64_t cols, float* y, int64_t ldy) {
   const int64_t stride = 4 + cols;
-  const uint8_t* wr[4];
-  #pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r) wr[r] = ws + (r < nr ? r : 0) * stride + 4;
-  __m512i acc[4][NT], wsum[4];
-  #pragma GCC unroll 4
+  const uint8_t* codes = panel + 32;
+  __m512i acc[4][NT];
+#pragma GCC unroll 4
   for (int r = 0; r < 4; ++r) {
-    wsum[r] = _mm512_setzero_si512();
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_si512();
   }
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), ones = _mm512_set1_epi8(1);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   const __mmask64 tail = cols % 64 == 0 ? ~__mmask64{0} : (__mmask64{1} << (cols % 64)) - 1;
-  for (int64_t i = 0; i < cols; i += 64) {
-    const __mmask64 m = i + 64 <= cols ? ~__mmask64{0} : tail;  // past the end: 0
+  for (int64_t i = 0; i < cols; i += 64, codes += 256) {
+    const __mmask64 m = i + 64 <= cols ? ~__mmask64{0} : tail;  // x past the end: 0 (w is 0 there)
     __m512i w[4];
-    #pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) {
-      w[r] = _mm512_maskz_loadu_epi8(m, wr[r] + i);
-    }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) w[r] = _mm512_loadu_si512(codes + 64 * r);
+#pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
       const __m512i xu = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, xs + t * stride + 4 + i), flip);  // x + 128
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int r = 0; r < 4; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], xu, w[r]);
     }
   }
-  // Σ w per row in a second pass over the 4 rows (now in L1): out of the main loop, whose
-  // 4 × NT accumulators then fit in the registers.
-  for (int64_t i = 0; i < cols; i += 64) {
-    const __mmask64 m = i + 64 <= cols ? ~__mmask64{0} : tail;
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) wsum[r] = _mm512_dpbusd_epi32(wsum[r], ones, _mm512_maskz_loadu_epi8(m, wr[r] + i));
-  }
   int32_t sums[4][NT];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < 4; ++r) {
-    const int32_t correction = 128 * lane_sum(wsum[r]);
-    #pragma GCC unroll 4
-    for (int t = 0; t < NT; ++t) sums[r][t] = lane_sum(acc[r][t]) - correction;
+    int32_t wsum;
+    std::memcpy(&wsum, panel + 16 + 4 * r, 4);
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) sums[r][t] = lane_sum(acc[r][t]) - 128 * wsum;
   }
   for (int r = 0; r < nr; ++r) {
     float aw;
-    std::memcpy(&aw, ws + r * stride, 4);
-    #pragma GCC unroll 4
+    std::memcpy(&aw, panel + 4 * r, 4);
     for (int t = 0; t < NT; ++t) {
       float ax;
       std::memcpy(&ax, xs + t * stride, 4);
@@ -83,12 +70,12 @@ void tile(const uint8_t* xs, const uint8_t* ws, int nr, int64_t cols, float* y, 
 
 }  // namespace
 
-void w8a8_tile_avx512(const uint8_t* xs, int nt, const uint8_t* ws, int nr, int64_t cols, float* y, int64_t ldy) {
+void w8a8_tile_avx512(const uint8_t* xs, int nt, const uint8_t* panel, int nr, int64_t cols, float* y, int64_t ldy) {
   switch (nt) {
-    case 1: return tile<1>(xs, ws, nr, cols, y, ldy);
-    case 2: return tile<2>(xs, ws, nr, cols, y, ldy);
-    case 3: return tile<3>(xs, ws, nr, cols, y, ldy);
-    default: return tile<4>(xs, ws, nr, cols, y, ldy);
+    case 1: return tile<1>(xs, panel, nr, cols, y, ldy);
+    case 2: return tile<2>(xs, panel, nr, cols, y, ldy);
+    case 3: return tile<3>(xs, panel, nr, cols, y, ldy);
+    default: return tile<4>(xs, panel, nr, cols, y, ldy);
   }
 }
 
