@@ -183,6 +183,10 @@ std::string kld_size_plot_svg(const std::vector<EvalRow>& rows) {
   const auto [y0, y1] = decades(klds);
   const Axes a{std::max(0.0, x0 - pad), x1 + pad, y0, y1};
   std::string s = frame(a, "KLD against size", "bits per weight", "mean KLD vs base (log scale)");
+  struct Box {
+    double x0, x1, y0, y1;
+  };
+  std::vector<Box> placed;  // labels already drawn: a new one moves up or down until it clears them
   for (size_t i = 0; i < q.size(); ++i) {
     const EvalRow& r = *q[i];
     const char* color = kColors[i % std::size(kColors)];
@@ -190,10 +194,24 @@ std::string kld_size_plot_svg(const std::vector<EvalRow>& rows) {
     const double x = a.px(r.bits_per_weight), y = on_axis ? kHeight - kBottom : a.py(r.kld_mean);
     s += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="5" fill="{}" stroke="{}" stroke-width="1.5"/>
 )", x, y, on_axis ? "white" : color, color);
-    const bool left = x > kWidth - 220;  // labels near the right edge go to the left of the point
+    const std::string text = label_of(r) + (on_axis ? " (KLD 0)" : "");
+    const double width = 6.8 * static_cast<double>(text.size());  // about 12 px DejaVu Sans
+    const bool left = x + 8 + width > kWidth - kRight;  // labels that would leave the frame go to the left
+    const double lx = left ? x - 8 : x + 8;
+    double ly = y - 8;
+    for (int k = 0; k < 24; ++k) {  // offsets 0, +14, -14, +28, -28, ...
+      const double cand = y - 8 + 14.0 * ((k + 1) / 2) * (k % 2 == 1 ? 1 : -1);
+      const Box b{left ? lx - width : lx, left ? lx : lx + width, cand - 11, cand + 3};
+      bool clear = cand - 11 >= kTop && cand + 3 <= kHeight - kBottom;
+      for (const Box& o : placed) clear = clear && (b.x1 < o.x0 || b.x0 > o.x1 || b.y1 < o.y0 || b.y0 > o.y1);
+      if (clear) {
+        ly = cand;
+        break;
+      }
+    }
+    placed.push_back({left ? lx - width : lx, left ? lx : lx + width, ly - 11, ly + 3});
     s += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" fill="{}" text-anchor="{}">{}</text>
-)", left ? x - 8 : x + 8, y - 8 - 13.0 * static_cast<double>(i % 2), color, left ? "end" : "start",
-                     xml_escape(label_of(r) + (on_axis ? " (KLD 0)" : "")));
+)", lx, ly, color, left ? "end" : "start", xml_escape(text));
   }
   return s + "</svg>\n";
 }
