@@ -145,12 +145,7 @@ TEST(KvCache, QualityOnARealModel) {
     EXPECT_LE(err, 1e-4f * amax);
   }
   const std::string dir = test::temp_dir();
-  PerplexityOptions p;
-  p.n_ctx = 256;
-  p.save_logits_path = dir + "/base.logits";
-  compute_perplexity(base, tokens, p);
-  p.save_logits_path.clear();
-  p.kld_base_path = dir + "/base.logits";
+  PerplexityOptions p = test::kld_against(base, tokens, 256, dir);
   auto kld = [&](const Model& m, const char* type, bool rotate) {
     p.kv = kv_cache_options(type, rotate);
     return compute_perplexity(m, tokens, p).kld->mean;

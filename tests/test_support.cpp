@@ -62,4 +62,14 @@ std::string temp_dir() {
   return dir.string();
 }
 
+PerplexityOptions kld_against(const Model& base, std::span<const int32_t> tokens, int64_t n_ctx, const std::string& dir) {
+  PerplexityOptions p;
+  p.n_ctx = n_ctx;
+  p.save_logits_path = dir + "/base.logits";
+  compute_perplexity(base, tokens, p);
+  p.save_logits_path.clear();
+  p.kld_base_path = dir + "/base.logits";
+  return p;
+}
+
 }  // namespace lowbit::test

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
+
+#include "lowbit/perplexity.h"
 
 namespace lowbit::test {
 
@@ -22,5 +25,9 @@ std::string read_file(const std::string& path);
 
 // A fresh empty directory for the calling test (calling it again empties it: call once).
 std::string temp_dir();
+
+// Perplexity options that score against `base`'s logits on `tokens` (chunks of n_ctx),
+// saved under dir: compute_perplexity(model, tokens, options).kld is then the KLD.
+PerplexityOptions kld_against(const Model& base, std::span<const int32_t> tokens, int64_t n_ctx, const std::string& dir);
 
 }  // namespace lowbit::test

@@ -260,12 +260,7 @@ TEST(W8A8Files, SmoothQuantLowersStaticW8A8Kld) {
   const Model base = load_model(test::shared_path(kModel));
   auto tokens = base.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
   tokens.resize(2048);
-  PerplexityOptions p;
-  p.n_ctx = 256;
-  p.save_logits_path = dir + "/base.logits";
-  compute_perplexity(base, tokens, p);
-  p.save_logits_path.clear();
-  p.kld_base_path = dir + "/base.logits";
+  PerplexityOptions p = test::kld_against(base, tokens, 256, dir);
   auto kld = [&](const std::string& name, const char* method, const char* linear_fed) {
     QuantizeOptions o = scheme(dir + "/" + name, "int8_pc_sym", "int8", true, "");
     o.calib_options = {.samples = 16, .length = 128, .seed = 0};

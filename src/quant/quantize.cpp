@@ -31,9 +31,11 @@ namespace {
 // The largest code of a scheme's activation format: a static scale maps the calibration
 // max |x| onto it.
 float act_range(const ActivationScheme& a) {
-  if (a.act == "fp8_e4m3") return 448.0f;
-  if (a.act == "fp8_e5m2") return 57344.0f;
-  return 127.0f;
+  static const std::pair<std::string_view, float> kRanges[] = {{"int8", 127.0f}, {"fp8_e4m3", 448.0f}, {"fp8_e5m2", 57344.0f}};
+  for (const auto& [act, range] : kRanges) {
+    if (a.act == act) return range;
+  }
+  throw Error("no static scales for " + a.act + " activations (int8, fp8_e4m3, fp8_e5m2 have them)");
 }
 
 int64_t layer_of(const std::string& name) {
@@ -360,7 +362,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
       QuantizedTensor& t = block.at(w.name);
       bytes = std::move(t.bytes);
-      input_scale = t.input_absmax / act_range(o.activations);
+      if (o.activations.per_tensor) input_scale = t.input_absmax / act_range(o.activations);
       if (!order.empty()) bytes = reordered_bytes(bytes, order);  // row-local rows, or a bias's f32 elements
     } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
