@@ -10,6 +10,7 @@
 #include <random>
 
 #include "lowbit/error.h"
+#include "lowbit/format.h"
 #include "lowbit/model_io.h"
 #include "lowbit/safetensors.h"
 #include "lowbit/train.h"
@@ -166,6 +167,121 @@ TEST(TrainModel, LossAndGradientsMatchPyTorch) {
   // The loss alone is the same number; a second pass adds the same gradients again.
   EXPECT_FLOAT_EQ(tm.loss(tokens, 4, 64), loss);
   EXPECT_THROW(tm.loss(std::span(tokens).first(100), 4, 64), Error);
+}
+
+// The batch every oracle file holds: tokens I32 [4, 65].
+std::vector<int32_t> oracle_tokens(const SafetensorsFile& ref) {
+  const TensorView& tok = ref.tensor("tokens");
+  EXPECT_EQ(tok.shape, (std::vector<int64_t>{4, 65}));
+  std::vector<int32_t> tokens(4 * 65);
+  std::memcpy(tokens.data(), tok.data.data(), tokens.size() * 4);
+  return tokens;
+}
+
+// max |got − want| ≤ tol · max |want| over the tensor.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, float tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  float amax = 0, err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    amax = std::max(amax, std::fabs(want[i]));
+    err = std::max(err, std::fabs(got[i] - want[i]));
+  }
+  EXPECT_LE(err, tol * amax) << what << ": max |diff| " << err << ", max |ref| " << amax;
+}
+
+const char* const kModules[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+
+// QAT (qat_int4_g128.safetensors): int4 groups of 128, asymmetric min/max, straight-through
+// rounding; scales and zero points from the same rule, and the loss, the weights' and the
+// scales' gradients as PyTorch's.
+TEST(TrainModel, FakeQuantGradientsMatchPyTorch) {
+  const SafetensorsFile ref(test::shared_path("testdata/training/qat_int4_g128.safetensors"));
+  TrainModel tm(load_model(test::shared_path("models/shakespeare-llama-4m")));
+  tm.add_fake_quant({.bits = 4, .group = 128});
+  const auto tokens = oracle_tokens(ref);
+  const float loss = tm.forward_backward(tokens, 4, 64);
+  EXPECT_NEAR(loss, ref.to_f32(ref.tensor("loss"))[0], 1e-5 * 4);
+  for (int l = 0; l < 4; ++l) {
+    for (const char* mod : kModules) {
+      const std::string module = "model.layers." + std::to_string(l) + "." + mod;
+      EXPECT_EQ(tm.param("scale." + module).value, ref.to_f32(ref.tensor("scale." + module))) << module;
+      EXPECT_EQ(tm.param("zero." + module).value, ref.to_f32(ref.tensor("zero." + module))) << module;
+      expect_close(tm.param(module + ".weight").grad, ref.to_f32(ref.tensor("grad." + module + ".weight")), 1e-4f, "grad " + module);
+      expect_close(tm.param("scale." + module).grad, ref.to_f32(ref.tensor("grad.scale." + module)), 1e-4f, "scale grad " + module);
+    }
+  }
+  EXPECT_THROW(tm.add_fake_quant({.bits = 4, .group = 100}), Error);  // 100 does not divide 256
+}
+
+// QLoRA (qlora_nf4_r8.safetensors): lowbit's NF4 of the base is the reference's; LoRA
+// r 8, alpha 16 on every decoder linear from the given A and B; the adapters' gradients,
+// three AdamW steps and the four losses as PyTorch's.
+TEST(TrainModel, QloraStepsMatchPyTorch) {
+  const SafetensorsFile ref(test::shared_path("testdata/training/qlora_nf4_r8.safetensors"));
+  const Model m = load_model(test::shared_path("models/shakespeare-llama-4m"));
+  TrainModel tm(m);
+  const Format& nf4 = format_by_name("nf4");
+  for (int l = 0; l < 4; ++l) {
+    for (const char* mod : kModules) {
+      const std::string name = "model.layers." + std::to_string(l) + "." + mod + ".weight";
+      TrainTensor& w = tm.param(name);
+      const auto want = ref.to_f32(ref.tensor("nf4_dequantized." + name));
+      std::vector<float> got(w.value.size());
+      nf4.dequantize(quantize_tensor(nf4, w.value, w.rows, w.cols).data(), w.rows, w.cols, 0, w.rows, got.data());
+      ASSERT_EQ(got, want) << "NF4 of " << name;
+      w.value = want;
+    }
+  }
+  tm.add_lora({.rank = 8, .alpha = 16}, [&](TrainTensor& a, TrainTensor& b) {
+    a.value = ref.to_f32(ref.tensor(a.name));
+    b.value = ref.to_f32(ref.tensor(b.name));
+  });
+  for (const TrainTensor& t : tm.params()) EXPECT_EQ(t.trainable, t.name.starts_with("lora_")) << t.name;
+  const auto tokens = oracle_tokens(ref);
+  const std::vector<float> losses = ref.to_f32(ref.tensor("loss_steps"));
+  AdamW opt({.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f});
+  for (int step = 0; step < 3; ++step) {
+    tm.zero_grad();
+    const float loss = tm.forward_backward(tokens, 4, 64);
+    EXPECT_NEAR(loss, losses[step], 1e-4 * losses[step]) << "step " << step;
+    if (step == 0) {
+      for (const TrainTensor& t : tm.params()) {
+        if (t.trainable) expect_close(t.grad, ref.to_f32(ref.tensor("grad." + t.name)), 1e-4f, "grad " + t.name);
+      }
+    }
+    opt.step(tm.params());
+  }
+  EXPECT_NEAR(tm.loss(tokens, 4, 64), losses[3], 1e-4 * losses[3]) << "after step 3";
+  // The adapters after 3 steps: within 1e-4 of the tensor's largest value, plus what the
+  // tested gradient tolerance (δ = 1e-4 · max |g|) can move AdamW's normalized step
+  // m̂ / sqrt(v̂): about 2δ / |g| per step for an element of gradient g, at most a full swing
+  // of 2 — so 3 steps of lr allow 3 · lr · min(2, 2δ / |g|). Elements whose gradient is
+  // within float noise of zero may take either sign; the rest must agree closely.
+  int adapters = 0;
+  int64_t elements = 0, loose = 0;
+  for (const TrainTensor& t : tm.params()) {
+    if (!t.trainable) {
+      EXPECT_TRUE(std::all_of(t.grad.begin(), t.grad.end(), [](float g) { return g == 0.0f; })) << "frozen " << t.name;
+      continue;
+    }
+    const auto want = ref.to_f32(ref.tensor("after3." + t.name)), g0 = ref.to_f32(ref.tensor("grad." + t.name));
+    float amax = 0, gmax = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      amax = std::max(amax, std::fabs(want[i]));
+      gmax = std::max(gmax, std::fabs(g0[i]));
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+      const float swing = std::min(2.0f, 2.0f * 1e-4f * gmax / std::max(std::fabs(g0[i]), 1e-30f));
+      const float tol = 1e-4f * amax + 3.0f * 1e-3f * swing;
+      loose += swing >= 1.0f;  // practically unconstrained
+      ++elements;
+      ASSERT_LE(std::fabs(t.value[i] - want[i]), tol) << "after 3 steps " << t.name << " element " << i << " (gradient " << g0[i] << ")";
+    }
+    ++adapters;
+  }
+  EXPECT_LT(loose, elements / 100) << "elements with near-zero gradients";
+  EXPECT_EQ(adapters, 56);
+  EXPECT_THROW(tm.add_lora({.rank = 0}), Error);
 }
 
 }  // namespace

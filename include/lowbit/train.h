@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,6 +20,44 @@ struct TrainTensor {
   std::string name;
   int64_t rows = 0, cols = 0;
   std::vector<float> value, grad;
+  bool trainable = true;  // false: frozen (its grad stays zero)
+};
+
+// LoRA adapters on the decoder linears (PEFT's): y = x Wᵀ + (alpha / rank) (x Aᵀ) Bᵀ,
+// A: (rank, in), B: (out, rank). targets: q, k, v, o, gate, up, down.
+struct LoraOptions {
+  int64_t rank = 8;
+  float alpha = 16.0f;
+  std::vector<std::string> targets{"q", "k", "v", "o", "gate", "up", "down"};
+};
+
+// Fake quantization of every decoder linear (QAT): asymmetric `bits`-bit groups of `group`
+// input columns, w_q = scale (clamp(round(w / scale) + zero, 0, 2^bits − 1) − zero); in the
+// backward, round passes the gradient straight through and the clamp keeps its own.
+// scale (trainable, "scale.MODULE") and zero ("zero.MODULE", fixed) are (rows, cols / group),
+// set from each group's min/max (the range including 0): scale = max((max − min) /
+// (2^bits − 1), 1e-8), zero = clamp(round(−min / scale), 0, 2^bits − 1).
+struct FakeQuantOptions {
+  int bits = 4;
+  int64_t group = 128;
+};
+
+// PyTorch's AdamW (decoupled weight decay): p ← p (1 − lr·wd), then
+// p ← p − lr / (1 − β1^t) · m / (sqrt(v) / sqrt(1 − β2^t) + eps).
+struct AdamWOptions {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.01f;
+};
+class AdamW {
+ public:
+  explicit AdamW(const AdamWOptions& o) : o_(o) {}
+  // One step over the trainable tensors (state made on the first call, by position).
+  void step(std::vector<TrainTensor>& params);
+  int64_t steps() const { return t_; }
+
+ private:
+  AdamWOptions o_;
+  int64_t t_ = 0;
+  std::vector<std::vector<float>> m_, v_;
 };
 
 class TrainModel {
@@ -36,6 +75,12 @@ class TrainModel {
   // The loss alone.
   float loss(std::span<const int32_t> tokens, int64_t B, int64_t T);
   void zero_grad();
+  // Adds LoRA adapters (lora_A.MODULE, lora_B.MODULE; MODULE as PEFT names it:
+  // model.layers.N.self_attn.q_proj), set by `init` (null: PEFT's, A Kaiming-uniform and B
+  // zero), and freezes every other parameter.
+  void add_lora(const LoraOptions& o, const std::function<void(TrainTensor& a, TrainTensor& b)>& init = {});
+  // Fake-quantizes every decoder linear from now on (scale.MODULE and zero.MODULE added).
+  void add_fake_quant(const FakeQuantOptions& o);
 
   std::vector<TrainTensor>& params() { return params_; }
   TrainTensor& param(const std::string& name);  // Error naming it when absent
@@ -44,9 +89,17 @@ class TrainModel {
  private:
   struct Activations;
   float run(std::span<const int32_t> tokens, int64_t B, int64_t T, bool backward);
+  struct LinearExtras;  // LoRA and fake quantization of one decoder linear
+  // out: (N, rows) of the linear on x: (N, cols); the backward adds into dx and the grads.
+  void linear_forward(LinearExtras& e, const float* x, int64_t N, float* out);
+  void linear_backward(LinearExtras& e, const float* x, int64_t N, const float* dout, float* dx);
   ModelConfig config_;
   std::vector<TrainTensor> params_;
   std::string source_;
+  std::vector<LinearExtras> extras_;  // per decoder linear, layer by layer in q,k,v,o,gate,up,down order
+  LoraOptions lora_;
+  FakeQuantOptions fq_;
+  bool has_lora_ = false, has_fq_ = false;
 };
 
 }  // namespace lowbit

@@ -12,6 +12,11 @@
 #include "model/layers.h"
 #include "train/train_layers.h"
 
+#include <cblas.h>
+
+#include <cmath>
+#include <random>
+
 namespace lowbit {
 namespace {
 
@@ -21,6 +26,14 @@ struct BlockParams {
 };
 
 }  // namespace
+
+struct TrainModel::LinearExtras {
+  size_t weight = 0;                // the base weight in params_
+  int64_t lora_a = -1, lora_b = -1;  // adapters in params_ (-1: none)
+  int64_t scale = -1, zero = -1;     // fake quantization in params_ (-1: none)
+  std::vector<float> w_eff;          // the fake-quantized weight of the last forward
+  std::vector<float> xa;             // (N, rank): x Aᵀ of the last forward
+};
 
 struct TrainModel::Activations {
   struct Layer {
@@ -52,6 +65,145 @@ TrainModel::TrainModel(const Model& m) : config_(m.config), source_(m.source) {
   }
   add(m.output_norm);
   if (!c.tied_output) add(m.output);
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    for (size_t k : {1, 2, 3, 4, 6, 7, 8}) extras_.push_back({.weight = 1 + 9 * static_cast<size_t>(l) + k});
+  }
+}
+
+namespace {
+
+// "model.layers.0.self_attn.q_proj.weight" → "model.layers.0.self_attn.q_proj"
+std::string module_of(const std::string& weight) { return weight.substr(0, weight.size() - 7); }
+
+const char* const kTargets[] = {"q", "k", "v", "o", "gate", "up", "down"};  // extras_ order within a layer
+
+}  // namespace
+
+void TrainModel::add_lora(const LoraOptions& o, const std::function<void(TrainTensor& a, TrainTensor& b)>& init) {
+  if (o.rank < 1) throw Error("LoRA rank must be at least 1", {.file = source_, .value = std::to_string(o.rank)});
+  for (const std::string& t : o.targets) {
+    if (std::find(std::begin(kTargets), std::end(kTargets), t) == std::end(kTargets)) {
+      throw Error("unknown LoRA target (q, k, v, o, gate, up, down)", {.file = source_, .value = t});
+    }
+  }
+  for (TrainTensor& t : params_) t.trainable = false;
+  std::mt19937 rng(0);
+  for (size_t i = 0; i < extras_.size(); ++i) {
+    LinearExtras& e = extras_[i];
+    if (std::find(o.targets.begin(), o.targets.end(), kTargets[i % 7]) == o.targets.end()) continue;
+    const TrainTensor& w = params_[e.weight];
+    const std::string module = module_of(w.name);
+    TrainTensor a{"lora_A." + module, o.rank, w.cols, std::vector<float>(static_cast<size_t>(o.rank * w.cols)), {}};
+    TrainTensor b{"lora_B." + module, w.rows, o.rank, std::vector<float>(static_cast<size_t>(w.rows * o.rank), 0.0f), {}};
+    if (init) {
+      init(a, b);
+    } else {  // PEFT: A Kaiming-uniform (a = sqrt 5: bound 1 / sqrt(in)), B zero
+      std::uniform_real_distribution<float> u(-1.0f / std::sqrt(static_cast<float>(w.cols)), 1.0f / std::sqrt(static_cast<float>(w.cols)));
+      for (float& v : a.value) v = u(rng);
+    }
+    a.grad.assign(a.value.size(), 0.0f);
+    b.grad.assign(b.value.size(), 0.0f);
+    e.lora_a = static_cast<int64_t>(params_.size());
+    params_.push_back(std::move(a));
+    e.lora_b = static_cast<int64_t>(params_.size());
+    params_.push_back(std::move(b));
+  }
+  lora_ = o;
+  has_lora_ = true;
+}
+
+void TrainModel::add_fake_quant(const FakeQuantOptions& o) {
+  const int maxq = (1 << o.bits) - 1;
+  for (LinearExtras& e : extras_) {
+    const TrainTensor& w = params_[e.weight];
+    if (w.cols % o.group != 0) throw Error("fake-quantization groups must divide the rows", {.file = source_, .tensor = w.name, .value = std::to_string(o.group)});
+    const int64_t groups = w.cols / o.group;
+    const std::string module = module_of(w.name);
+    TrainTensor scale{"scale." + module, w.rows, groups, std::vector<float>(static_cast<size_t>(w.rows * groups)), {}};
+    TrainTensor zero{"zero." + module, w.rows, groups, std::vector<float>(static_cast<size_t>(w.rows * groups)), {}, false};
+    for (int64_t r = 0; r < w.rows; ++r) {
+      for (int64_t g = 0; g < groups; ++g) {
+        const float* v = w.value.data() + r * w.cols + g * o.group;
+        const float mn = std::min(0.0f, *std::min_element(v, v + o.group)), mx = std::max(0.0f, *std::max_element(v, v + o.group));
+        const float sc = std::max((mx - mn) / static_cast<float>(maxq), 1e-8f);
+        scale.value[r * groups + g] = sc;
+        zero.value[r * groups + g] = std::clamp(std::nearbyint(-mn / sc), 0.0f, static_cast<float>(maxq));
+      }
+    }
+    scale.grad.assign(scale.value.size(), 0.0f);
+    zero.grad.assign(zero.value.size(), 0.0f);
+    e.scale = static_cast<int64_t>(params_.size());
+    params_.push_back(std::move(scale));
+    e.zero = static_cast<int64_t>(params_.size());
+    params_.push_back(std::move(zero));
+  }
+  fq_ = o;
+  has_fq_ = true;
+}
+
+// ---- one decoder linear: its weight (fake-quantized or not) plus its LoRA ----
+
+void TrainModel::linear_forward(LinearExtras& e, const float* x, int64_t N, float* out) {
+  const TrainTensor& w = params_[e.weight];
+  const float* weight = w.value.data();
+  if (e.scale >= 0) {
+    const TrainTensor &sc = params_[e.scale], &zp = params_[e.zero];
+    const float maxq = static_cast<float>((1 << fq_.bits) - 1);
+    e.w_eff.resize(w.value.size());
+    for (int64_t r = 0; r < w.rows; ++r) {
+      for (int64_t c = 0; c < w.cols; ++c) {
+        const int64_t g = r * sc.cols + c / fq_.group;
+        const float q = std::clamp(std::nearbyint(w.value[r * w.cols + c] / sc.value[g]) + zp.value[g], 0.0f, maxq);
+        e.w_eff[r * w.cols + c] = sc.value[g] * (q - zp.value[g]);
+      }
+    }
+    weight = e.w_eff.data();
+  }
+  train::matmul_forward(out, x, weight, N, w.cols, w.rows);
+  if (e.lora_a < 0) return;
+  const TrainTensor &a = params_[e.lora_a], &b = params_[e.lora_b];
+  e.xa.resize(static_cast<size_t>(N * a.rows));
+  train::matmul_forward(e.xa.data(), x, a.value.data(), N, w.cols, a.rows);  // (N, r)
+  const float s = lora_.alpha / static_cast<float>(lora_.rank);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(N), static_cast<int>(w.rows), static_cast<int>(a.rows), s,
+              e.xa.data(), static_cast<int>(a.rows), b.value.data(), static_cast<int>(a.rows), 1.0f, out, static_cast<int>(w.rows));
+}
+
+void TrainModel::linear_backward(LinearExtras& e, const float* x, int64_t N, const float* dout, float* dx) {
+  TrainTensor& w = params_[e.weight];
+  const float* weight = e.scale >= 0 ? e.w_eff.data() : w.value.data();
+  if (!w.trainable) {
+    train::matmul_backward(dx, nullptr, dout, x, weight, N, w.cols, w.rows);
+  } else if (e.scale < 0) {
+    train::matmul_backward(dx, w.grad.data(), dout, x, weight, N, w.cols, w.rows);
+  } else {  // through the fake quantizer: d w_q = doutᵀ x, then round straight through
+    std::vector<float> dwq(w.value.size(), 0.0f);
+    train::matmul_backward(dx, dwq.data(), dout, x, weight, N, w.cols, w.rows);
+    TrainTensor &sc = params_[e.scale], &zp = params_[e.zero];
+    const float maxq = static_cast<float>((1 << fq_.bits) - 1);
+    for (int64_t r = 0; r < w.rows; ++r) {
+      for (int64_t c = 0; c < w.cols; ++c) {
+        const int64_t g = r * sc.cols + c / fq_.group, i = r * w.cols + c;
+        const float u = std::nearbyint(w.value[i] / sc.value[g]) + zp.value[g];
+        const bool inside = u >= 0.0f && u <= maxq;  // the clamp's own gradient
+        const float q = std::clamp(u, 0.0f, maxq);
+        if (inside) w.grad[i] += dwq[i];
+        // w_q = s (q − z), q = clamp(round(w / s) + z): ∂w_q/∂s = (q − z) − [inside] w / s
+        if (sc.trainable) sc.grad[g] += dwq[i] * ((q - zp.value[g]) - (inside ? w.value[i] / sc.value[g] : 0.0f));
+      }
+    }
+  }
+  if (e.lora_a < 0) return;
+  TrainTensor &a = params_[e.lora_a], &b = params_[e.lora_b];
+  const float s = lora_.alpha / static_cast<float>(lora_.rank);
+  const int r = static_cast<int>(a.rows);
+  // dB += s doutᵀ (x Aᵀ); d(xAᵀ) = s dout B; dA += d(xAᵀ)ᵀ x; dx += d(xAᵀ) A
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(w.rows), r, static_cast<int>(N), s, dout, static_cast<int>(w.rows),
+              e.xa.data(), r, 1.0f, b.grad.data(), r);
+  std::vector<float> dxa(static_cast<size_t>(N * r));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N), r, static_cast<int>(w.rows), s, dout, static_cast<int>(w.rows),
+              b.value.data(), r, 0.0f, dxa.data(), r);
+  train::matmul_backward(dx, a.grad.data(), dxa.data(), x, a.value.data(), N, w.cols, r);
 }
 
 TrainModel::~TrainModel() = default;
@@ -106,6 +258,7 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
   for (int64_t l = 0; l < L; ++l) {
     Activations::Layer& s = a.layers[l];
     const BlockParams& p = bp[l];
+    LinearExtras* ex = extras_.data() + 7 * l;
     s.x = x;
     s.h1.resize(N * C);
     s.rstd1.resize(N);
@@ -113,16 +266,16 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
     s.q.resize(N * Q);
     s.k.resize(N * KV);
     s.v.resize(N * KV);
-    matmul_forward(s.q.data(), s.h1.data(), params_[p.q].value.data(), N, C, Q);
-    matmul_forward(s.k.data(), s.h1.data(), params_[p.k].value.data(), N, C, KV);
-    matmul_forward(s.v.data(), s.h1.data(), params_[p.v].value.data(), N, C, KV);
+    linear_forward(ex[0], s.h1.data(), N, s.q.data());
+    linear_forward(ex[1], s.h1.data(), N, s.k.data());
+    linear_forward(ex[2], s.h1.data(), N, s.v.data());
     rope_forward(s.q.data(), B, T, H, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
     rope_forward(s.k.data(), B, T, KVH, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
     s.probs.resize(B * H * T * T);
     s.att.resize(N * Q);
     attention_forward(s.att.data(), s.probs.data(), s.q.data(), s.k.data(), s.v.data(), B, T, H, KVH, hd);
     std::vector<float> o(static_cast<size_t>(N * C));
-    matmul_forward(o.data(), s.att.data(), params_[p.o].value.data(), N, Q, C);
+    linear_forward(ex[3], s.att.data(), N, o.data());
     for (int64_t i = 0; i < N * C; ++i) x[i] += o[i];
     s.x2 = x;
     s.h2.resize(N * C);
@@ -131,10 +284,10 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
     s.gate.resize(N * F);
     s.up.resize(N * F);
     s.act.resize(N * F);
-    matmul_forward(s.gate.data(), s.h2.data(), params_[p.gate].value.data(), N, C, F);
-    matmul_forward(s.up.data(), s.h2.data(), params_[p.up].value.data(), N, C, F);
+    linear_forward(ex[4], s.h2.data(), N, s.gate.data());
+    linear_forward(ex[5], s.h2.data(), N, s.up.data());
     swiglu_forward(s.act.data(), s.gate.data(), s.up.data(), N * F);
-    matmul_forward(o.data(), s.act.data(), params_[p.down].value.data(), N, F, C);
+    linear_forward(ex[6], s.act.data(), N, o.data());
     for (int64_t i = 0; i < N * C; ++i) x[i] += o[i];
   }
   a.x_final = x;
@@ -151,27 +304,34 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
   std::vector<float>& dlogits = logits;
   crossentropy_backward(dlogits.data(), a.probs.data(), target.data(), N, V, 1.0f);
   std::vector<float> dhf(static_cast<size_t>(N * C), 0.0f), dx(static_cast<size_t>(N * C), 0.0f);
-  matmul_backward(dhf.data(), head.grad.data(), dlogits.data(), a.hf.data(), head.value.data(), N, C, V);
-  rmsnorm_backward(dx.data(), norm_f.grad.data(), dhf.data(), a.x_final.data(), norm_f.value.data(), a.rstdf.data(), N, C);
+  std::vector<float> frozen(static_cast<size_t>(C));  // a frozen norm's gradient, dropped
+  auto grad_of = [&](TrainTensor& t) {
+    if (t.trainable) return t.grad.data();
+    std::fill(frozen.begin(), frozen.end(), 0.0f);
+    return frozen.data();
+  };
+  matmul_backward(dhf.data(), head.trainable ? head.grad.data() : nullptr, dlogits.data(), a.hf.data(), head.value.data(), N, C, V);
+  rmsnorm_backward(dx.data(), grad_of(norm_f), dhf.data(), a.x_final.data(), norm_f.value.data(), a.rstdf.data(), N, C);
   std::vector<float> dh(static_cast<size_t>(N * C)), dact(static_cast<size_t>(N * F)), dgate(static_cast<size_t>(N * F)),
       dup(static_cast<size_t>(N * F)), datt(static_cast<size_t>(N * Q)), dq(static_cast<size_t>(N * Q)), dk(static_cast<size_t>(N * KV)),
       dv(static_cast<size_t>(N * KV));
   for (int64_t l = L - 1; l >= 0; --l) {
     Activations::Layer& s = a.layers[l];
     const BlockParams& p = bp[l];
+    LinearExtras* ex = extras_.data() + 7 * l;
     // x = x2 + down(swiglu(gate(h2), up(h2))), h2 = rmsnorm(x2)
     std::fill(dact.begin(), dact.end(), 0.0f);
-    matmul_backward(dact.data(), params_[p.down].grad.data(), dx.data(), s.act.data(), params_[p.down].value.data(), N, F, C);
+    linear_backward(ex[6], s.act.data(), N, dx.data(), dact.data());
     std::fill(dgate.begin(), dgate.end(), 0.0f);
     std::fill(dup.begin(), dup.end(), 0.0f);
     swiglu_backward(dgate.data(), dup.data(), dact.data(), s.gate.data(), s.up.data(), N * F);
     std::fill(dh.begin(), dh.end(), 0.0f);
-    matmul_backward(dh.data(), params_[p.gate].grad.data(), dgate.data(), s.h2.data(), params_[p.gate].value.data(), N, C, F);
-    matmul_backward(dh.data(), params_[p.up].grad.data(), dup.data(), s.h2.data(), params_[p.up].value.data(), N, C, F);
-    rmsnorm_backward(dx.data(), params_[p.ffn_norm].grad.data(), dh.data(), s.x2.data(), params_[p.ffn_norm].value.data(), s.rstd2.data(), N, C);
+    linear_backward(ex[4], s.h2.data(), N, dgate.data(), dh.data());
+    linear_backward(ex[5], s.h2.data(), N, dup.data(), dh.data());
+    rmsnorm_backward(dx.data(), grad_of(params_[p.ffn_norm]), dh.data(), s.x2.data(), params_[p.ffn_norm].value.data(), s.rstd2.data(), N, C);
     // x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))), h1 = rmsnorm(x)
     std::fill(datt.begin(), datt.end(), 0.0f);
-    matmul_backward(datt.data(), params_[p.o].grad.data(), dx.data(), s.att.data(), params_[p.o].value.data(), N, Q, C);
+    linear_backward(ex[3], s.att.data(), N, dx.data(), datt.data());
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
@@ -179,13 +339,13 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
     rope_backward(dq.data(), B, T, H, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
     rope_backward(dk.data(), B, T, KVH, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
     std::fill(dh.begin(), dh.end(), 0.0f);
-    matmul_backward(dh.data(), params_[p.q].grad.data(), dq.data(), s.h1.data(), params_[p.q].value.data(), N, C, Q);
-    matmul_backward(dh.data(), params_[p.k].grad.data(), dk.data(), s.h1.data(), params_[p.k].value.data(), N, C, KV);
-    matmul_backward(dh.data(), params_[p.v].grad.data(), dv.data(), s.h1.data(), params_[p.v].value.data(), N, C, KV);
-    rmsnorm_backward(dx.data(), params_[p.attn_norm].grad.data(), dh.data(), s.x.data(), params_[p.attn_norm].value.data(), s.rstd1.data(), N, C);
+    linear_backward(ex[0], s.h1.data(), N, dq.data(), dh.data());
+    linear_backward(ex[1], s.h1.data(), N, dk.data(), dh.data());
+    linear_backward(ex[2], s.h1.data(), N, dv.data(), dh.data());
+    rmsnorm_backward(dx.data(), grad_of(params_[p.attn_norm]), dh.data(), s.x.data(), params_[p.attn_norm].value.data(), s.rstd1.data(), N, C);
     s = {};  // this layer's activations are no longer needed
   }
-  embedding_backward(params_[0].grad.data(), dx.data(), in.data(), N, C);
+  if (params_[0].trainable) embedding_backward(params_[0].grad.data(), dx.data(), in.data(), N, C);
   return loss;
 }
 
