@@ -31,6 +31,8 @@ struct QuantizeOptions {
   // that layout holds; token_embd and output stay 16-bit, as those libraries keep them.
   std::string export_layout;
   MethodConfig method;          // default method for the block linears (a recipe rule may override)
+  // Applied to the loaded model before anything else (lowbit merge: LoRA adapters merged).
+  std::function<void(Model&)> transform;
   // How the block linears' inputs run, recorded in the folder's config.json; per_tensor:
   // each linear's static input_scale, measured on --calib through the quantized blocks.
   ActivationScheme activations;

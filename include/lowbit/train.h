@@ -53,6 +53,7 @@ class AdamW {
   // One step over the trainable tensors (state made on the first call, by position).
   void step(std::vector<TrainTensor>& params);
   int64_t steps() const { return t_; }
+  void set_options(const AdamWOptions& o) { o_ = o; }  // a schedule changes lr between steps
 
  private:
   AdamWOptions o_;
@@ -85,6 +86,7 @@ class TrainModel {
   std::vector<TrainTensor>& params() { return params_; }
   TrainTensor& param(const std::string& name);  // Error naming it when absent
   const ModelConfig& config() const { return config_; }
+  const LoraOptions& lora() const { return lora_; }  // with add_lora
 
  private:
   struct Activations;
@@ -101,5 +103,33 @@ class TrainModel {
   FakeQuantOptions fq_;
   bool has_lora_ = false, has_fq_ = false;
 };
+
+}  // namespace lowbit
+
+namespace lowbit {
+
+// A training run over token windows (trainer.cpp): each step averages grad_accum batches
+// of `batch` windows of seq_len + 1 tokens drawn at seeded random offsets, clips the
+// gradients' global norm, and takes one AdamW step at a learning rate warmed up linearly
+// over `warmup` steps and then cosine-decayed to lr · min_lr_ratio.
+struct TrainOptions {
+  int64_t steps = 200, batch = 4, seq_len = 128, grad_accum = 1, warmup = 20;
+  AdamWOptions adamw{.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
+  float min_lr_ratio = 0.1f;
+  float clip = 1.0f;  // max global gradient norm; 0: no clipping
+  uint64_t seed = 0;
+  std::string source;  // the data's file, for messages
+  // After each step: (step done, steps, loss, lr).
+  std::function<void(int64_t, int64_t, float, float)> progress;
+};
+struct TrainReport {
+  std::vector<float> losses;  // per step (mean over its accumulated batches)
+  double seconds = 0, tokens_per_second = 0;
+};
+// The learning rate of step s (0-based).
+float scheduled_lr(const TrainOptions& o, int64_t step);
+// Errors name o.source: fewer tokens than one window; a NaN or infinite loss stops the run
+// naming the step (the parameters are those before it).
+TrainReport train_steps(TrainModel& model, std::span<const int32_t> tokens, const TrainOptions& o);
 
 }  // namespace lowbit

@@ -247,7 +247,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool to_gguf = o.output.ends_with(".gguf");
   if (to_gguf && !o.export_layout.empty()) throw Error("--export writes a folder, not a .gguf file", {.file = o.output});
-  const Model model = load_model(o.input, {.tokenizer_path = o.tokenizer});
+  Model model = load_model(o.input, {.tokenizer_path = o.tokenizer});
+  if (o.transform) o.transform(model);
   std::vector<std::string> inputs = model.files;
   inputs.insert(inputs.end(), {o.input, o.imatrix, o.recipe});
   refuse_overwriting_inputs(o.output, inputs);

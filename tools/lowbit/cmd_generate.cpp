@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "lowbit/lora.h"
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
 #include "lowbit/model_io.h"
@@ -16,7 +17,7 @@ namespace lowbit::cli {
 Runner register_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "generate text from a prompt");
   struct Options {
-    std::string model, prompt, tokenizer, kv_cache = "f32", act;
+    std::string model, prompt, tokenizer, kv_cache = "f32", act, lora;
     int64_t n = 64;
     SamplerOptions sampler;
     bool json = false, kv_rotate = false;
@@ -32,10 +33,12 @@ Runner register_generate(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
+  sub->add_option("--lora", o->lora, "a PEFT LoRA adapter folder, merged into the model in memory");
   sub->add_option("--act", o->act, "activations of the block linears (default: as the model records them): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (the model's input_scale per linear)");
   sub->add_flag("--json", o->json, "print one JSON object instead of streaming text");
   return [o]() {
-    const Model m = open_model(o->model, o->tokenizer);
+    Model m = open_model(o->model, o->tokenizer);
+    if (!o->lora.empty()) apply_lora_adapter(m, o->lora);
     std::vector<int32_t> tokens = m.tokenizer->encode(o->prompt, true);
     if (tokens.empty()) tokens.push_back(m.tokenizer->bos() >= 0 ? m.tokenizer->bos() : 0);
     const int64_t ctx = std::min<int64_t>(m.config.context_length, static_cast<int64_t>(tokens.size()) + o->n);

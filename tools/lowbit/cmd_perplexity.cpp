@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "lowbit/lora.h"
 #include "lowbit/error.h"
 #include "lowbit/model_io.h"
 #include "lowbit/output_guard.h"
@@ -16,7 +17,7 @@ namespace lowbit::cli {
 Runner register_perplexity(CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "perplexity (and KL-divergence) on a text, as llama-perplexity");
   struct Options {
-    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act;
+    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act, lora;
     int64_t n_ctx = 512, chunks = 0;
     bool json = false, kv_rotate = false;
     float threshold = 6.0f;
@@ -31,11 +32,13 @@ Runner register_perplexity(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--kv-cache", o->kv_cache, "KV cache type: f32, f16, bf16, q8_0, q4_0, int8, fp8_e4m3, fp8_e5m2 (keys after RoPE)");
   sub->add_flag("--kv-rotate", o->kv_rotate, "Hadamard-rotate each K/V row before rounding it");
+  sub->add_option("--lora", o->lora, "a PEFT LoRA adapter folder, merged into the model in memory");
   sub->add_option("--act", o->act, "activations of the block linears (default: as the model records them): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (the model's input_scale per linear)");
   sub->add_option("--threshold", o->threshold, "LLM.int8(): input columns above this magnitude stay float");
   sub->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
-    const Model m = open_model(o->model, o->tokenizer);
+    Model m = open_model(o->model, o->tokenizer);
+    if (!o->lora.empty()) apply_lora_adapter(m, o->lora);
     if (!o->save_logits.empty()) refuse_overwriting_inputs(o->save_logits, inputs_of(m, {o->file, o->kld_base}));
     const auto tokens = m.tokenizer->encode(read_text_file(o->file), true);
     PerplexityOptions p;

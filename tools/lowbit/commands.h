@@ -27,6 +27,8 @@ Runner register_bench(CLI::App& app);
 Runner register_synth(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_task(CLI::App& app);
+Runner register_finetune(CLI::App& app);
+Runner register_merge(CLI::App& app);
 
 // Reads a text file as raw bytes (no newline translation); throws Error naming the file.
 std::string read_text_file(const std::string& path);

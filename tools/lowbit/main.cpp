@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_synth);
   add(lowbit::cli::register_tokenize);
   add(lowbit::cli::register_task);
+  add(lowbit::cli::register_finetune);
+  add(lowbit::cli::register_merge);
 
   try {
     app.parse(argc, argv);
