@@ -21,7 +21,7 @@ Runner register_finetune(CLI::App& app) {
     std::string model, data, out, tokenizer, base = "nf4_dq", targets = "q,k,v,o,gate,up,down";
     LoraOptions lora;
     TrainOptions train;
-    float lr = 1e-3f, weight_decay = 0.0f;
+    float lr = 2e-4f, weight_decay = 0.0f;
     bool json = false;
   };
   auto o = std::make_shared<Options>();
@@ -37,7 +37,7 @@ Runner register_finetune(CLI::App& app) {
   sub->add_option("--batch", o->train.batch, "windows per batch (default 4)")->check(CLI::PositiveNumber);
   sub->add_option("--seq-len", o->train.seq_len, "tokens per window (default 128)")->check(CLI::PositiveNumber);
   sub->add_option("--grad-accum", o->train.grad_accum, "batches per step (default 1)")->check(CLI::PositiveNumber);
-  sub->add_option("--lr", o->lr, "peak learning rate (default 1e-3)");
+  sub->add_option("--lr", o->lr, "peak learning rate (default 2e-4, QLoRA's)");
   sub->add_option("--warmup", o->train.warmup, "linear warmup steps, then cosine decay to 0.1 lr (default 20)")->check(CLI::NonNegativeNumber);
   sub->add_option("--weight-decay", o->weight_decay, "AdamW's decoupled weight decay (default 0)");
   sub->add_option("--clip", o->train.clip, "max global gradient norm, 0 for none (default 1)");
