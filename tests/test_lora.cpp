@@ -141,7 +141,7 @@ TEST(Lora, MergedBf16FolderGivesBasePlusAdapterLogits) {
 TEST(Lora, QloraLowersHeldOutLoss) {
   const Model hf = load_model(test::shared_path(kModel));
   TrainModel tm(hf);
-  round_decoder_linears(tm, format_by_name("nf4_dq"));
+  tm.freeze_base(format_by_name("nf4_dq"));
   tm.add_lora({});
   const auto calib = hf.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-calib.txt")), true);
   auto held = test_tokens(hf, 4 * 129);

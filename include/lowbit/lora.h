@@ -40,7 +40,6 @@ void merge_lora(Model& model, const LoraAdapter& adapter);
 // base: the values the adapters train on and merge into). Rows that do not fit the format
 // are an Error naming the tensor.
 void round_decoder_linears(Model& model, const Format& format);
-void round_decoder_linears(TrainModel& model, const Format& format);
 // --lora DIR: the adapter merged into `model` in memory; when the adapter records the base
 // format it trained on and the model's decoder linears are float, they are rounded to it
 // first (the function the adapter was trained with).

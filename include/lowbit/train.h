@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -65,7 +66,9 @@ class TrainModel {
  public:
   // Every weight decoded to f32. An Error naming the model for what the training engine
   // does not run yet: biases, q/k norms, RoPE scaling, a sliding window.
-  explicit TrainModel(const Model& model);
+  // frozen_base: QLoRA's base, each decoder linear rounded to this format straight from
+  // the file, one at a time (freeze_base), so no f32 copy of the model is ever whole.
+  explicit TrainModel(const Model& model, const Format* frozen_base = nullptr);
   ~TrainModel();
   TrainModel(const TrainModel&) = delete;
   TrainModel& operator=(const TrainModel&) = delete;
@@ -82,6 +85,10 @@ class TrainModel {
   void add_lora(const LoraOptions& o, const std::function<void(TrainTensor& a, TrainTensor& b)>& init = {});
   // Fake-quantizes every decoder linear from now on (scale.MODULE and zero.MODULE added).
   void add_fake_quant(const FakeQuantOptions& o);
+  // QLoRA's frozen base: every decoder linear rounded to `format` and kept in its bytes
+  // (the forward runs the engine's kernels on them, the backward decodes panels of rows);
+  // their f32 values are dropped. An Error naming the tensor when its rows do not fit.
+  void freeze_base(const Format& format);
 
   std::vector<TrainTensor>& params() { return params_; }
   TrainTensor& param(const std::string& name);  // Error naming it when absent
@@ -99,6 +106,7 @@ class TrainModel {
   std::vector<TrainTensor> params_;
   std::string source_;
   std::vector<LinearExtras> extras_;  // per decoder linear, layer by layer in q,k,v,o,gate,up,down order
+  std::vector<std::shared_ptr<const Weight>> pending_frozen_;  // the constructor's frozen linears, in that order
   LoraOptions lora_;
   FakeQuantOptions fq_;
   bool has_lora_ = false, has_fq_ = false;

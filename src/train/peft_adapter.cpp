@@ -161,10 +161,4 @@ void apply_lora_adapter(Model& model, const std::string& dir) {
   merge_lora(model, a);
 }
 
-void round_decoder_linears(TrainModel& model, const Format& format) {
-  for (TrainTensor& t : model.params()) {
-    if (t.rows > 1 && t.name.starts_with("model.layers.")) t.value = rounded(format, t.value, t.rows, t.cols, t.name);
-  }
-}
-
 }  // namespace lowbit

@@ -8,6 +8,8 @@
 
 #include "io/gguf_llama.h"
 #include "io/hf_names.h"
+#include "lowbit/engine.h"
+#include "lowbit/mapped_file.h"
 #include "lowbit/error.h"
 #include "model/layers.h"
 #include "train/train_layers.h"
@@ -33,6 +35,7 @@ struct TrainModel::LinearExtras {
   int64_t scale = -1, zero = -1;     // fake quantization in params_ (-1: none)
   std::vector<float> w_eff;          // the fake-quantized weight of the last forward
   std::vector<float> xa;             // (N, rank): x Aᵀ of the last forward
+  std::shared_ptr<const Weight> frozen;  // freeze_base: the weight in its quantized bytes
 };
 
 struct TrainModel::Activations {
@@ -43,7 +46,7 @@ struct TrainModel::Activations {
   std::vector<float> x_final, hf, rstdf, probs;
 };
 
-TrainModel::TrainModel(const Model& m) : config_(m.config), source_(m.source) {
+TrainModel::TrainModel(const Model& m, const Format* frozen_base) : config_(m.config), source_(m.source) {
   const ModelConfig& c = m.config;
   if (c.attention_bias != BiasSet::kNone || c.qk_norm || c.rope_scaling.type != RopeScalingType::kNone || c.sliding_window > 0) {
     throw Error("the training engine runs plain Llama blocks (no biases, q/k norms, RoPE scaling or sliding window yet)", {.file = m.source});
@@ -61,13 +64,27 @@ TrainModel::TrainModel(const Model& m) : config_(m.config), source_(m.source) {
   };
   add(m.token_embd);
   for (const LayerWeights& l : m.layers) {
-    for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*w);
+    for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+      add(*w);
+      if (frozen_base != nullptr && w->rows > 1) {  // round it now: one f32 linear at a time
+        TrainTensor& t = params_.back();
+        if (!format_fits(*frozen_base, t.cols)) throw Error("the base format does not fit the linear's rows", {.file = source_, .tensor = t.name, .value = std::string(frozen_base->name)});
+        auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(*frozen_base, t.value, t.rows, t.cols));
+        pending_frozen_.push_back(std::make_shared<const Weight>(Weight{t.name, frozen_base, t.rows, t.cols, *bytes, bytes}));
+        t.trainable = false;
+        std::vector<float>().swap(t.value);
+        std::vector<float>().swap(t.grad);
+      }
+      if (!w->owned) release_pages(w->data);
+    }
   }
   add(m.output_norm);
   if (!c.tied_output) add(m.output);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     for (size_t k : {1, 2, 3, 4, 6, 7, 8}) extras_.push_back({.weight = 1 + 9 * static_cast<size_t>(l) + k});
   }
+  for (size_t i = 0; i < pending_frozen_.size(); ++i) extras_[i].frozen = std::move(pending_frozen_[i]);
+  pending_frozen_.clear();
 }
 
 namespace {
@@ -86,7 +103,10 @@ void TrainModel::add_lora(const LoraOptions& o, const std::function<void(TrainTe
       throw Error("unknown LoRA target (q, k, v, o, gate, up, down)", {.file = source_, .value = t});
     }
   }
-  for (TrainTensor& t : params_) t.trainable = false;
+  for (TrainTensor& t : params_) {
+    t.trainable = false;
+    std::vector<float>().swap(t.grad);  // frozen: no gradient kept
+  }
   std::mt19937 rng(0);
   for (size_t i = 0; i < extras_.size(); ++i) {
     LinearExtras& e = extras_[i];
@@ -141,12 +161,29 @@ void TrainModel::add_fake_quant(const FakeQuantOptions& o) {
   has_fq_ = true;
 }
 
+void TrainModel::freeze_base(const Format& format) {
+  for (LinearExtras& e : extras_) {
+    TrainTensor& w = params_[e.weight];
+    if (w.value.empty()) continue;  // frozen already
+    if (e.scale >= 0) throw Error("a fake-quantized linear cannot be frozen into a format", {.file = source_, .tensor = w.name});
+    if (!format_fits(format, w.cols)) throw Error("the base format does not fit the linear's rows", {.file = source_, .tensor = w.name, .value = std::string(format.name)});
+    auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(format, w.value, w.rows, w.cols));
+    e.frozen = std::make_shared<const Weight>(Weight{w.name, &format, w.rows, w.cols, *bytes, bytes});
+    w.trainable = false;
+    std::vector<float>().swap(w.value);
+    std::vector<float>().swap(w.grad);
+  }
+}
+
 // ---- one decoder linear: its weight (fake-quantized or not) plus its LoRA ----
 
 void TrainModel::linear_forward(LinearExtras& e, const float* x, int64_t N, float* out) {
   const TrainTensor& w = params_[e.weight];
   const float* weight = w.value.data();
-  if (e.scale >= 0) {
+  if (e.frozen) {
+    matmul(*e.frozen, x, N, out);
+    weight = nullptr;
+  } else if (e.scale >= 0) {
     const TrainTensor &sc = params_[e.scale], &zp = params_[e.zero];
     const float maxq = static_cast<float>((1 << fq_.bits) - 1);
     e.w_eff.resize(w.value.size());
@@ -159,7 +196,7 @@ void TrainModel::linear_forward(LinearExtras& e, const float* x, int64_t N, floa
     }
     weight = e.w_eff.data();
   }
-  train::matmul_forward(out, x, weight, N, w.cols, w.rows);
+  if (weight != nullptr) train::matmul_forward(out, x, weight, N, w.cols, w.rows);
   if (e.lora_a < 0) return;
   const TrainTensor &a = params_[e.lora_a], &b = params_[e.lora_b];
   e.xa.resize(static_cast<size_t>(N * a.rows));
@@ -172,7 +209,17 @@ void TrainModel::linear_forward(LinearExtras& e, const float* x, int64_t N, floa
 void TrainModel::linear_backward(LinearExtras& e, const float* x, int64_t N, const float* dout, float* dx) {
   TrainTensor& w = params_[e.weight];
   const float* weight = e.scale >= 0 ? e.w_eff.data() : w.value.data();
-  if (!w.trainable) {
+  if (e.frozen) {  // dx += dout · W, W decoded a panel of rows at a time
+    constexpr int64_t kPanel = 128;
+    std::vector<float> panel(static_cast<size_t>(std::min(kPanel, w.rows) * w.cols));
+    for (int64_t r0 = 0; r0 < w.rows; r0 += kPanel) {
+      const int64_t n = std::min(kPanel, w.rows - r0);
+#pragma omp parallel for schedule(static) if (n * w.cols >= (1 << 16))
+      for (int64_t r = 0; r < n; ++r) e.frozen->row_to_f32(r0 + r, panel.data() + r * w.cols);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N), static_cast<int>(w.cols), static_cast<int>(n), 1.0f,
+                  dout + r0, static_cast<int>(w.rows), panel.data(), static_cast<int>(w.cols), 1.0f, dx, static_cast<int>(w.cols));
+    }
+  } else if (!w.trainable) {
     train::matmul_backward(dx, nullptr, dout, x, weight, N, w.cols, w.rows);
   } else if (e.scale < 0) {
     train::matmul_backward(dx, w.grad.data(), dout, x, weight, N, w.cols, w.rows);

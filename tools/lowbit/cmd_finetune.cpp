@@ -54,8 +54,7 @@ Runner register_finetune(CLI::App& app) {
     const Model m = open_model(o->model, o->tokenizer);
     refuse_overwriting_inputs(o->out, inputs_of(m, {o->data}));
     const auto tokens = m.tokenizer->encode(read_text_file(o->data), true);
-    TrainModel tm(m);
-    round_decoder_linears(tm, base);
+    TrainModel tm(m, &base);
     tm.add_lora(o->lora);
     o->train.adamw.lr = o->lr;
     o->train.adamw.weight_decay = o->weight_decay;
