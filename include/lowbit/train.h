@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -102,6 +103,10 @@ class TrainModel {
   // out: (N, rows) of the linear on x: (N, cols); the backward adds into dx and the grads.
   void linear_forward(LinearExtras& e, const float* x, int64_t N, float* out);
   void linear_backward(LinearExtras& e, const float* x, int64_t N, const float* dout, float* dx);
+  // Appends two tensors (gradients for the trainable ones); their indices.
+  std::pair<int64_t, int64_t> push_pair(TrainTensor a, TrainTensor b);
+  // t rounded to `format` as a Weight; t's values and gradient dropped, t frozen.
+  std::shared_ptr<const Weight> frozen_copy(TrainTensor& t, const Format& format);
   ModelConfig config_;
   std::vector<TrainTensor> params_;
   std::string source_;

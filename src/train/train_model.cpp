@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 namespace lowbit {
 namespace {
@@ -66,15 +67,7 @@ TrainModel::TrainModel(const Model& m, const Format* frozen_base) : config_(m.co
   for (const LayerWeights& l : m.layers) {
     for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
       add(*w);
-      if (frozen_base != nullptr && w->rows > 1) {  // round it now: one f32 linear at a time
-        TrainTensor& t = params_.back();
-        if (!format_fits(*frozen_base, t.cols)) throw Error("the base format does not fit the linear's rows", {.file = source_, .tensor = t.name, .value = std::string(frozen_base->name)});
-        auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(*frozen_base, t.value, t.rows, t.cols));
-        pending_frozen_.push_back(std::make_shared<const Weight>(Weight{t.name, frozen_base, t.rows, t.cols, *bytes, bytes}));
-        t.trainable = false;
-        std::vector<float>().swap(t.value);
-        std::vector<float>().swap(t.grad);
-      }
+      if (frozen_base != nullptr && w->rows > 1) pending_frozen_.push_back(frozen_copy(params_.back(), *frozen_base));  // one f32 linear at a time
       if (!w->owned) release_pages(w->data);
     }
   }
@@ -95,6 +88,24 @@ std::string module_of(const std::string& weight) { return weight.substr(0, weigh
 const char* const kTargets[] = {"q", "k", "v", "o", "gate", "up", "down"};  // extras_ order within a layer
 
 }  // namespace
+
+std::pair<int64_t, int64_t> TrainModel::push_pair(TrainTensor a, TrainTensor b) {
+  const int64_t first = static_cast<int64_t>(params_.size());
+  for (TrainTensor* t : {&a, &b}) {
+    if (t->trainable) t->grad.assign(t->value.size(), 0.0f);
+    params_.push_back(std::move(*t));
+  }
+  return {first, first + 1};
+}
+
+std::shared_ptr<const Weight> TrainModel::frozen_copy(TrainTensor& t, const Format& format) {
+  if (!format_fits(format, t.cols)) throw Error("the base format does not fit the linear's rows", {.file = source_, .tensor = t.name, .value = std::string(format.name)});
+  auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(format, t.value, t.rows, t.cols));
+  t.trainable = false;
+  std::vector<float>().swap(t.value);
+  std::vector<float>().swap(t.grad);
+  return std::make_shared<const Weight>(Weight{t.name, &format, t.rows, t.cols, *bytes, bytes});
+}
 
 void TrainModel::add_lora(const LoraOptions& o, const std::function<void(TrainTensor& a, TrainTensor& b)>& init) {
   if (o.rank < 1) throw Error("LoRA rank must be at least 1", {.file = source_, .value = std::to_string(o.rank)});
@@ -121,12 +132,7 @@ void TrainModel::add_lora(const LoraOptions& o, const std::function<void(TrainTe
       std::uniform_real_distribution<float> u(-1.0f / std::sqrt(static_cast<float>(w.cols)), 1.0f / std::sqrt(static_cast<float>(w.cols)));
       for (float& v : a.value) v = u(rng);
     }
-    a.grad.assign(a.value.size(), 0.0f);
-    b.grad.assign(b.value.size(), 0.0f);
-    e.lora_a = static_cast<int64_t>(params_.size());
-    params_.push_back(std::move(a));
-    e.lora_b = static_cast<int64_t>(params_.size());
-    params_.push_back(std::move(b));
+    std::tie(e.lora_a, e.lora_b) = push_pair(std::move(a), std::move(b));
   }
   lora_ = o;
   has_lora_ = true;
@@ -150,12 +156,7 @@ void TrainModel::add_fake_quant(const FakeQuantOptions& o) {
         zero.value[r * groups + g] = std::clamp(std::nearbyint(-mn / sc), 0.0f, static_cast<float>(maxq));
       }
     }
-    scale.grad.assign(scale.value.size(), 0.0f);
-    zero.grad.assign(zero.value.size(), 0.0f);
-    e.scale = static_cast<int64_t>(params_.size());
-    params_.push_back(std::move(scale));
-    e.zero = static_cast<int64_t>(params_.size());
-    params_.push_back(std::move(zero));
+    std::tie(e.scale, e.zero) = push_pair(std::move(scale), std::move(zero));
   }
   fq_ = o;
   has_fq_ = true;
@@ -166,12 +167,7 @@ void TrainModel::freeze_base(const Format& format) {
     TrainTensor& w = params_[e.weight];
     if (w.value.empty()) continue;  // frozen already
     if (e.scale >= 0) throw Error("a fake-quantized linear cannot be frozen into a format", {.file = source_, .tensor = w.name});
-    if (!format_fits(format, w.cols)) throw Error("the base format does not fit the linear's rows", {.file = source_, .tensor = w.name, .value = std::string(format.name)});
-    auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(format, w.value, w.rows, w.cols));
-    e.frozen = std::make_shared<const Weight>(Weight{w.name, &format, w.rows, w.cols, *bytes, bytes});
-    w.trainable = false;
-    std::vector<float>().swap(w.value);
-    std::vector<float>().swap(w.grad);
+    e.frozen = frozen_copy(w, format);
   }
 }
 
