@@ -12,6 +12,7 @@
 
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
+#include "lowbit/format.h"
 #include "lowbit/lora.h"
 #include "lowbit/model_io.h"
 #include "lowbit/quantize.h"
@@ -156,6 +157,53 @@ TEST(Lora, QloraLowersHeldOutLoss) {
   ASSERT_EQ(r.losses.size(), 40u);
   const float after = tm.loss(held, 4, 128);
   EXPECT_LT(after, before - 0.01f) << "held-out loss " << before << " -> " << after;
+}
+
+// A run stopped after step 3 (checkpoints every 2 steps) and resumed ends with the same
+// adapters, bit for bit, as one that never stopped; a checkpoint of other options is refused.
+TEST(Lora, ResumedRunEndsAsAnUninterruptedOne) {
+  const std::string dir = test::temp_dir();
+  const Model hf = load_model(test::shared_path(kModel));
+  const auto calib = hf.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-calib.txt")), true);
+  const Format& base = format_by_name("nf4_dq");
+  TrainOptions o;
+  o.steps = 6;
+  o.batch = 2;
+  o.seq_len = 32;
+  o.warmup = 2;
+  TrainModel straight(hf, &base);
+  straight.add_lora({});
+  train_steps(straight, calib, o);
+
+  o.checkpoint = dir + "/ck";
+  o.save_every = 2;
+  TrainModel killed(hf, &base);
+  killed.add_lora({});
+  o.progress = [](int64_t done, int64_t, float, float) {
+    if (done == 3) throw Error("killed");
+  };
+  EXPECT_THROW(train_steps(killed, calib, o), Error);
+  ASSERT_TRUE(std::filesystem::exists(dir + "/ck/state.safetensors"));
+  o.progress = {};
+  o.resume = true;
+  TrainModel resumed(hf, &base);
+  resumed.add_lora({});
+  const TrainReport r = train_steps(resumed, calib, o);
+  EXPECT_EQ(r.losses.size(), 4u);  // steps 3..6
+  for (size_t k = 0; k < straight.params().size(); ++k) {
+    if (straight.params()[k].trainable) {
+      EXPECT_EQ(resumed.params()[k].value, straight.params()[k].value) << straight.params()[k].name;
+    }
+  }
+  o.batch = 3;
+  TrainModel other(hf, &base);
+  other.add_lora({});
+  try {
+    train_steps(other, calib, o);
+    ADD_FAILURE() << "resumed with another batch size";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other training options"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Lora, BadInputIsRefusedWithItsName) {

@@ -56,8 +56,19 @@ class AdamW {
   void step(std::vector<TrainTensor>& params);
   int64_t steps() const { return t_; }
   void set_options(const AdamWOptions& o) { o_ = o; }  // a schedule changes lr between steps
+  // The moments of params[k] (empty before its first step), for checkpoints.
+  std::vector<float>& m(size_t k) { return grow(k).first; }
+  std::vector<float>& v(size_t k) { return grow(k).second; }
+  void set_steps(int64_t t) { t_ = t; }
 
  private:
+  std::pair<std::vector<float>&, std::vector<float>&> grow(size_t k) {
+    if (m_.size() <= k) {
+      m_.resize(k + 1);
+      v_.resize(k + 1);
+    }
+    return {m_[k], v_[k]};
+  }
   AdamWOptions o_;
   int64_t t_ = 0;
   std::vector<std::vector<float>> m_, v_;
@@ -134,9 +145,17 @@ struct TrainOptions {
   std::string source;  // the data's file, for messages
   // After each step: (step done, steps, loss, lr).
   std::function<void(int64_t, int64_t, float, float)> progress;
+  // Checkpoints: every save_every steps (and after the last) the trainable tensors, AdamW's
+  // moments, the step and the window generator's state go to checkpoint (a folder,
+  // replaced atomically: a kill leaves the previous one whole). resume: continue from it;
+  // the run then ends as if it had never stopped, bit for bit.
+  std::string checkpoint;
+  int64_t save_every = 0;
+  bool resume = false;
 };
 struct TrainReport {
-  std::vector<float> losses;  // per step (mean over its accumulated batches)
+  std::vector<float> losses;  // per step run (mean over its accumulated batches)
+  int64_t resumed_from = 0;   // the checkpoint's step (0: from the start)
   double seconds = 0, tokens_per_second = 0;
 };
 // The learning rate of step s (0-based).

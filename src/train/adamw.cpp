@@ -7,7 +7,7 @@
 namespace lowbit {
 
 void AdamW::step(std::vector<TrainTensor>& params) {
-  if (m_.size() != params.size()) {
+  if (m_.size() < params.size()) {
     m_.resize(params.size());
     v_.resize(params.size());
   }

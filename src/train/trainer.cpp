@@ -4,8 +4,12 @@
 #include <cmath>
 #include <random>
 
+#include <filesystem>
+#include <sstream>
+
 #include "lowbit/error.h"
 #include "lowbit/train.h"
+#include "train/checkpoint.h"
 
 namespace lowbit {
 
@@ -32,9 +36,24 @@ TrainReport train_steps(TrainModel& model, std::span<const int32_t> tokens, cons
   AdamWOptions adamw = o.adamw;
   AdamW opt(adamw);
   TrainReport report;
+  // What a resumed run must share with the one that wrote the checkpoint.
+  const std::string options = "steps " + std::to_string(o.steps) + " batch " + std::to_string(o.batch) + " seq_len " + std::to_string(o.seq_len) +
+                              " grad_accum " + std::to_string(o.grad_accum) + " seed " + std::to_string(o.seed) + " tokens " + std::to_string(tokens.size());
+  int64_t first = 0;
+  if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint + "/state.safetensors")) {
+    const train::CheckpointState s = train::load_checkpoint(o.checkpoint, model, opt, options);
+    std::istringstream(s.rng) >> rng;
+    first = s.step;
+    report.resumed_from = first;
+  }
+  auto save = [&](int64_t steps_done) {
+    std::ostringstream r;
+    r << rng;
+    train::save_checkpoint(o.checkpoint, model, opt, {steps_done, r.str(), options});
+  };
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<int32_t> batch(static_cast<size_t>(o.batch * window));
-  for (int64_t step = 0; step < o.steps; ++step) {
+  for (int64_t step = first; step < o.steps; ++step) {
     model.zero_grad();
     double loss = 0;
     for (int64_t a = 0; a < o.grad_accum; ++a) {
@@ -68,10 +87,11 @@ TrainReport train_steps(TrainModel& model, std::span<const int32_t> tokens, cons
     opt.set_options(adamw);
     opt.step(model.params());
     report.losses.push_back(static_cast<float>(loss));
+    if (!o.checkpoint.empty() && o.save_every > 0 && ((step + 1) % o.save_every == 0 || step + 1 == o.steps)) save(step + 1);
     if (o.progress) o.progress(step + 1, o.steps, static_cast<float>(loss), lr);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  report.tokens_per_second = report.seconds > 0 ? static_cast<double>(o.steps * o.grad_accum * o.batch * o.seq_len) / report.seconds : 0;
+  report.tokens_per_second = report.seconds > 0 ? static_cast<double>((o.steps - first) * o.grad_accum * o.batch * o.seq_len) / report.seconds : 0;
   return report;
 }
 

@@ -42,6 +42,9 @@ Runner register_finetune(CLI::App& app) {
   sub->add_option("--weight-decay", o->weight_decay, "AdamW's decoupled weight decay (default 0)");
   sub->add_option("--clip", o->train.clip, "max global gradient norm, 0 for none (default 1)");
   sub->add_option("--seed", o->train.seed, "seed of the window draws (default 0)");
+  sub->add_option("--save-every", o->train.save_every, "write a checkpoint (OUTPUT.checkpoint) every N steps and after the last")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--resume", o->train.resume, "continue from OUTPUT.checkpoint (same options): ends as an uninterrupted run would");
   sub->add_flag("--json", o->json, "print the result as JSON on stdout");
   return [o]() {
     o->lora.targets.clear();
@@ -59,6 +62,7 @@ Runner register_finetune(CLI::App& app) {
     o->train.adamw.lr = o->lr;
     o->train.adamw.weight_decay = o->weight_decay;
     o->train.source = o->data;
+    o->train.checkpoint = o->out + ".checkpoint";
     if (o->train.warmup > o->train.steps) o->train.warmup = o->train.steps;
     std::unique_ptr<Progress> progress;
     o->train.progress = [&](int64_t done, int64_t total, float loss, float lr) {
@@ -72,14 +76,14 @@ Runner register_finetune(CLI::App& app) {
     for (const TrainTensor& t : tm.params()) trainable += t.trainable ? static_cast<int64_t>(t.value.size()) : 0;
     if (o->json) {
       nlohmann::ordered_json j{{"output", o->out}, {"base", o->base}, {"rank", o->lora.rank}, {"alpha", o->lora.alpha},
-                               {"trainable_parameters", trainable}, {"steps", o->train.steps}, {"losses", r.losses},
+                               {"trainable_parameters", trainable}, {"steps", o->train.steps}, {"resumed_from", r.resumed_from}, {"losses", r.losses},
                                {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second}};
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
-    fmt::print(stderr, "{} -> {}: {} trainable parameters, loss {:.4f} -> {:.4f} in {} steps, {:.1f} s ({:.0f} tokens/s)\n", o->model, o->out,
-               trainable, r.losses.empty() ? 0.0f : r.losses.front(), r.losses.empty() ? 0.0f : r.losses.back(), o->train.steps, r.seconds,
-               r.tokens_per_second);
+    fmt::print(stderr, "{} -> {}: {} trainable parameters, steps {}-{}{}, loss {:.4f} -> {:.4f}, {:.1f} s ({:.0f} tokens/s)\n", o->model, o->out,
+               trainable, r.resumed_from + 1, o->train.steps, r.resumed_from > 0 ? " (resumed)" : "", r.losses.empty() ? 0.0f : r.losses.front(),
+               r.losses.empty() ? 0.0f : r.losses.back(), r.seconds, r.tokens_per_second);
     return 0;
   };
 }
