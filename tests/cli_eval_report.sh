@@ -5,11 +5,7 @@
 # and the plots are an SVG document and a PNG image. A W8A8 folder (quantize --method w8a8)
 # and a q4_0 GGUF are the compared models.
 set -euo pipefail
-lowbit=$1
-shared=$2
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/cli_setup.sh"
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || fail "no chromium (scripts/install-deps.sh installs it)"
 

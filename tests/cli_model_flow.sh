@@ -2,11 +2,7 @@
 # The model commands end to end on the shared models: convert, info, generate, perplexity
 # with saved logits and KL-divergence. Output is checked, not only exit codes.
 set -euo pipefail
-lowbit=$1
-shared=$2
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/cli_setup.sh"
 
 "$lowbit" convert "$shared/models/stories260K/stories260K.bin" "$out/s.gguf" 2>"$out/convert.log"
 grep -q "wrote $out/s.gguf: 48 tensors" "$out/convert.log" || fail "convert summary: $(cat "$out/convert.log")"

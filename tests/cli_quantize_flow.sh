@@ -2,12 +2,8 @@
 # quantize / imatrix / recipes / eval end to end, and an interrupted quantize (SIGKILL in
 # the middle of writing) leaving no file under the output's name.
 set -euo pipefail
-lowbit=$1
-shared=$2
+source "$(dirname "$0")/cli_setup.sh"
 synth=$3
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 m=$shared/models/stories260K/stories260K.bin
 
 # (Output goes to files first: `lowbit | grep -q` under pipefail fails when grep exits

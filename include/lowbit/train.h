@@ -125,7 +125,6 @@ class TrainModel {
   std::vector<std::shared_ptr<const Weight>> pending_frozen_;  // the constructor's frozen linears, in that order
   LoraOptions lora_;
   FakeQuantOptions fq_;
-  bool has_lora_ = false, has_fq_ = false;
 };
 
 }  // namespace lowbit

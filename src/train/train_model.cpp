@@ -21,15 +21,6 @@
 #include <tuple>
 
 namespace lowbit {
-namespace {
-
-// Index of each parameter of a block in params_.
-struct BlockParams {
-  size_t attn_norm, q, k, v, o, ffn_norm, gate, up, down;
-};
-
-}  // namespace
-
 struct TrainModel::LinearExtras {
   size_t weight = 0;                // the base weight in params_
   int64_t lora_a = -1, lora_b = -1;  // adapters in params_ (-1: none)
@@ -135,7 +126,6 @@ void TrainModel::add_lora(const LoraOptions& o, const std::function<void(TrainTe
     std::tie(e.lora_a, e.lora_b) = push_pair(std::move(a), std::move(b));
   }
   lora_ = o;
-  has_lora_ = true;
 }
 
 void TrainModel::add_fake_quant(const FakeQuantOptions& o) {
@@ -159,7 +149,6 @@ void TrainModel::add_fake_quant(const FakeQuantOptions& o) {
     std::tie(e.scale, e.zero) = push_pair(std::move(scale), std::move(zero));
   }
   fq_ = o;
-  has_fq_ = true;
 }
 
 void TrainModel::freeze_base(const Format& format) {
@@ -286,11 +275,9 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
   }
   const RopeTable rope_table(T, hd, c.rope_theta);
   const TrainTensor& wte = params_[0];
-  std::vector<BlockParams> bp(static_cast<size_t>(L));
-  for (int64_t l = 0; l < L; ++l) {
-    const size_t base = 1 + 9 * static_cast<size_t>(l);
-    bp[l] = {base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8};
-  }
+  // params_: token_embd, then per layer attn_norm, q, k, v, o, ffn_norm, gate, up, down.
+  auto attn_norm = [&](int64_t l) -> TrainTensor& { return params_[1 + 9 * static_cast<size_t>(l)]; };
+  auto ffn_norm = [&](int64_t l) -> TrainTensor& { return params_[6 + 9 * static_cast<size_t>(l)]; };
   TrainTensor& norm_f = params_[1 + 9 * static_cast<size_t>(L)];
   TrainTensor& head = c.tied_output ? params_[0] : params_[2 + 9 * static_cast<size_t>(L)];
 
@@ -300,12 +287,11 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
   embedding_forward(x.data(), in.data(), wte.value.data(), N, C);
   for (int64_t l = 0; l < L; ++l) {
     Activations::Layer& s = a.layers[l];
-    const BlockParams& p = bp[l];
     LinearExtras* ex = extras_.data() + 7 * l;
     s.x = x;
     s.h1.resize(N * C);
     s.rstd1.resize(N);
-    rmsnorm_forward(s.h1.data(), s.rstd1.data(), s.x.data(), params_[p.attn_norm].value.data(), N, C, c.norm_eps);
+    rmsnorm_forward(s.h1.data(), s.rstd1.data(), s.x.data(), attn_norm(l).value.data(), N, C, c.norm_eps);
     s.q.resize(N * Q);
     s.k.resize(N * KV);
     s.v.resize(N * KV);
@@ -323,7 +309,7 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
     s.x2 = x;
     s.h2.resize(N * C);
     s.rstd2.resize(N);
-    rmsnorm_forward(s.h2.data(), s.rstd2.data(), s.x2.data(), params_[p.ffn_norm].value.data(), N, C, c.norm_eps);
+    rmsnorm_forward(s.h2.data(), s.rstd2.data(), s.x2.data(), ffn_norm(l).value.data(), N, C, c.norm_eps);
     s.gate.resize(N * F);
     s.up.resize(N * F);
     s.act.resize(N * F);
@@ -360,7 +346,6 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
       dv(static_cast<size_t>(N * KV));
   for (int64_t l = L - 1; l >= 0; --l) {
     Activations::Layer& s = a.layers[l];
-    const BlockParams& p = bp[l];
     LinearExtras* ex = extras_.data() + 7 * l;
     // x = x2 + down(swiglu(gate(h2), up(h2))), h2 = rmsnorm(x2)
     std::fill(dact.begin(), dact.end(), 0.0f);
@@ -371,7 +356,7 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
     std::fill(dh.begin(), dh.end(), 0.0f);
     linear_backward(ex[4], s.h2.data(), N, dgate.data(), dh.data());
     linear_backward(ex[5], s.h2.data(), N, dup.data(), dh.data());
-    rmsnorm_backward(dx.data(), grad_of(params_[p.ffn_norm]), dh.data(), s.x2.data(), params_[p.ffn_norm].value.data(), s.rstd2.data(), N, C);
+    rmsnorm_backward(dx.data(), grad_of(ffn_norm(l)), dh.data(), s.x2.data(), ffn_norm(l).value.data(), s.rstd2.data(), N, C);
     // x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))), h1 = rmsnorm(x)
     std::fill(datt.begin(), datt.end(), 0.0f);
     linear_backward(ex[3], s.att.data(), N, dx.data(), datt.data());
@@ -385,7 +370,7 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
     linear_backward(ex[0], s.h1.data(), N, dq.data(), dh.data());
     linear_backward(ex[1], s.h1.data(), N, dk.data(), dh.data());
     linear_backward(ex[2], s.h1.data(), N, dv.data(), dh.data());
-    rmsnorm_backward(dx.data(), grad_of(params_[p.attn_norm]), dh.data(), s.x.data(), params_[p.attn_norm].value.data(), s.rstd1.data(), N, C);
+    rmsnorm_backward(dx.data(), grad_of(attn_norm(l)), dh.data(), s.x.data(), attn_norm(l).value.data(), s.rstd1.data(), N, C);
     s = {};  // this layer's activations are no longer needed
   }
   if (params_[0].trainable) embedding_backward(params_[0].grad.data(), dx.data(), in.data(), N, C);

@@ -121,6 +121,7 @@ std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
       engine_.set_observer([&](const ObservedInput& in) {
         if (&in.group != &group) return;
         if (method != nullptr) method->observe(in.x, in.T);
+        if (!record_absmax_) return;
         for (int64_t i = 0; i < in.T * in.cols; ++i) absmax = std::max(absmax, std::fabs(in.x[i]));
       });
       for (int64_t s = 0; s < S; ++s) {
