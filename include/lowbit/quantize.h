@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct QuantizeOptions {
   std::string input;            // any readable model
   std::string output;           // a .gguf file, or else a folder (safetensors + config.json + tokenizer)
   std::string recipe = "q4_k_m";  // built-in name, pure:FORMAT, or a JSON file
+  std::optional<Recipe> recipe_data;  // a recipe given as data (lowbit qat), used instead of `recipe`
   std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
   std::string tokenizer;        // llama2.c tokenizer .bin, optional
   std::string name;             // general.name

@@ -253,7 +253,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   inputs.insert(inputs.end(), {o.input, o.imatrix, o.recipe});
   refuse_overwriting_inputs(o.output, inputs);
   require_finite_weights(model);
-  const Recipe recipe = load_recipe(o.recipe);
+  const Recipe recipe = o.recipe_data ? *o.recipe_data : load_recipe(o.recipe);
   ImportanceMatrix imatrix;
   if (!o.imatrix.empty()) imatrix = ImportanceMatrix::load(o.imatrix);
   QuantizeReport report;
@@ -367,6 +367,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
       if (!order.empty()) bytes = reordered_bytes(bytes, order);  // row-local rows, or a bias's f32 elements
     } else if (p.format == w.format && order.empty()) {
       bytes.assign(w.data.begin(), w.data.end());  // already in the target format
+    } else if (p.format == w.format && w.format->row_local) {
+      bytes = reordered_bytes(w.data, order);  // already in the target format, q/k rows reordered
     } else if (w.rows == 1) {  // norms and biases: f32, a q/k bias with its elements reordered
       bytes = quantize_tensor(*p.format, w.to_f32(), 1, w.cols);
       if (!order.empty()) bytes = reordered_bytes(bytes, order);

@@ -13,10 +13,11 @@ void AdamW::step(std::vector<TrainTensor>& params) {
   }
   ++t_;
   const float bc1 = 1.0f - std::pow(o_.beta1, static_cast<float>(t_)), bc2 = 1.0f - std::pow(o_.beta2, static_cast<float>(t_));
-  const float step_size = o_.lr / bc1, bc2_sqrt = std::sqrt(bc2);
+  const float bc2_sqrt = std::sqrt(bc2);
   for (size_t k = 0; k < params.size(); ++k) {
     TrainTensor& p = params[k];
     if (!p.trainable) continue;
+    const float lr = o_.lr * p.lr_mult, step_size = lr / bc1;
     std::vector<float>& m = m_[k];
     std::vector<float>& v = v_[k];
     if (m.empty()) {
@@ -25,7 +26,7 @@ void AdamW::step(std::vector<TrainTensor>& params) {
     }
     for (size_t i = 0; i < p.value.size(); ++i) {
       const float g = p.grad[i];
-      p.value[i] *= 1.0f - o_.lr * o_.weight_decay;
+      p.value[i] *= 1.0f - lr * o_.weight_decay;
       m[i] = m[i] * o_.beta1 + (1.0f - o_.beta1) * g;   // exp_avg.lerp_(grad, 1 - beta1)
       v[i] = v[i] * o_.beta2 + (1.0f - o_.beta2) * g * g;
       const float denom = std::sqrt(v[i]) / bc2_sqrt + o_.eps;

@@ -219,4 +219,35 @@ void crossentropy_backward(float* dlogits, const float* probs, const int32_t* ta
   }
 }
 
+float distill_forward(float* probs, float* teacher, const float* logits, int64_t N, int64_t V) {
+  double loss = 0;
+#pragma omp parallel for reduction(+ : loss) schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    // log-softmax of both rows; KL = Σ p_t (log p_t − log p_s)
+    const float* l = logits + n * V;
+    float *p = probs + n * V, *t = teacher + n * V;
+    const float lmax = *std::max_element(l, l + V), tmax = *std::max_element(t, t + V);
+    double ls = 0, ts = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      ls += std::exp(static_cast<double>(l[i] - lmax));
+      ts += std::exp(static_cast<double>(t[i] - tmax));
+    }
+    const double llog = std::log(ls), tlog = std::log(ts);
+    double kl = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      const double log_s = l[i] - lmax - llog, log_t = t[i] - tmax - tlog, pt = std::exp(log_t);
+      kl += pt * (log_t - log_s);
+      p[i] = static_cast<float>(std::exp(log_s));
+      t[i] = static_cast<float>(pt);
+    }
+    loss += kl;
+  }
+  return static_cast<float>(loss / static_cast<double>(N));
+}
+
+void distill_backward(float* dlogits, const float* probs, const float* teacher, int64_t N, int64_t V, float dloss) {
+  const float k = dloss / static_cast<float>(N);
+  for (int64_t i = 0; i < N * V; ++i) dlogits[i] = (probs[i] - teacher[i]) * k;
+}
+
 }  // namespace lowbit::train

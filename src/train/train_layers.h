@@ -44,4 +44,10 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 float crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t N, int64_t V);
 void crossentropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t N, int64_t V, float dloss);
 
+// Distillation: the mean KL(teacher ‖ model) = Σ p_t (log p_t − log p_model) / N of logits:
+// (N, V) against the teacher's logits: (N, V), which become the teacher's probabilities in
+// place; probs: (N, V) saved. The backward writes dlogits = (probs − p_t) · dloss / N.
+float distill_forward(float* probs, float* teacher, const float* logits, int64_t N, int64_t V);
+void distill_backward(float* dlogits, const float* probs, const float* teacher, int64_t N, int64_t V, float dloss);
+
 }  // namespace lowbit::train

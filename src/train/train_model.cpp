@@ -11,8 +11,10 @@
 #include "lowbit/engine.h"
 #include "lowbit/mapped_file.h"
 #include "lowbit/error.h"
+#include "lowbit/float_convert.h"
 #include "model/layers.h"
 #include "train/train_layers.h"
+#include "train/train_model_parts.h"
 
 #include <cblas.h>
 
@@ -21,22 +23,6 @@
 #include <tuple>
 
 namespace lowbit {
-struct TrainModel::LinearExtras {
-  size_t weight = 0;                // the base weight in params_
-  int64_t lora_a = -1, lora_b = -1;  // adapters in params_ (-1: none)
-  int64_t scale = -1, zero = -1;     // fake quantization in params_ (-1: none)
-  std::vector<float> w_eff;          // the fake-quantized weight of the last forward
-  std::vector<float> xa;             // (N, rank): x Aᵀ of the last forward
-  std::shared_ptr<const Weight> frozen;  // freeze_base: the weight in its quantized bytes
-};
-
-struct TrainModel::Activations {
-  struct Layer {
-    std::vector<float> x, h1, rstd1, q, k, v, probs, att, x2, h2, rstd2, gate, up, act;
-  };
-  std::vector<Layer> layers;
-  std::vector<float> x_final, hf, rstdf, probs;
-};
 
 TrainModel::TrainModel(const Model& m, const Format* frozen_base) : config_(m.config), source_(m.source) {
   const ModelConfig& c = m.config;
@@ -69,6 +55,23 @@ TrainModel::TrainModel(const Model& m, const Format* frozen_base) : config_(m.co
   }
   for (size_t i = 0; i < pending_frozen_.size(); ++i) extras_[i].frozen = std::move(pending_frozen_[i]);
   pending_frozen_.clear();
+}
+
+// The fake quantizer of one linear: its scale (clamped above 0; rounded to fp16 when the
+// file will hold it so), zero point (rounded, in range) and element (r, c)'s code.
+float TrainModel::scale_of(const LinearExtras& e, int64_t g) const {
+  const float s = params_[e.scale].value[g];
+  return e.fq.fp16_scales ? fp16_to_fp32(fp32_to_fp16(std::max(s, kMinFp16Scale))) : s;
+}
+float TrainModel::zero_of(const LinearExtras& e, float z) const {
+  return std::clamp(std::nearbyint(z), 0.0f, static_cast<float>((1 << e.fq.bits) - 1));
+}
+float TrainModel::code(const LinearExtras& e, int64_t r, int64_t c) const {
+  const TrainTensor& w = params_[e.weight];
+  const float v = w.value[r * w.cols + c];
+  if (e.codes) return v;
+  const int64_t g = r * params_[e.scale].cols + c / e.fq.group;
+  return std::clamp(std::nearbyint(v / scale_of(e, g)) + zero_of(e, params_[e.zero].value[g]), 0.0f, static_cast<float>((1 << e.fq.bits) - 1));
 }
 
 namespace {
@@ -130,25 +133,67 @@ void TrainModel::add_lora(const LoraOptions& o, const std::function<void(TrainTe
 
 void TrainModel::add_fake_quant(const FakeQuantOptions& o) {
   const int maxq = (1 << o.bits) - 1;
-  for (LinearExtras& e : extras_) {
+  for (size_t i = 0; i < extras_.size(); ++i) {
+    LinearExtras& e = extras_[i];
+    if (o.layer >= 0 && static_cast<int64_t>(i / 7) != o.layer) continue;
     const TrainTensor& w = params_[e.weight];
-    if (w.cols % o.group != 0) throw Error("fake-quantization groups must divide the rows", {.file = source_, .tensor = w.name, .value = std::to_string(o.group)});
-    const int64_t groups = w.cols / o.group;
+    if (w.value.empty()) throw Error("a frozen linear cannot be fake-quantized", {.file = source_, .tensor = w.name});
+    e.fq = o;
+    if (o.format != nullptr) {  // the format's own quantizer: no scales to train
+      if (!format_fits(*o.format, w.cols)) throw Error("the format does not fit the linear's rows", {.file = source_, .tensor = w.name, .value = std::string(o.format->name)});
+      continue;
+    }
+    const int64_t group = o.group == 0 ? w.cols : o.group;
+    if (w.cols % group != 0) throw Error("fake-quantization groups must divide the rows", {.file = source_, .tensor = w.name, .value = std::to_string(group)});
+    e.fq.group = group;
+    const int64_t groups = w.cols / group;
     const std::string module = module_of(w.name);
     TrainTensor scale{"scale." + module, w.rows, groups, std::vector<float>(static_cast<size_t>(w.rows * groups)), {}};
-    TrainTensor zero{"zero." + module, w.rows, groups, std::vector<float>(static_cast<size_t>(w.rows * groups)), {}, false};
+    TrainTensor zero{"zero." + module, w.rows, groups, std::vector<float>(static_cast<size_t>(w.rows * groups)), {}, o.train_zero};
     for (int64_t r = 0; r < w.rows; ++r) {
       for (int64_t g = 0; g < groups; ++g) {
-        const float* v = w.value.data() + r * w.cols + g * o.group;
-        const float mn = std::min(0.0f, *std::min_element(v, v + o.group)), mx = std::max(0.0f, *std::max_element(v, v + o.group));
+        const float* v = w.value.data() + r * w.cols + g * group;
+        float mn = std::min(0.0f, *std::min_element(v, v + group)), mx = std::max(0.0f, *std::max_element(v, v + group));
+        if (o.sym) {  // GPTQ's symmetric grid: the range ±max |w|, zero in the middle
+          mx = std::max(-mn, mx);
+          mn = -mx;
+        }
         const float sc = std::max((mx - mn) / static_cast<float>(maxq), 1e-8f);
         scale.value[r * groups + g] = sc;
-        zero.value[r * groups + g] = std::clamp(std::nearbyint(-mn / sc), 0.0f, static_cast<float>(maxq));
+        zero.value[r * groups + g] = o.sym ? static_cast<float>((maxq + 1) / 2) : std::clamp(std::nearbyint(-mn / sc), 0.0f, static_cast<float>(maxq));
       }
     }
     std::tie(e.scale, e.zero) = push_pair(std::move(scale), std::move(zero));
   }
-  fq_ = o;
+}
+
+void TrainModel::freeze_codes() {
+  for (LinearExtras& e : extras_) {
+    if (e.scale < 0 || e.codes) continue;
+    TrainTensor &w = params_[e.weight], &zp = params_[e.zero];
+    for (int64_t r = 0; r < w.rows; ++r) {
+      for (int64_t c = 0; c < w.cols; ++c) w.value[r * w.cols + c] = code(e, r, c);
+    }
+    for (float& z : zp.value) z = zero_of(e, z);
+    e.codes = true;
+    for (TrainTensor* t : {&w, &zp}) {
+      t->trainable = false;
+      std::vector<float>().swap(t->grad);
+    }
+  }
+}
+
+void TrainModel::set_trainable(const std::function<bool(const TrainTensor&)>& trainable) {
+  for (TrainTensor& t : params_) {
+    const bool on = trainable(t) && !t.value.empty();
+    const bool code_tensor = std::any_of(extras_.begin(), extras_.end(), [&](const LinearExtras& e) { return e.codes && &params_[e.weight] == &t; });
+    t.trainable = on && !code_tensor;
+    if (t.trainable) {
+      t.grad.resize(t.value.size(), 0.0f);
+    } else {
+      std::vector<float>().swap(t.grad);
+    }
+  }
 }
 
 void TrainModel::freeze_base(const Format& format) {
@@ -168,15 +213,16 @@ void TrainModel::linear_forward(LinearExtras& e, const float* x, int64_t N, floa
   if (e.frozen) {
     matmul(*e.frozen, x, N, out);
     weight = nullptr;
+  } else if (e.fq.format != nullptr) {  // the format's round trip
+    e.w_eff = dequantize_tensor(*e.fq.format, quantize_tensor(*e.fq.format, w.value, w.rows, w.cols), w.rows, w.cols);
+    weight = e.w_eff.data();
   } else if (e.scale >= 0) {
-    const TrainTensor &sc = params_[e.scale], &zp = params_[e.zero];
-    const float maxq = static_cast<float>((1 << fq_.bits) - 1);
+    const TrainTensor& sc = params_[e.scale];
     e.w_eff.resize(w.value.size());
     for (int64_t r = 0; r < w.rows; ++r) {
       for (int64_t c = 0; c < w.cols; ++c) {
-        const int64_t g = r * sc.cols + c / fq_.group;
-        const float q = std::clamp(std::nearbyint(w.value[r * w.cols + c] / sc.value[g]) + zp.value[g], 0.0f, maxq);
-        e.w_eff[r * w.cols + c] = sc.value[g] * (q - zp.value[g]);
+        const int64_t g = r * sc.cols + c / e.fq.group;
+        e.w_eff[r * w.cols + c] = scale_of(e, g) * (code(e, r, c) - zero_of(e, params_[e.zero].value[g]));
       }
     }
     weight = e.w_eff.data();
@@ -204,24 +250,31 @@ void TrainModel::linear_backward(LinearExtras& e, const float* x, int64_t N, con
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N), static_cast<int>(w.cols), static_cast<int>(n), 1.0f,
                   dout + r0, static_cast<int>(w.rows), panel.data(), static_cast<int>(w.cols), 1.0f, dx, static_cast<int>(w.cols));
     }
-  } else if (!w.trainable) {
+  } else if (!w.trainable && e.scale < 0) {
     train::matmul_backward(dx, nullptr, dout, x, weight, N, w.cols, w.rows);
-  } else if (e.scale < 0) {
+  } else if (e.scale < 0) {  // plain, or the format's round trip passing the gradient straight through
     train::matmul_backward(dx, w.grad.data(), dout, x, weight, N, w.cols, w.rows);
   } else {  // through the fake quantizer: d w_q = doutᵀ x, then round straight through
     std::vector<float> dwq(w.value.size(), 0.0f);
     train::matmul_backward(dx, dwq.data(), dout, x, weight, N, w.cols, w.rows);
     TrainTensor &sc = params_[e.scale], &zp = params_[e.zero];
-    const float maxq = static_cast<float>((1 << fq_.bits) - 1);
+    const float maxq = static_cast<float>((1 << e.fq.bits) - 1);
     for (int64_t r = 0; r < w.rows; ++r) {
       for (int64_t c = 0; c < w.cols; ++c) {
-        const int64_t g = r * sc.cols + c / fq_.group, i = r * w.cols + c;
-        const float u = std::nearbyint(w.value[i] / sc.value[g]) + zp.value[g];
+        const int64_t g = r * sc.cols + c / e.fq.group, i = r * w.cols + c;
+        const float s = scale_of(e, g), z = zero_of(e, zp.value[g]);
+        if (e.codes) {  // w_q = s (q − z), q fixed
+          sc.grad[g] += dwq[i] * (w.value[i] - z);
+          continue;
+        }
+        const float u = std::nearbyint(w.value[i] / s) + z;
         const bool inside = u >= 0.0f && u <= maxq;  // the clamp's own gradient
         const float q = std::clamp(u, 0.0f, maxq);
-        if (inside) w.grad[i] += dwq[i];
-        // w_q = s (q − z), q = clamp(round(w / s) + z): ∂w_q/∂s = (q − z) − [inside] w / s
-        if (sc.trainable) sc.grad[g] += dwq[i] * ((q - zp.value[g]) - (inside ? w.value[i] / sc.value[g] : 0.0f));
+        if (inside && w.trainable) w.grad[i] += dwq[i];
+        // w_q = s (q − z), q = clamp(round(w / s) + z): ∂w_q/∂s = (q − z) − [inside] w / s,
+        // ∂w_q/∂z = s ([inside] − 1) (z rounded straight through)
+        if (sc.trainable) sc.grad[g] += dwq[i] * ((q - z) - (inside ? w.value[i] / s : 0.0f));
+        if (zp.trainable && !inside) zp.grad[g] -= dwq[i] * s;
       }
     }
   }
@@ -251,18 +304,95 @@ void TrainModel::zero_grad() {
   for (TrainTensor& t : params_) std::fill(t.grad.begin(), t.grad.end(), 0.0f);
 }
 
-float TrainModel::forward_backward(std::span<const int32_t> tokens, int64_t B, int64_t T) { return run(tokens, B, T, true); }
-float TrainModel::loss(std::span<const int32_t> tokens, int64_t B, int64_t T) { return run(tokens, B, T, false); }
+float TrainModel::forward_backward(std::span<const int32_t> tokens, int64_t B, int64_t T, std::span<float> teacher) {
+  return run(tokens, B, T, true, teacher);
+}
+float TrainModel::loss(std::span<const int32_t> tokens, int64_t B, int64_t T, std::span<float> teacher) { return run(tokens, B, T, false, teacher); }
 
-float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, bool backward) {
+void TrainModel::block_forward(int64_t l, const float* x_in, int64_t B, int64_t T, const RopeTable& rope, BlockCache& s, float* x) {
   using namespace train;
   const ModelConfig& c = config_;
-  const int64_t N = B * T, C = c.dim, H = c.n_heads, KVH = c.n_kv_heads, hd = c.head_dim(), Q = H * hd, KV = KVH * hd,
-                F = c.hidden_dim, V = c.vocab_size, L = c.n_layers;
-  if (static_cast<int64_t>(tokens.size()) != B * (T + 1) || T < 1 || T > c.context_length) {
+  const int64_t N = B * T, C = c.dim, H = c.n_heads, KVH = c.n_kv_heads, hd = c.head_dim(), Q = H * hd, KV = KVH * hd, F = c.hidden_dim;
+  LinearExtras* ex = extras_.data() + 7 * l;
+  s.x.assign(x_in, x_in + N * C);
+  s.h1.resize(N * C);
+  s.rstd1.resize(N);
+  rmsnorm_forward(s.h1.data(), s.rstd1.data(), s.x.data(), attn_norm(l).value.data(), N, C, c.norm_eps);
+  s.q.resize(N * Q);
+  s.k.resize(N * KV);
+  s.v.resize(N * KV);
+  linear_forward(ex[0], s.h1.data(), N, s.q.data());
+  linear_forward(ex[1], s.h1.data(), N, s.k.data());
+  linear_forward(ex[2], s.h1.data(), N, s.v.data());
+  rope_forward(s.q.data(), B, T, H, hd, RopeStyle::kRotateHalf, rope.cos.data(), rope.sin.data());
+  rope_forward(s.k.data(), B, T, KVH, hd, RopeStyle::kRotateHalf, rope.cos.data(), rope.sin.data());
+  s.probs.resize(B * H * T * T);
+  s.att.resize(N * Q);
+  attention_forward(s.att.data(), s.probs.data(), s.q.data(), s.k.data(), s.v.data(), B, T, H, KVH, hd);
+  std::vector<float> o(static_cast<size_t>(N * C));
+  linear_forward(ex[3], s.att.data(), N, o.data());
+  s.x2.resize(N * C);
+  for (int64_t i = 0; i < N * C; ++i) s.x2[i] = s.x[i] + o[i];
+  s.h2.resize(N * C);
+  s.rstd2.resize(N);
+  rmsnorm_forward(s.h2.data(), s.rstd2.data(), s.x2.data(), ffn_norm(l).value.data(), N, C, c.norm_eps);
+  s.gate.resize(N * F);
+  s.up.resize(N * F);
+  s.act.resize(N * F);
+  linear_forward(ex[4], s.h2.data(), N, s.gate.data());
+  linear_forward(ex[5], s.h2.data(), N, s.up.data());
+  swiglu_forward(s.act.data(), s.gate.data(), s.up.data(), N * F);
+  linear_forward(ex[6], s.act.data(), N, o.data());
+  for (int64_t i = 0; i < N * C; ++i) x[i] = s.x2[i] + o[i];
+}
+
+void TrainModel::block_backward(int64_t l, BlockCache& s, int64_t B, int64_t T, const RopeTable& rope, float* dx) {
+  using namespace train;
+  const ModelConfig& c = config_;
+  const int64_t N = B * T, C = c.dim, H = c.n_heads, KVH = c.n_kv_heads, hd = c.head_dim(), Q = H * hd, KV = KVH * hd, F = c.hidden_dim;
+  LinearExtras* ex = extras_.data() + 7 * l;
+  std::vector<float> frozen(static_cast<size_t>(C));  // a frozen norm's gradient, dropped
+  auto grad_of = [&](TrainTensor& t) {
+    if (t.trainable) return t.grad.data();
+    std::fill(frozen.begin(), frozen.end(), 0.0f);
+    return frozen.data();
+  };
+  std::vector<float> dh(static_cast<size_t>(N * C), 0.0f), dact(static_cast<size_t>(N * F), 0.0f), dgate(static_cast<size_t>(N * F), 0.0f),
+      dup(static_cast<size_t>(N * F), 0.0f), datt(static_cast<size_t>(N * Q), 0.0f), dq(static_cast<size_t>(N * Q), 0.0f),
+      dk(static_cast<size_t>(N * KV), 0.0f), dv(static_cast<size_t>(N * KV), 0.0f);
+  // x = x2 + down(swiglu(gate(h2), up(h2))), h2 = rmsnorm(x2)
+  linear_backward(ex[6], s.act.data(), N, dx, dact.data());
+  swiglu_backward(dgate.data(), dup.data(), dact.data(), s.gate.data(), s.up.data(), N * F);
+  linear_backward(ex[4], s.h2.data(), N, dgate.data(), dh.data());
+  linear_backward(ex[5], s.h2.data(), N, dup.data(), dh.data());
+  rmsnorm_backward(dx, grad_of(ffn_norm(l)), dh.data(), s.x2.data(), ffn_norm(l).value.data(), s.rstd2.data(), N, C);
+  // x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))), h1 = rmsnorm(x)
+  linear_backward(ex[3], s.att.data(), N, dx, datt.data());
+  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), s.probs.data(), s.q.data(), s.k.data(), s.v.data(), B, T, H, KVH, hd);
+  rope_backward(dq.data(), B, T, H, hd, RopeStyle::kRotateHalf, rope.cos.data(), rope.sin.data());
+  rope_backward(dk.data(), B, T, KVH, hd, RopeStyle::kRotateHalf, rope.cos.data(), rope.sin.data());
+  std::fill(dh.begin(), dh.end(), 0.0f);
+  linear_backward(ex[0], s.h1.data(), N, dq.data(), dh.data());
+  linear_backward(ex[1], s.h1.data(), N, dk.data(), dh.data());
+  linear_backward(ex[2], s.h1.data(), N, dv.data(), dh.data());
+  rmsnorm_backward(dx, grad_of(attn_norm(l)), dh.data(), s.x.data(), attn_norm(l).value.data(), s.rstd1.data(), N, C);
+}
+
+void TrainModel::check_batch(std::span<const int32_t> tokens, int64_t B, int64_t T) const {
+  if (static_cast<int64_t>(tokens.size()) != B * (T + 1) || T < 1 || T > config_.context_length) {
     throw Error("training batch must hold B x (T + 1) tokens with T within the model's context",
                 {.file = source_, .value = std::to_string(tokens.size()) + " tokens for B " + std::to_string(B) + ", T " + std::to_string(T)});
   }
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= config_.vocab_size) throw Error("token id outside the vocabulary", {.file = source_, .value = std::to_string(id)});
+  }
+}
+
+float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, bool backward, std::span<float> teacher) {
+  using namespace train;
+  const ModelConfig& c = config_;
+  const int64_t N = B * T, C = c.dim, V = c.vocab_size, L = c.n_layers;
+  check_batch(tokens, B, T);
   std::vector<int32_t> in(static_cast<size_t>(N)), target(static_cast<size_t>(N));
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
@@ -270,111 +400,78 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
       target[b * T + t] = tokens[b * (T + 1) + t + 1];
     }
   }
-  for (int32_t id : tokens) {
-    if (id < 0 || id >= V) throw Error("token id outside the vocabulary", {.file = source_, .value = std::to_string(id)});
-  }
-  const RopeTable rope_table(T, hd, c.rope_theta);
-  const TrainTensor& wte = params_[0];
-  // params_: token_embd, then per layer attn_norm, q, k, v, o, ffn_norm, gate, up, down.
-  auto attn_norm = [&](int64_t l) -> TrainTensor& { return params_[1 + 9 * static_cast<size_t>(l)]; };
-  auto ffn_norm = [&](int64_t l) -> TrainTensor& { return params_[6 + 9 * static_cast<size_t>(l)]; };
+  const RopeTable rope_table(T, c.head_dim(), c.rope_theta);
   TrainTensor& norm_f = params_[1 + 9 * static_cast<size_t>(L)];
   TrainTensor& head = c.tied_output ? params_[0] : params_[2 + 9 * static_cast<size_t>(L)];
 
-  Activations a;
-  a.layers.resize(static_cast<size_t>(L));
-  std::vector<float> x(static_cast<size_t>(N * C));
-  embedding_forward(x.data(), in.data(), wte.value.data(), N, C);
+  // Each block's cache; with checkpointing only its input is kept, and the backward runs
+  // the block again.
+  std::vector<BlockCache> blocks(static_cast<size_t>(L));
+  std::vector<float> x(static_cast<size_t>(N * C)), next(static_cast<size_t>(N * C));
+  embedding_forward(x.data(), in.data(), params_[0].value.data(), N, C);
   for (int64_t l = 0; l < L; ++l) {
-    Activations::Layer& s = a.layers[l];
-    LinearExtras* ex = extras_.data() + 7 * l;
-    s.x = x;
-    s.h1.resize(N * C);
-    s.rstd1.resize(N);
-    rmsnorm_forward(s.h1.data(), s.rstd1.data(), s.x.data(), attn_norm(l).value.data(), N, C, c.norm_eps);
-    s.q.resize(N * Q);
-    s.k.resize(N * KV);
-    s.v.resize(N * KV);
-    linear_forward(ex[0], s.h1.data(), N, s.q.data());
-    linear_forward(ex[1], s.h1.data(), N, s.k.data());
-    linear_forward(ex[2], s.h1.data(), N, s.v.data());
-    rope_forward(s.q.data(), B, T, H, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
-    rope_forward(s.k.data(), B, T, KVH, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
-    s.probs.resize(B * H * T * T);
-    s.att.resize(N * Q);
-    attention_forward(s.att.data(), s.probs.data(), s.q.data(), s.k.data(), s.v.data(), B, T, H, KVH, hd);
-    std::vector<float> o(static_cast<size_t>(N * C));
-    linear_forward(ex[3], s.att.data(), N, o.data());
-    for (int64_t i = 0; i < N * C; ++i) x[i] += o[i];
-    s.x2 = x;
-    s.h2.resize(N * C);
-    s.rstd2.resize(N);
-    rmsnorm_forward(s.h2.data(), s.rstd2.data(), s.x2.data(), ffn_norm(l).value.data(), N, C, c.norm_eps);
-    s.gate.resize(N * F);
-    s.up.resize(N * F);
-    s.act.resize(N * F);
-    linear_forward(ex[4], s.h2.data(), N, s.gate.data());
-    linear_forward(ex[5], s.h2.data(), N, s.up.data());
-    swiglu_forward(s.act.data(), s.gate.data(), s.up.data(), N * F);
-    linear_forward(ex[6], s.act.data(), N, o.data());
-    for (int64_t i = 0; i < N * C; ++i) x[i] += o[i];
+    block_forward(l, x.data(), B, T, rope_table, blocks[l], next.data());
+    if (!backward) blocks[l] = {};
+    if (backward && checkpointing_) blocks[l] = BlockCache{.x = std::move(blocks[l].x)};
+    std::swap(x, next);
   }
-  a.x_final = x;
-  a.hf.resize(N * C);
-  a.rstdf.resize(N);
-  rmsnorm_forward(a.hf.data(), a.rstdf.data(), a.x_final.data(), norm_f.value.data(), N, C, c.norm_eps);
+  std::vector<float> hf(static_cast<size_t>(N * C)), rstdf(static_cast<size_t>(N));
+  rmsnorm_forward(hf.data(), rstdf.data(), x.data(), norm_f.value.data(), N, C, c.norm_eps);
   std::vector<float> logits(static_cast<size_t>(N * V));
-  matmul_forward(logits.data(), a.hf.data(), head.value.data(), N, C, V);
-  a.probs.resize(N * V);
-  const float loss = crossentropy_forward(a.probs.data(), logits.data(), target.data(), N, V);
+  matmul_forward(logits.data(), hf.data(), head.value.data(), N, C, V);
+  std::vector<float> probs(static_cast<size_t>(N * V));
+  if (!teacher.empty() && static_cast<int64_t>(teacher.size()) != N * V) {
+    throw Error("teacher logits must be (B x T, vocab)", {.file = source_, .value = std::to_string(teacher.size())});
+  }
+  const float loss = teacher.empty() ? crossentropy_forward(probs.data(), logits.data(), target.data(), N, V)
+                                     : distill_forward(probs.data(), teacher.data(), logits.data(), N, V);
   if (!backward) return loss;
 
   // Backward, in reverse; dx: the gradient of the residual stream.
   std::vector<float>& dlogits = logits;
-  crossentropy_backward(dlogits.data(), a.probs.data(), target.data(), N, V, 1.0f);
-  std::vector<float> dhf(static_cast<size_t>(N * C), 0.0f), dx(static_cast<size_t>(N * C), 0.0f);
-  std::vector<float> frozen(static_cast<size_t>(C));  // a frozen norm's gradient, dropped
-  auto grad_of = [&](TrainTensor& t) {
-    if (t.trainable) return t.grad.data();
-    std::fill(frozen.begin(), frozen.end(), 0.0f);
-    return frozen.data();
-  };
-  matmul_backward(dhf.data(), head.trainable ? head.grad.data() : nullptr, dlogits.data(), a.hf.data(), head.value.data(), N, C, V);
-  rmsnorm_backward(dx.data(), grad_of(norm_f), dhf.data(), a.x_final.data(), norm_f.value.data(), a.rstdf.data(), N, C);
-  std::vector<float> dh(static_cast<size_t>(N * C)), dact(static_cast<size_t>(N * F)), dgate(static_cast<size_t>(N * F)),
-      dup(static_cast<size_t>(N * F)), datt(static_cast<size_t>(N * Q)), dq(static_cast<size_t>(N * Q)), dk(static_cast<size_t>(N * KV)),
-      dv(static_cast<size_t>(N * KV));
+  if (teacher.empty()) {
+    crossentropy_backward(dlogits.data(), probs.data(), target.data(), N, V, 1.0f);
+  } else {
+    distill_backward(dlogits.data(), probs.data(), teacher.data(), N, V, 1.0f);
+  }
+  std::vector<float> dhf(static_cast<size_t>(N * C), 0.0f), dx(static_cast<size_t>(N * C), 0.0f), dnorm(static_cast<size_t>(C), 0.0f);
+  matmul_backward(dhf.data(), head.trainable ? head.grad.data() : nullptr, dlogits.data(), hf.data(), head.value.data(), N, C, V);
+  rmsnorm_backward(dx.data(), norm_f.trainable ? norm_f.grad.data() : dnorm.data(), dhf.data(), x.data(), norm_f.value.data(), rstdf.data(), N, C);
   for (int64_t l = L - 1; l >= 0; --l) {
-    Activations::Layer& s = a.layers[l];
-    LinearExtras* ex = extras_.data() + 7 * l;
-    // x = x2 + down(swiglu(gate(h2), up(h2))), h2 = rmsnorm(x2)
-    std::fill(dact.begin(), dact.end(), 0.0f);
-    linear_backward(ex[6], s.act.data(), N, dx.data(), dact.data());
-    std::fill(dgate.begin(), dgate.end(), 0.0f);
-    std::fill(dup.begin(), dup.end(), 0.0f);
-    swiglu_backward(dgate.data(), dup.data(), dact.data(), s.gate.data(), s.up.data(), N * F);
-    std::fill(dh.begin(), dh.end(), 0.0f);
-    linear_backward(ex[4], s.h2.data(), N, dgate.data(), dh.data());
-    linear_backward(ex[5], s.h2.data(), N, dup.data(), dh.data());
-    rmsnorm_backward(dx.data(), grad_of(ffn_norm(l)), dh.data(), s.x2.data(), ffn_norm(l).value.data(), s.rstd2.data(), N, C);
-    // x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))), h1 = rmsnorm(x)
-    std::fill(datt.begin(), datt.end(), 0.0f);
-    linear_backward(ex[3], s.att.data(), N, dx.data(), datt.data());
-    std::fill(dq.begin(), dq.end(), 0.0f);
-    std::fill(dk.begin(), dk.end(), 0.0f);
-    std::fill(dv.begin(), dv.end(), 0.0f);
-    attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), s.probs.data(), s.q.data(), s.k.data(), s.v.data(), B, T, H, KVH, hd);
-    rope_backward(dq.data(), B, T, H, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
-    rope_backward(dk.data(), B, T, KVH, hd, RopeStyle::kRotateHalf, rope_table.cos.data(), rope_table.sin.data());
-    std::fill(dh.begin(), dh.end(), 0.0f);
-    linear_backward(ex[0], s.h1.data(), N, dq.data(), dh.data());
-    linear_backward(ex[1], s.h1.data(), N, dk.data(), dh.data());
-    linear_backward(ex[2], s.h1.data(), N, dv.data(), dh.data());
-    rmsnorm_backward(dx.data(), grad_of(attn_norm(l)), dh.data(), s.x.data(), attn_norm(l).value.data(), s.rstd1.data(), N, C);
-    s = {};  // this layer's activations are no longer needed
+    BlockCache& s = blocks[l];
+    if (checkpointing_) {
+      const std::vector<float> input = std::move(s.x);
+      block_forward(l, input.data(), B, T, rope_table, s, next.data());
+    }
+    block_backward(l, s, B, T, rope_table, dx.data());
+    s = {};  // this block's activations are no longer needed
   }
   if (params_[0].trainable) embedding_backward(params_[0].grad.data(), dx.data(), in.data(), N, C);
   return loss;
+}
+
+void TrainModel::block_output(int64_t layer, std::span<const float> x, int64_t B, int64_t T, float* out) {
+  BlockCache s;
+  block_forward(layer, x.data(), B, T, RopeTable(T, config_.head_dim(), config_.rope_theta), s, out);
+}
+
+float TrainModel::block_mse(int64_t layer, std::span<const float> x, std::span<const float> target, int64_t B, int64_t T) {
+  const int64_t n = B * T * config_.dim;
+  if (static_cast<int64_t>(x.size()) != n || static_cast<int64_t>(target.size()) != n) {
+    throw Error("block input and target must be (B, T, dim)", {.file = source_, .value = std::to_string(x.size()) + " and " + std::to_string(target.size())});
+  }
+  const RopeTable rope(T, config_.head_dim(), config_.rope_theta);
+  BlockCache s;
+  std::vector<float> out(static_cast<size_t>(n));
+  block_forward(layer, x.data(), B, T, rope, s, out.data());
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {  // loss = mean (out − target)²; d out = 2 (out − target) / n
+    const float d = out[i] - target[i];
+    sum += static_cast<double>(d) * d;
+    out[i] = 2.0f * d / static_cast<float>(n);
+  }
+  block_backward(layer, s, B, T, rope, out.data());
+  return static_cast<float>(sum / static_cast<double>(n));
 }
 
 }  // namespace lowbit

@@ -52,7 +52,12 @@ TrainReport train_steps(TrainModel& model, std::span<const int32_t> tokens, cons
     train::save_checkpoint(o.checkpoint, model, opt, {steps_done, r.str(), options});
   };
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<int32_t> batch(static_cast<size_t>(o.batch * window));
+  std::vector<int32_t> batch(static_cast<size_t>(o.batch * window)), inputs;
+  std::vector<float> teacher;  // (batch · seq_len, V) when distilling
+  if (o.teacher) {
+    inputs.resize(static_cast<size_t>(o.batch * o.seq_len));
+    teacher.resize(static_cast<size_t>(o.batch * o.seq_len * model.config().vocab_size));
+  }
   for (int64_t step = first; step < o.steps; ++step) {
     model.zero_grad();
     double loss = 0;
@@ -60,8 +65,10 @@ TrainReport train_steps(TrainModel& model, std::span<const int32_t> tokens, cons
       for (int64_t b = 0; b < o.batch; ++b) {
         const int64_t at = offset(rng);
         std::copy_n(tokens.begin() + at, window, batch.begin() + b * window);
+        if (o.teacher) std::copy_n(tokens.begin() + at, o.seq_len, inputs.begin() + b * o.seq_len);
       }
-      loss += model.forward_backward(batch, o.batch, o.seq_len);
+      if (o.teacher) o.teacher(inputs, o.batch, o.seq_len, teacher.data());
+      loss += model.forward_backward(batch, o.batch, o.seq_len, teacher);
     }
     loss /= static_cast<double>(o.grad_accum);
     if (!std::isfinite(loss)) {
