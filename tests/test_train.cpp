@@ -91,7 +91,7 @@ TEST(TrainLayers, RmsnormMatmulSwigluAgainstFiniteDifferences) {
   }, "swiglu");
 }
 
-TEST(TrainLayers, RopeAttentionCrossEntropyAgainstFiniteDifferences) {
+TEST(TrainLayers, RopeAttentionCrossEntropyDistillationAgainstFiniteDifferences) {
   const int64_t B = 2, T = 7, H = 6, KVH = 2, hd = 10;
   const RopeTable table(T, hd, 10000.0f);
   for (RopeStyle style : {RopeStyle::kRotateHalf, RopeStyle::kAdjacentPairs}) {
@@ -130,6 +130,34 @@ TEST(TrainLayers, RopeAttentionCrossEntropyAgainstFiniteDifferences) {
     crossentropy_backward(d.data(), probs.data(), targets.data(), N, V, R[0]);
     return std::vector<std::vector<float>>{d};
   }, "cross-entropy");
+  // Distillation: KL(teacher ‖ model) against the definition in double, and its gradient.
+  const std::vector<float> teacher_logits = randn(N * V, 13, 2.0f);
+  check_gradients({&logits}, [&] {
+    std::vector<float> probs(N * V), t = teacher_logits;
+    return std::vector<float>{distill_forward(probs.data(), t.data(), logits.data(), N, V)};
+  }, [&](const std::vector<float>& R) {
+    std::vector<float> probs(N * V), t = teacher_logits, d(N * V);
+    distill_forward(probs.data(), t.data(), logits.data(), N, V);
+    distill_backward(d.data(), probs.data(), t.data(), N, V, R[0]);
+    return std::vector<std::vector<float>>{d};
+  }, "distillation");
+  {
+    auto log_softmax = [&](const float* l, int64_t i) {
+      double sum = 0;
+      for (int64_t j = 0; j < V; ++j) sum += std::exp(static_cast<double>(l[j]));
+      return l[i] - std::log(sum);
+    };
+    double kl = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t i = 0; i < V; ++i) {
+        const double lt = log_softmax(teacher_logits.data() + n * V, i), ls = log_softmax(logits.data() + n * V, i);
+        kl += std::exp(lt) * (lt - ls) / static_cast<double>(N);
+      }
+    }
+    std::vector<float> probs(N * V), t = teacher_logits, same = logits;
+    EXPECT_NEAR(distill_forward(probs.data(), t.data(), logits.data(), N, V), kl, 1e-6 * kl);
+    EXPECT_NEAR(distill_forward(probs.data(), same.data(), logits.data(), N, V), 0.0, 1e-6);  // a model against itself
+  }
   std::vector<float> wte = randn(V * 4, 11), dwte(V * 4, 0.0f), dout = randn(N * 4, 12);
   embedding_backward(dwte.data(), dout.data(), targets.data(), N, 4);
   std::vector<float> want(V * 4, 0.0f);

@@ -139,8 +139,9 @@ Runner register_qat(CLI::App& app) {
       fmt::print(stderr, "block {}: output MSE {:.4g} (round to nearest) -> {:.4g} (Block-AP)\n", l, report.block_mse_rtn[l], report.block_mse_trained[l]);
     }
     const auto& losses = report.train.losses;
-    fmt::print(stderr, "{} -> {} ({}, {}): Block-AP {:.1f} s, end to end {} steps {:.1f} s, loss {:.4f} -> {:.4f}; {:.3f} bpw, {} bytes\n", o->model,
-               o->out, o->format, q.method, report.block_seconds, losses.size(), report.train.seconds, losses.empty() ? 0.0f : losses.front(),
+    const std::string block_ap = report.block_mse_rtn.empty() ? "" : fmt::format("Block-AP {:.1f} s, ", report.block_seconds);
+    fmt::print(stderr, "{} -> {} ({}, {}): {}end to end {} steps {:.1f} s, {} loss {:.4f} -> {:.4f}; {:.3f} bpw, {} bytes\n", o->model, o->out,
+               o->format, q.method, block_ap, losses.size(), report.train.seconds, o->loss, losses.empty() ? 0.0f : losses.front(),
                losses.empty() ? 0.0f : losses.back(), r.bits_per_weight(), r.file_bytes);
     return 0;
   };
