@@ -4,7 +4,9 @@
 // resident memory before the step (weights, after loading and rounding) and at the step's
 // peak (/proc/self/status VmHWM, reset with clear_refs), and training tokens/s over --steps
 // steps after one warm-up step. JSON on stdout.
-//   train_step MODEL [--mode qlora|full] [--base nf4_dq] [--seq 128] [--batch 1] [--steps 2]
+// --checkpointing keeps one block's activations at a time (the backward runs each block's
+// forward again).
+//   train_step MODEL [--mode qlora|full] [--base nf4_dq] [--seq 128] [--batch 1] [--steps 2] [--checkpointing]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -21,17 +23,20 @@ int main(int argc, char** argv) {
   CLI::App app("one training step's peak memory and speed");
   std::string model, mode = "qlora", base = "nf4_dq";
   int64_t seq = 128, batch = 1, steps = 2;
+  bool checkpointing = false;
   app.add_option("model", model)->required();
   app.add_option("--mode", mode, "qlora or full");
   app.add_option("--base", base, "QLoRA's frozen format");
   app.add_option("--seq", seq);
   app.add_option("--batch", batch);
   app.add_option("--steps", steps);
+  app.add_flag("--checkpointing", checkpointing, "activation checkpointing per block");
   CLI11_PARSE(app, argc, argv);
   const Model m = load_model(model);
   const Format* frozen = mode == "qlora" ? &format_by_name(base) : nullptr;
   TrainModel tm(m, frozen);
   if (mode == "qlora") tm.add_lora({});
+  tm.set_checkpointing(checkpointing);
   std::mt19937 rng(1);
   std::vector<int32_t> tokens(static_cast<size_t>(batch * (seq + 1)));
   for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(m.config.vocab_size));
@@ -52,7 +57,7 @@ int main(int argc, char** argv) {
   int64_t trainable = 0;
   for (const TrainTensor& t : tm.params()) trainable += t.trainable ? static_cast<int64_t>(t.value.size()) : 0;
   const nlohmann::ordered_json j{{"model", model}, {"mode", mode}, {"base", mode == "qlora" ? base : "f32"}, {"parameters", m.parameter_count()},
-                                 {"trainable", trainable}, {"seq", seq}, {"batch", batch}, {"rss_before_step_mb", before.now / 1e6},
+                                 {"trainable", trainable}, {"seq", seq}, {"batch", batch}, {"checkpointing", checkpointing}, {"rss_before_step_mb", before.now / 1e6},
                                  {"peak_rss_step_mb", after.peak / 1e6}, {"tokens_per_second", steps * batch * seq / secs}};
   fmt::print("{}\n", j.dump(2));
   return 0;

@@ -25,7 +25,7 @@ namespace lowbit {
 struct TrainTensor {
   std::string name;
   int64_t rows = 0, cols = 0;
-  std::vector<float> value, grad;
+  std::vector<float> value, grad;  // grad: (rows, cols) once a backward has run, for a trainable tensor
   bool trainable = true;  // false: frozen (its grad stays zero)
   float lr_mult = 1.0f;   // the optimizer's learning rate times this (parameter groups)
 };
@@ -123,7 +123,8 @@ class TrainModel {
   // Which tensors train from now on (a gradient kept for each); codes never do.
   void set_trainable(const std::function<bool(const TrainTensor&)>& trainable);
   // Activation checkpointing: the forward keeps only each block's input and the backward
-  // runs the block's forward again (activations of one block instead of all; ~1.3x time).
+  // runs the block's forward again (one block's activations instead of all, for one more
+  // forward of each block).
   void set_checkpointing(bool on) { checkpointing_ = on; }
   // One decoder block alone (Block-AP): x: (B·T, C) its input → out: (B·T, C).
   void block_output(int64_t layer, std::span<const float> x, int64_t B, int64_t T, float* out);
@@ -153,6 +154,9 @@ class TrainModel {
   void linear_forward(LinearExtras& e, const float* x, int64_t N, float* out);
   void linear_backward(LinearExtras& e, const float* x, int64_t N, const float* dout, float* dx);
   void check_batch(std::span<const int32_t> tokens, int64_t B, int64_t T) const;
+  // A zeroed gradient for every trainable tensor without one (made lazily: a model whose
+  // training is block by block never holds every gradient at once).
+  void ensure_grads();
   // x_out = block l(x_in), its activations in s; the backward turns dx (d x_out) into d x_in.
   void block_forward(int64_t l, const float* x_in, int64_t B, int64_t T, const RopeTable& rope, BlockCache& s, float* x_out);
   void block_backward(int64_t l, BlockCache& s, int64_t B, int64_t T, const RopeTable& rope, float* dx);

@@ -37,8 +37,7 @@ TrainModel::TrainModel(const Model& m, const Format* frozen_base) : config_(m.co
       for (int64_t r = 0; r < w.rows; ++r) std::copy_n(t.value.data() + order[r] * w.cols, w.cols, v.data() + r * w.cols);
       t.value = std::move(v);
     }
-    t.grad.assign(t.value.size(), 0.0f);
-    params_.push_back(std::move(t));
+    params_.push_back(std::move(t));  // gradients come with the first backward (ensure_grads)
   };
   add(m.token_embd);
   for (const LayerWeights& l : m.layers) {
@@ -301,7 +300,14 @@ TrainTensor& TrainModel::param(const std::string& name) {
 }
 
 void TrainModel::zero_grad() {
+  ensure_grads();
   for (TrainTensor& t : params_) std::fill(t.grad.begin(), t.grad.end(), 0.0f);
+}
+
+void TrainModel::ensure_grads() {
+  for (TrainTensor& t : params_) {
+    if (t.trainable && t.grad.size() != t.value.size()) t.grad.assign(t.value.size(), 0.0f);
+  }
 }
 
 float TrainModel::forward_backward(std::span<const int32_t> tokens, int64_t B, int64_t T, std::span<float> teacher) {
@@ -426,6 +432,7 @@ float TrainModel::run(std::span<const int32_t> tokens, int64_t B, int64_t T, boo
   const float loss = teacher.empty() ? crossentropy_forward(probs.data(), logits.data(), target.data(), N, V)
                                      : distill_forward(probs.data(), teacher.data(), logits.data(), N, V);
   if (!backward) return loss;
+  ensure_grads();
 
   // Backward, in reverse; dx: the gradient of the residual stream.
   std::vector<float>& dlogits = logits;
@@ -460,6 +467,7 @@ float TrainModel::block_mse(int64_t layer, std::span<const float> x, std::span<c
   if (static_cast<int64_t>(x.size()) != n || static_cast<int64_t>(target.size()) != n) {
     throw Error("block input and target must be (B, T, dim)", {.file = source_, .value = std::to_string(x.size()) + " and " + std::to_string(target.size())});
   }
+  ensure_grads();
   const RopeTable rope(T, config_.head_dim(), config_.rope_theta);
   BlockCache s;
   std::vector<float> out(static_cast<size_t>(n));
