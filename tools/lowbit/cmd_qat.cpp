@@ -75,7 +75,6 @@ Runner register_qat(CLI::App& app) {
   sub->add_option("--loss", o->loss, "end to end: kd (default: KL to the float model's next-token distribution) or ce (the data's next token, as the paper)")
       ->check(CLI::IsMember({"kd", "ce"}));
   sub->add_flag("--checkpointing", o->checkpointing, "activation checkpointing per block: less memory, one more forward");
-  sub->add_option("--save-every", o->qat.train.save_every, "end to end: checkpoint (OUTPUT.checkpoint) every N steps")->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", o->json, "print the result as JSON on stdout");
   return [o]() {
     QatOptions& q = o->qat;
@@ -85,7 +84,6 @@ Runner register_qat(CLI::App& app) {
     q.train.adamw.lr = o->lr > 0 ? o->lr : 1e-4f;
     q.train.adamw.weight_decay = 0.0f;
     q.train.source = o->data;
-    q.train.checkpoint = o->out + ".checkpoint";
     if (q.train.warmup > q.train.steps) q.train.warmup = q.train.steps;
     format_by_name(o->embeddings);  // refused before any work
     const std::string text = read_text_file(o->data);
