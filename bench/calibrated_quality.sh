@@ -13,14 +13,9 @@ mkdir -p "$out"
 q() { "$lowbit" quantize "$model" -o "$@" --calib-samples "$samples" 2>/dev/null >/dev/null; }
 "$lowbit" imatrix "$model" -f "$calib" -o "$out/imatrix.gguf" -c "$ctx" 2>/dev/null
 files=()
+source "$(dirname "$0")/intn_ptq.sh"
 for f in int3_g64_asym int4_g128_asym; do
-  r="$out/$f.json"
-  echo "{\"name\": \"$f-linears\", \"base\": \"$f\", \"rules\": [{\"tensor\": \"token_embd\", \"format\": \"f16\"}, {\"tensor\": \"output\", \"format\": \"f16\"}]}" > "$r"
-  rm -rf "$out/$f-"*/
-  q "$out/$f-rtn" -r "$r"
-  q "$out/$f-gptq" -r "$r" --method gptq --calib "$calib"
-  q "$out/$f-awq" -r "$r" --method awq --calib "$calib"
-  q "$out/$f-awq+gptq" -r "$r" --method awq -O gptq=true --calib "$calib"
+  SAMPLES=$samples intn_ptq "$model" "$calib" "$out" "$f"
   files+=("$out/$f-rtn" "$out/$f-gptq" "$out/$f-awq" "$out/$f-awq+gptq")
 done
 for r in q2_k q3_k_m q4_k_m q5_k_m; do

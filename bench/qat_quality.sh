@@ -12,16 +12,10 @@ formats=("${@:-int2_g64_asym int3_g64_asym}")
 read -r -a formats <<< "${formats[*]}"
 lowbit=${LOWBIT:-build/lowbit}
 mkdir -p "$out"
-q() { "$lowbit" quantize "$model" -o "$@" --calib-samples 64 2>/dev/null >/dev/null; }
+source "$(dirname "$0")/intn_ptq.sh"
 files=()
 for f in "${formats[@]}"; do
-  r="$out/$f.json"
-  echo "{\"name\": \"$f-linears\", \"base\": \"$f\", \"rules\": [{\"tensor\": \"token_embd\", \"format\": \"f16\"}, {\"tensor\": \"output\", \"format\": \"f16\"}]}" > "$r"
-  rm -rf "$out/$f-"*/
-  q "$out/$f-rtn" -r "$r"
-  q "$out/$f-gptq" -r "$r" --method gptq --calib "$calib"
-  q "$out/$f-awq" -r "$r" --method awq --calib "$calib"
-  q "$out/$f-awq+gptq" -r "$r" --method awq -O gptq=true --calib "$calib"
+  intn_ptq "$model" "$calib" "$out" "$f"
   for loss in kd ce; do
     "$lowbit" qat "$model" -f "$f" --data "$calib" -o "$out/$f-efficientqat-$loss" --loss "$loss" --json 2>/dev/null > "$out/$f-efficientqat-$loss.json"
     python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]}: Block-AP {j['block_ap_seconds']:.1f} s, E2E-QP {j['e2e_seconds']:.1f} s ({j['e2e_tokens_per_second']:.0f} tokens/s)\")" \

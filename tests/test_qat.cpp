@@ -48,6 +48,19 @@ void perturb(TrainModel& tm, const std::vector<int32_t>& batch, int64_t B, int64
   }
 }
 
+// EfficientQAT into int2_g64_asym: Block-AP as given, then `steps` E2E-QP steps of B × T.
+QatOptions int2_qat(const BlockApOptions& block_ap, int64_t steps, int64_t B, int64_t T) {
+  QatOptions o;
+  o.format = &format_by_name("int2_g64_asym");
+  o.block_ap = block_ap;
+  o.train.steps = steps;
+  o.train.batch = B;
+  o.train.seq_len = T;
+  o.train.warmup = std::max<int64_t>(1, steps / 15);
+  o.train.adamw.lr = 1e-4f;
+  return o;
+}
+
 TEST(Qat, CheckpointingGivesTheSameGradients) {
   const Model m = load_model(test::shared_path(kModel));
   const auto batch = windows(m, 2, 48);
@@ -152,13 +165,7 @@ TEST(Qat, WrittenFilesHoldTheTrainedModel) {
 TEST(Qat, BlockApLowersEveryBlocksOutputError) {
   const Model m = load_model(test::shared_path(kModel));
   TrainModel tm(m);
-  QatOptions o;
-  o.format = &format_by_name("int2_g64_asym");
-  o.block_ap = {.samples = 16, .seq_len = 64, .epochs = 4, .batch = 2};
-  o.train.steps = 4;
-  o.train.batch = 2;
-  o.train.seq_len = 32;
-  o.train.warmup = 1;
+  const QatOptions o = int2_qat({.samples = 16, .seq_len = 64, .epochs = 4, .batch = 2}, 4, 2, 32);
   const QatReport r = quantization_aware_training(tm, calib_tokens(m), o);
   ASSERT_EQ(r.block_mse_rtn.size(), 4u);
   for (size_t l = 0; l < 4; ++l) EXPECT_LT(r.block_mse_trained[l], 0.8f * r.block_mse_rtn[l]) << "block " << l;
@@ -224,14 +231,7 @@ TEST(Qat, EfficientQatBeatsPostTrainingAtTwoBits) {
     o.transform = [&](Model& model) {
       TrainModel tm(model);
       Engine teacher(model, 64);
-      QatOptions q;
-      q.format = &format_by_name("int2_g64_asym");
-      q.block_ap = {.samples = 64, .seq_len = 128, .epochs = 4, .batch = 2};
-      q.train.steps = 60;
-      q.train.batch = 4;
-      q.train.seq_len = 64;
-      q.train.warmup = 4;
-      q.train.adamw.lr = 1e-4f;
+      QatOptions q = int2_qat({.samples = 64, .seq_len = 128, .epochs = 4, .batch = 2}, 60, 4, 64);
       q.train.teacher = [&](std::span<const int32_t> in, int64_t B, int64_t T, float* logits) {
         for (int64_t b = 0; b < B; ++b) teacher.forward(in.subspan(b * T, T), 0, logits + b * T * model.config.vocab_size);
       };
