@@ -106,6 +106,11 @@ class GgufStreamWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+// The bytes before the tensor data of a GGUF file with this metadata and these tensors
+// (padded to the alignment): the file is that plus each tensor's bytes padded to the
+// alignment. Independent of the tensors' types.
+uint64_t gguf_header_bytes(const std::vector<GgufKeyValue>& kv, const std::vector<GgufTensorInfo>& tensors, uint64_t alignment = 32);
+
 // Writes a GGUF v3 file atomically; tensor data aligned to `alignment` (general.alignment
 // is written when it differs from 32).
 void write_gguf(const std::string& path, const std::vector<GgufKeyValue>& kv,

@@ -15,6 +15,7 @@
 #include "lowbit/calibration.h"
 #include "lowbit/layerwise.h"
 #include "lowbit/methods.h"
+#include "lowbit/mix.h"
 #include "lowbit/model.h"
 #include "lowbit/recipe.h"
 
@@ -25,6 +26,11 @@ struct QuantizeOptions {
   std::string output;           // a .gguf file, or else a folder (safetensors + config.json + tokenizer)
   std::string recipe = "q4_k_m";  // built-in name, pure:FORMAT, or a JSON file
   std::optional<Recipe> recipe_data;  // a recipe given as data (lowbit qat), used instead of `recipe`
+  // Mixed precision by measurement: with a sens.json (lowbit sensitivity) and a target, a
+  // format per matrix chosen by plan_mixed_precision (lowbit/mix.h) replaces the recipe.
+  std::string sensitivity;
+  std::optional<SensitivityReport> sensitivity_data;  // or the sensitivities themselves
+  MixTarget mix_target;
   std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
   std::string tokenizer;        // llama2.c tokenizer .bin, optional
   std::string name;             // general.name
@@ -58,6 +64,7 @@ struct QuantizeReport {
   uint64_t file_bytes = 0;
   double seconds = 0;
   std::string recipe;
+  std::optional<MixPlan> mix;  // with a mixed-precision target
   double bits_per_weight() const { return parameters ? 8.0 * bytes / parameters : 0; }
 };
 

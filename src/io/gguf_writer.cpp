@@ -61,15 +61,25 @@ struct GgufStreamWriter::Impl {
   Impl(const std::string& p, uint64_t a) : path(p), out(p), alignment(a) {}
 };
 
-GgufStreamWriter::GgufStreamWriter(const std::string& path, const std::vector<GgufKeyValue>& kv,
-                                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment) {
+namespace {
+
+// The header bytes (unpadded) and each tensor's offset and size; end: the data's length.
+struct GgufLayout {
+  Buffer header;
+  std::vector<uint64_t> offsets, sizes;
+  uint64_t end = 0;
+};
+
+GgufLayout gguf_layout(const std::string& path, const std::vector<GgufKeyValue>& kv, const std::vector<GgufTensorInfo>& tensors,
+                       uint64_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     throw Error("alignment must be a power of two", {.file = path, .value = std::to_string(alignment)});
   }
   std::vector<GgufKeyValue> all = kv;
   if (alignment != 32) all.push_back({"general.alignment", GgufValue::u32(static_cast<uint32_t>(alignment))});
   std::set<std::string> keys, names;
-  Buffer header;
+  GgufLayout g;
+  Buffer& header = g.header;
   header.put<uint32_t>(0x46554747);  // "GGUF"
   header.put<uint32_t>(3);
   header.put<uint64_t>(tensors.size());
@@ -80,7 +90,6 @@ GgufStreamWriter::GgufStreamWriter(const std::string& path, const std::vector<Gg
     header.put<uint32_t>(static_cast<uint32_t>(value.type));
     header.put_value(value, value.type);
   }
-  std::vector<uint64_t> offsets, sizes;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (!names.insert(t.name).second) throw Error("duplicate tensor name", {.file = path, .tensor = t.name});
@@ -96,17 +105,31 @@ GgufStreamWriter::GgufStreamWriter(const std::string& path, const std::vector<Gg
     for (int64_t d : t.dims) header.put<int64_t>(d);
     header.put<uint32_t>(static_cast<uint32_t>(t.type));
     header.put<uint64_t>(offset);
-    offsets.push_back(offset);
-    sizes.push_back(f->tensor_bytes(rows, t.dims[0]));
-    offset = (offset + sizes.back() + alignment - 1) / alignment * alignment;
+    g.offsets.push_back(offset);
+    g.sizes.push_back(f->tensor_bytes(rows, t.dims[0]));
+    offset = (offset + g.sizes.back() + alignment - 1) / alignment * alignment;
   }
+  g.end = offset;
+  return g;
+}
+
+}  // namespace
+
+uint64_t gguf_header_bytes(const std::vector<GgufKeyValue>& kv, const std::vector<GgufTensorInfo>& tensors, uint64_t alignment) {
+  const GgufLayout g = gguf_layout("", kv, tensors, alignment);
+  return (g.header.bytes().size() + alignment - 1) / alignment * alignment;
+}
+
+GgufStreamWriter::GgufStreamWriter(const std::string& path, const std::vector<GgufKeyValue>& kv,
+                                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment) {
+  GgufLayout g = gguf_layout(path, kv, tensors, alignment);
   impl_ = std::make_unique<Impl>(path, alignment);
   impl_->tensors = tensors;
-  impl_->offsets = std::move(offsets);
-  impl_->sizes = std::move(sizes);
-  impl_->end = offset;
-  impl_->out.write(header.bytes());
-  impl_->out.write_zeros((alignment - header.bytes().size() % alignment) % alignment);
+  impl_->offsets = std::move(g.offsets);
+  impl_->sizes = std::move(g.sizes);
+  impl_->end = g.end;
+  impl_->out.write(g.header.bytes());
+  impl_->out.write_zeros((alignment - g.header.bytes().size() % alignment) % alignment);
 }
 
 GgufStreamWriter::~GgufStreamWriter() = default;

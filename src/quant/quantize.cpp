@@ -24,6 +24,7 @@
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
 #include "quant/encode_weight.h"
+#include "quant/mix/mix_output.h"
 
 namespace lowbit {
 namespace {
@@ -253,10 +254,11 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   inputs.insert(inputs.end(), {o.input, o.imatrix, o.recipe});
   refuse_overwriting_inputs(o.output, inputs);
   require_finite_weights(model);
-  const Recipe recipe = o.recipe_data ? *o.recipe_data : load_recipe(o.recipe);
+  QuantizeReport report;
+  if (!o.sensitivity.empty() || o.sensitivity_data) report.mix = plan_for_output(model, o, to_gguf);
+  const Recipe recipe = report.mix ? report.mix->recipe : o.recipe_data ? *o.recipe_data : load_recipe(o.recipe);
   ImportanceMatrix imatrix;
   if (!o.imatrix.empty()) imatrix = ImportanceMatrix::load(o.imatrix);
-  QuantizeReport report;
   report.recipe = recipe.name;
 
   // Plan every tensor's format first: the GGUF header needs all sizes up front.
@@ -401,6 +403,10 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   if (o.progress) o.progress(static_cast<int64_t>(plan.size()), static_cast<int64_t>(plan.size()), f32_bytes_done, "");
   if (to_gguf) {
     report.file_bytes = std::filesystem::file_size(o.output);
+    if (o.mix_target.file_bytes > 0 && report.file_bytes > o.mix_target.file_bytes) {  // the plan counts every byte: never
+      std::filesystem::remove(o.output);
+      throw Error("internal: the written file exceeds --target-size (removed)", {.file = o.output, .value = std::to_string(report.file_bytes)});
+    }
   } else {
     for (const auto& e : std::filesystem::directory_iterator(o.output)) report.file_bytes += e.file_size();
   }

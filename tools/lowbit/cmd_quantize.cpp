@@ -10,10 +10,44 @@
 #include "commands.h"
 #include "lowbit/error.h"
 #include "lowbit/methods.h"
+#include "lowbit/mix.h"
+#include "lowbit/sensitivity.h"
 #include "lowbit/progress.h"
 #include "lowbit/quantize.h"
 
 namespace lowbit::cli {
+namespace {
+
+// "2100000", "2.1GB", "900MiB", "512k" → bytes (GB = 10^9, GiB = 2^30).
+uint64_t parse_size(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw lowbit::Error("a size is a number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB)", {.value = text});
+  }
+  std::string unit = text.substr(used);
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  static const std::pair<const char*, double> kUnits[] = {{"", 1}, {"b", 1}, {"k", 1e3}, {"kb", 1e3}, {"m", 1e6}, {"mb", 1e6}, {"g", 1e9}, {"gb", 1e9},
+                                                          {"kib", 1024.0}, {"mib", 1048576.0}, {"gib", 1073741824.0}};
+  for (const auto& [name, scale] : kUnits) {
+    if (unit == name && v > 0) return static_cast<uint64_t>(v * scale);
+  }
+  throw lowbit::Error("a size is a positive number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB)", {.value = text});
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= s.size();) {
+    const size_t comma = std::min(s.find(',', at), s.size());
+    if (comma > at) out.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 Runner register_quantize(CLI::App& app) {
   auto* sub = app.add_subcommand("quantize", "quantize a model into a GGUF file or a safetensors folder, with a recipe or one format");
@@ -21,7 +55,7 @@ Runner register_quantize(CLI::App& app) {
     QuantizeOptions q;
     std::string format, recipe;
     std::vector<std::string> method_options;
-    std::string act, alpha;
+    std::string act, alpha, target_size, emit_recipe, formats = "q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs";
     float threshold = 6.0f;
     bool act_order = false, json = false;
   };
@@ -31,6 +65,15 @@ Runner register_quantize(CLI::App& app) {
   auto* recipe = sub->add_option("--recipe,-r", o->recipe, "built-in recipe name (see `lowbit recipes`) or a JSON file");
   auto* format = sub->add_option("--format,-f", o->format, "store every matrix in this format (pure recipe)");
   recipe->excludes(format);
+  auto* bpw = sub->add_option("--target-bpw", o->q.mix_target.bpw, "mixed precision: choose a format per matrix for this many bits per weight "
+                              "(all tensor data), least predicted KLD (see lowbit sensitivity)");
+  auto* size = sub->add_option("--target-size", o->target_size, "mixed precision: the GGUF file's size at most this (bytes, or 2.1GB, 900MiB, ...)");
+  bpw->excludes(size)->excludes(recipe)->excludes(format);
+  size->excludes(recipe)->excludes(format);
+  sub->add_option("--sens", o->q.sensitivity, "sensitivities from lowbit sensitivity (else measured here on --calib, over --formats)");
+  sub->add_option("--formats", o->formats, "mixed precision without --sens: candidate formats (default q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs)");
+  sub->add_flag("--by-proxy", o->q.mix_target.use_proxy, "mixed precision: allocate by the proxy tr(dW H dWᵀ) instead of measured KLD");
+  sub->add_option("--emit-recipe", o->emit_recipe, "mixed precision: also write the chosen plan as a recipe JSON (apply it again with -r)");
   sub->add_option("--imatrix", o->q.imatrix, "importance matrix (lowbit imatrix or llama.cpp's .gguf/.dat)");
   sub->add_option("--tokenizer", o->q.tokenizer, "tokenizer .bin for llama2.c checkpoints");
   sub->add_option("--name", o->q.name, "general.name");
@@ -53,9 +96,28 @@ Runner register_quantize(CLI::App& app) {
   sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
   return [o]() {
     const Method& method = method_by_name(o->q.method.name);
-    const bool format_given = !o->recipe.empty() || !o->format.empty();
+    if (!o->target_size.empty()) o->q.mix_target.file_bytes = parse_size(o->target_size);
+    const bool mixed = o->q.mix_target.bpw > 0 || o->q.mix_target.file_bytes > 0;
+    if (mixed && o->q.sensitivity.empty()) {  // measure the sensitivities first
+      if (o->q.calib.empty()) throw lowbit::Error("--target-bpw/--target-size need --sens sens.json (lowbit sensitivity) or --calib to measure");
+      const Model m = open_model(o->q.input, o->q.tokenizer);
+      SensitivityOptions so;
+      so.formats = split_list(o->formats);
+      so.measure = !o->q.mix_target.use_proxy;
+      std::unique_ptr<Progress> sens_progress;
+      so.progress = [&](int64_t done, int64_t total, const std::string& what) {
+        if (!sens_progress) sens_progress = std::make_unique<Progress>("sensitivity", total, "choices");
+        sens_progress->update(done, what);
+      };
+      o->q.sensitivity_data = measure_sensitivity(m, o->q.calib, so);
+      o->q.sensitivity_data->model = o->q.input;
+      if (sens_progress) sens_progress->finish("");
+    }
+    if (!mixed && (!o->q.sensitivity.empty() || !o->emit_recipe.empty())) throw lowbit::Error("--sens and --emit-recipe go with --target-bpw or --target-size");
+    const bool format_given = !o->recipe.empty() || !o->format.empty() || mixed;
     if (!format_given && method.weight_format == nullptr) throw lowbit::Error("give --recipe or --format");
     if (!format_given) o->format = method.weight_format;
+    if (mixed) o->recipe = "mix";
     o->q.recipe = o->format.empty() ? o->recipe : "pure:" + o->format;
     // W8A8 schemes record their activations; the FP8 type follows the weights'.
     if (!o->act.empty() && method.act == nullptr) throw lowbit::Error("--act goes with --method w8a8, smoothquant, llm_int8 or fp8", {.value = o->act});
@@ -90,11 +152,18 @@ Runner register_quantize(CLI::App& app) {
     const QuantizeReport r = quantize_model(o->q);
     if (calib_progress) calib_progress->finish("");
     if (progress) progress->finish(fmt::format("{:.1f} MB/s", r.parameters * 4.0 / 1e6 / r.seconds));
+    if (r.mix && !o->emit_recipe.empty()) save_recipe(r.mix->recipe, o->emit_recipe);
     if (o->json) {
       nlohmann::ordered_json j{{"output", o->q.output}, {"recipe", r.recipe}, {"method", o->q.method.name},
                                {"activations", o->q.activations.act + (o->q.activations.per_tensor ? " per-tensor" : "")}, {"parameters", r.parameters},
                                {"bytes", r.bytes}, {"file_bytes", r.file_bytes}, {"bits_per_weight", r.bits_per_weight()},
                                {"seconds", r.seconds}, {"fallbacks", r.fallbacks}, {"imatrix_missing", r.imatrix_missing}};
+      if (r.mix) {
+        const Allocation& a = r.mix->allocation;
+        j["mix"] = {{"predicted", a.cost}, {"lower_bound", a.lower_bound}, {"optimal", a.exact}, {"budget", r.mix->budget},
+                    {"matrix_bytes", a.bytes}, {"by", o->q.mix_target.use_proxy ? "proxy" : "kld"}};
+        for (const auto& [name, format] : r.mix->formats) j["mix"]["formats"][name] = format;
+      }
       for (const auto& [name, t] : r.formats) {
         j["formats"][name] = {{"tensors", t.tensors}, {"parameters", t.parameters}, {"bytes", t.bytes},
                               {"bits_per_weight", 8.0 * t.bytes / t.parameters}};
@@ -113,6 +182,10 @@ Runner register_quantize(CLI::App& app) {
     fmt::print(stderr, "{:<10} {:>8} {:>12} {:>12} {:>8.4f}   file {} bytes\n", "total", "", r.parameters, r.bytes,
                r.bits_per_weight(), r.file_bytes);
     for (const auto& f : r.fallbacks) fmt::print(stderr, "fallback: {}\n", f);
+    if (r.mix) {
+      const Model m = open_model(o->q.input, o->q.tokenizer);
+      fmt::print(stderr, "\n{}", mix_summary(m, *r.mix));
+    }
     for (const auto& m : r.imatrix_missing) fmt::print(stderr, "no imatrix entry (quantized without): {}\n", m);
     return 0;
   };

@@ -29,6 +29,7 @@ Runner register_tokenize(CLI::App& app);
 Runner register_task(CLI::App& app);
 Runner register_finetune(CLI::App& app);
 Runner register_qat(CLI::App& app);
+Runner register_sensitivity(CLI::App& app);
 Runner register_merge(CLI::App& app);
 
 // Reads a text file as raw bytes (no newline translation); throws Error naming the file.

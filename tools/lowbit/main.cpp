@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   add(lowbit::cli::register_task);
   add(lowbit::cli::register_finetune);
   add(lowbit::cli::register_qat);
+  add(lowbit::cli::register_sensitivity);
   add(lowbit::cli::register_merge);
 
   try {

@@ -1,0 +1,70 @@
+// Mixed precision by measurement (src/quant/mix/): a format per matrix that minimises the
+// predicted cost (the sum of each matrix's measured KLD, or its proxy) under a size limit:
+// a multiple-choice knapsack.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lowbit/model.h"
+#include "lowbit/recipe.h"
+#include "lowbit/sensitivity.h"
+
+namespace lowbit {
+
+// One item: its candidates' sizes and costs (at least one).
+struct KnapsackItem {
+  std::vector<uint64_t> bytes;
+  std::vector<double> cost;
+};
+
+struct Allocation {
+  std::vector<size_t> choice;  // per item, an index into its candidates
+  uint64_t bytes = 0;          // Σ chosen bytes: never above the budget
+  double cost = 0;             // Σ chosen costs
+  // A lower bound on the best cost any choice within the budget has: the Lagrangian dual
+  // max_λ≥0 Σ_i min_k (cost_ik + λ bytes_ik) − λ budget. cost − lower_bound bounds how far
+  // this choice can be from the optimum.
+  double lower_bound = 0;
+  // Sizes were exact in the dynamic program (in units of their gcd): the choice is optimal.
+  // Otherwise they were rounded up to a coarser unit (the choice is optimal for those, or
+  // the smallest plan when they overfill), then single changes that lower the cost and
+  // still fit in exact bytes are taken, best first: within the budget, not proven optimal.
+  bool exact = false;
+  uint64_t unit = 1;  // the dynamic program's size unit
+};
+
+// The least-cost choice with Σ bytes <= budget, by dynamic programming over the budget in
+// units (the gcd of all sizes when the table stays under `max_cells` cells; else the
+// smallest unit that does, sizes rounded up, then refined). An Error when even the smallest
+// choices exceed the budget.
+Allocation allocate_knapsack(const std::vector<KnapsackItem>& items, uint64_t budget, uint64_t max_cells = uint64_t{1} << 26);
+
+// What `quantize --target-bpw/--target-size` asks for.
+struct MixTarget {
+  double bpw = 0;        // bits per weight of all tensor data (norms included), or
+  uint64_t file_bytes = 0;  // the GGUF file's size
+  bool use_proxy = false;   // allocate by the proxy instead of the measured KLD
+};
+
+struct MixPlan {
+  Recipe recipe;  // one rule per matrix
+  Allocation allocation;
+  uint64_t budget = 0;        // bytes for the matrices
+  uint64_t fixed_bytes = 0;   // what the plan cannot change (norms; with file_bytes, the header)
+  std::vector<std::pair<std::string, std::string>> formats;  // matrix → chosen format, in model order
+};
+
+// fixed_bytes: the bytes of the tensors outside the plan plus, for a file target, the file's
+// header; align: each matrix's bytes are padded to this (GGUF's alignment, 1 for folders).
+// Errors name the target when it is below the smallest plan or above f32, and a matrix the
+// sensitivities do not cover.
+MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const MixTarget& target, uint64_t fixed_bytes, uint64_t align);
+
+// The plan as a recipe file (`--emit-recipe`), and a summary of it: bits per weight by
+// layer and kind, as a table and ASCII bars.
+void save_recipe(const Recipe& r, const std::string& path);
+std::string mix_summary(const Model& m, const MixPlan& plan);
+
+}  // namespace lowbit
