@@ -12,6 +12,8 @@ small=(--calib-samples 2 --calib-len 32)
 "$lowbit" sensitivity --help > "$out/help.txt"
 for o in --calib --formats --calib-samples --proxy-only --json -o; do grep -q -- "$o" "$out/help.txt" || fail "sensitivity --help lists $o"; done
 "$lowbit" sensitivity "$m" --calib "$calib" -o "$out/sens.json" --formats q2_k,q4_k,q8_0 "${small[@]}" 2> "$out/sens.err"
+"$lowbit" sensitivity "$m" --calib "$calib" -o "$out/sens-gptq.json" --formats q2_k,q8_0 --method gptq "${small[@]}" 2>/dev/null
+grep -q '"method": "gptq"' "$out/sens-gptq.json" || fail "sensitivity --method gptq recorded"
 grep -q "sensitivity: 90/90 choices" "$out/sens.err" || fail "sensitivity progress: $(cat "$out/sens.err")"
 grep -q '"lowbit_sensitivity": 1' "$out/sens.json" || fail "sens.json: $(head -c 300 "$out/sens.json")"
 grep -q "proxy vs KLD rank correlation, q4_k" "$out/sens.err" || fail "rank correlation printed: $(cat "$out/sens.err")"
@@ -24,7 +26,7 @@ grep -q "predicted cost" "$out/mix.err" || fail "plan summary: $(cat "$out/mix.e
 "$lowbit" quantize "$m" "$out/again.gguf" -r "$out/plan.json" 2>/dev/null
 cmp -s "$out/mix.gguf" "$out/again.gguf" || fail "the emitted recipe gives another file"
 # Without --sens, measured on --calib over --formats; JSON summary.
-"$lowbit" quantize "$m" "$out/mix2" --target-bpw 5 --calib "$calib" "${small[@]}" --formats q4_k,q8_0 --json > "$out/mix2.json" 2>/dev/null
+"$lowbit" quantize "$m" "$out/mix2" --target-bpw 5 --calib "$calib" --sens-samples 2 --sens-len 32 --formats q4_k,q8_0 --json > "$out/mix2.json" 2>/dev/null
 grep -q '"mix"' "$out/mix2.json" || fail "quantize --json has the plan: $(cat "$out/mix2.json")"
 
 if "$lowbit" quantize "$m" "$out/bad.gguf" --target-size 100KB --sens "$out/sens.json" 2> "$out/bad.err"; then fail "100 KB accepted"; fi

@@ -6,7 +6,10 @@
 //   - measured: the mean KLD of the model with only that matrix quantized against the
 //     float model on the calibration windows. Block inputs are cached from one float pass,
 //     so a matrix of block l runs blocks l.. only.
-// Quantization is round to nearest, with h as the importance for the formats that take it.
+// Each candidate is rounded as `quantize` would: to nearest (no importance), or with
+// method "gptq" each block linear by GPTQ into the format (its Hessian from the block's
+// cached float inputs; formats without GPTQ's rounding steps, token_embd and output: to
+// nearest).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +40,7 @@ struct SensitivityReport {
   std::string model;        // the model's path
   std::string fingerprint;  // model_fingerprint of the model measured
   std::string calib;
+  std::string method = "rtn";
   int64_t samples = 0, length = 0;
   bool measured = false;
   std::vector<std::string> formats;  // candidates asked for
@@ -50,6 +54,7 @@ struct SensitivityReport {
 struct SensitivityOptions {
   std::vector<std::string> formats{"q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_0", "iq4_xs"};
   CalibrationOptions calib{.samples = 8, .length = 256, .seed = 0};
+  std::string method = "rtn";  // or "gptq"
   bool measure = true;
   // (step done, steps, what)
   std::function<void(int64_t, int64_t, const std::string&)> progress;

@@ -56,6 +56,7 @@ Runner register_quantize(CLI::App& app) {
     std::string format, recipe;
     std::vector<std::string> method_options;
     std::string act, alpha, target_size, emit_recipe, formats = "q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs";
+    CalibrationOptions sens_calib{.samples = 8, .length = 256, .seed = 0};
     float threshold = 6.0f;
     bool act_order = false, json = false;
   };
@@ -72,6 +73,8 @@ Runner register_quantize(CLI::App& app) {
   size->excludes(recipe)->excludes(format);
   sub->add_option("--sens", o->q.sensitivity, "sensitivities from lowbit sensitivity (else measured here on --calib, over --formats)");
   sub->add_option("--formats", o->formats, "mixed precision without --sens: candidate formats (default q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs)");
+  sub->add_option("--sens-samples", o->sens_calib.samples, "mixed precision without --sens: windows measured (default 8)")->check(CLI::PositiveNumber);
+  sub->add_option("--sens-len", o->sens_calib.length, "mixed precision without --sens: tokens per window (default 256)")->check(CLI::PositiveNumber);
   sub->add_flag("--by-proxy", o->q.mix_target.use_proxy, "mixed precision: allocate by the proxy tr(dW H dWᵀ) instead of measured KLD");
   sub->add_option("--emit-recipe", o->emit_recipe, "mixed precision: also write the chosen plan as a recipe JSON (apply it again with -r)");
   sub->add_option("--imatrix", o->q.imatrix, "importance matrix (lowbit imatrix or llama.cpp's .gguf/.dat)");
@@ -103,7 +106,9 @@ Runner register_quantize(CLI::App& app) {
       const Model m = open_model(o->q.input, o->q.tokenizer);
       SensitivityOptions so;
       so.formats = split_list(o->formats);
+      so.calib = o->sens_calib;
       so.measure = !o->q.mix_target.use_proxy;
+      so.method = o->q.method.name == "gptq" ? "gptq" : "rtn";  // the plan's candidates rounded as this run rounds
       std::unique_ptr<Progress> sens_progress;
       so.progress = [&](int64_t done, int64_t total, const std::string& what) {
         if (!sens_progress) sens_progress = std::make_unique<Progress>("sensitivity", total, "choices");

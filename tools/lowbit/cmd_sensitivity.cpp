@@ -1,4 +1,4 @@
-// `lowbit sensitivity MODEL --calib FILE [--formats ...] [--proxy-only] -o sens.json`: the
+// `lowbit sensitivity MODEL --calib FILE [--formats ...] [--method rtn|gptq] [--proxy-only] -o sens.json`: the
 // cost of quantizing each matrix alone into each candidate format (proxy and measured KLD),
 // for `quantize --target-bpw/--target-size --sens`. Prints the most sensitive matrices and
 // how well the proxy ranks them.
@@ -18,7 +18,7 @@ namespace lowbit::cli {
 Runner register_sensitivity(CLI::App& app) {
   auto* sub = app.add_subcommand("sensitivity", "per-matrix cost of each candidate format (proxy and measured KLD), for mixed precision");
   struct Options {
-    std::string model, calib, out, tokenizer, formats = "q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs", method = "rtn";
+    std::string model, calib, out, tokenizer, formats = "q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs";
     SensitivityOptions s;
     bool proxy_only = false, json = false;
   };
@@ -27,7 +27,8 @@ Runner register_sensitivity(CLI::App& app) {
   sub->add_option("--calib", o->calib, "calibration text")->required();
   sub->add_option("-o,--output", o->out, "sens.json to write")->required();
   sub->add_option("--formats", o->formats, "candidate formats, comma-separated (default q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,iq4_xs)");
-  sub->add_option("--method", o->method, "how each candidate is rounded: rtn (the only one measured per matrix so far)")->check(CLI::IsMember({"rtn"}));
+  sub->add_option("--method", o->s.method, "how each candidate is rounded: rtn (default) or gptq (block linears, Hessians from the calibration windows)")
+      ->check(CLI::IsMember({"rtn", "gptq"}));
   sub->add_option("--calib-samples", o->s.calib.samples, "calibration windows (default 8)")->check(CLI::PositiveNumber);
   sub->add_option("--calib-len", o->s.calib.length, "tokens per window (default 256, or the model's context if shorter)")->check(CLI::PositiveNumber);
   sub->add_option("--seed", o->s.calib.seed, "seed of the window choice (default 0)");

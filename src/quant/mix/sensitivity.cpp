@@ -13,9 +13,12 @@
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
 #include "lowbit/format.h"
+#include "lowbit/gptq.h"
+#include "lowbit/hessian.h"
 #include "lowbit/kernels.h"
 #include "lowbit/recipe.h"
 #include "model/layers.h"
+#include "quant/format_quantizer.h"
 
 namespace lowbit {
 namespace {
@@ -70,6 +73,7 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
   const int64_t S = static_cast<int64_t>(cs.samples.size()), T = static_cast<int64_t>(cs.samples.front().size()), C = c.dim, V = c.vocab_size,
                 L = c.n_layers;
   for (const std::string& f : o.formats) format_by_name(f);  // unknown names refused before any work
+  if (o.method != "rtn" && o.method != "gptq") throw Error("sensitivity rounds by rtn or gptq", {.value = o.method});
   const ArchLayout& layout = arch_layout(c.architecture);
   std::map<std::string, Linear> linears;  // by GGUF name
   for (int64_t l = 0; l < L; ++l) {
@@ -115,6 +119,7 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
   r.samples = S;
   r.length = T;
   r.measured = o.measure;
+  r.method = o.method;
   r.formats = o.formats;
   r.fingerprint = model_fingerprint(m);
   std::vector<const Weight*> matrices;
@@ -125,6 +130,29 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
   for (const Weight* w : matrices) steps += static_cast<int64_t>(candidates(o.formats, w->cols).size());
   std::vector<float> logq(static_cast<size_t>(T * V));
   const double n_tokens = static_cast<double>(S * T);
+  // GPTQ: the Hessians of one block's groups at a time, from its cached float inputs.
+  const bool gptq = o.method == "gptq";
+  int64_t hessian_layer = -1;
+  std::map<std::string, std::vector<double>> hessians;  // group → (cols, cols)
+  auto hessian_of = [&](int64_t layer, const std::string& group) -> const std::vector<double>& {
+    if (layer != hessian_layer) {
+      hessians.clear();
+      std::map<std::string, std::unique_ptr<HessianAccumulator>> acc;
+      engine.set_observer([&](const ObservedInput& in) {
+        auto& a = acc[in.group.name];
+        if (!a) a = std::make_unique<HessianAccumulator>(in.cols);
+        a->add(in.x, in.T);
+      });
+      for (int64_t s = 0; s < S; ++s) {
+        std::copy_n(block_in[layer].begin() + s * T * C, T * C, x.begin());
+        engine.block(m.layers[layer], layer, x.data(), T, 0);
+      }
+      engine.set_observer(nullptr);
+      for (auto& [name, a] : acc) hessians[name] = a->take_hessian();
+      hessian_layer = layer;
+    }
+    return hessians.at(group);
+  };
   for (const Weight* w : matrices) {
     const std::vector<float> values = w->to_f32();
     const bool embedding = w->name == "token_embd.weight";
@@ -144,7 +172,19 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
       }
     }
     for (const Format* f : candidates(o.formats, w->cols)) {
-      const auto bytes = std::make_shared<const std::vector<uint8_t>>(quantize_tensor(*f, values, w->rows, w->cols));
+      std::vector<uint8_t> encoded;
+      if (gptq && lin != linears.end() && f->fit_round != nullptr) {  // GPTQ into the format, as quantize --method gptq rounds
+        FormatQuantizer quantizer(*f, w->rows, w->cols, values);
+        try {
+          gptq_quantize(values, w->rows, w->cols, hessian_of(lin->second.layer, lin->second.group), quantizer, GptqOptions{});
+          encoded = quantizer.take_bytes();
+        } catch (const Error&) {  // H singular: rounded to nearest, as the pipeline does
+          encoded = quantize_tensor(*f, values, w->rows, w->cols);
+        }
+      } else {
+        encoded = quantize_tensor(*f, values, w->rows, w->cols);
+      }
+      const auto bytes = std::make_shared<const std::vector<uint8_t>>(std::move(encoded));
       const std::vector<float> dq = dequantize_tensor(*f, *bytes, w->rows, w->cols);
       SensitivityChoice choice{std::string(f->name), bytes->size(), 0, -1};
       double proxy = 0;

@@ -33,7 +33,7 @@ std::string model_fingerprint(const Model& m) {
 }
 
 void save_sensitivity(const SensitivityReport& r, const std::string& path) {
-  nlohmann::ordered_json j{{"lowbit_sensitivity", 1}, {"model", r.model}, {"fingerprint", r.fingerprint}, {"calib", r.calib},
+  nlohmann::ordered_json j{{"lowbit_sensitivity", 1}, {"model", r.model}, {"fingerprint", r.fingerprint}, {"calib", r.calib}, {"method", r.method},
                            {"samples", r.samples}, {"length", r.length}, {"measured", r.measured}, {"formats", r.formats}};
   nlohmann::ordered_json rc = nlohmann::ordered_json::object();
   for (const auto& [format, rho] : r.rank_correlation) rc[format] = rho;
@@ -64,6 +64,7 @@ SensitivityReport load_sensitivity(const std::string& path, const Model& m) {
                 {.file = path, .value = m.source});
   }
   r.calib = j.get_string("calib", "");
+  r.method = j.get_string("method", "rtn");
   r.samples = j.get_int("samples", 0);
   r.length = j.get_int("length", 0);
   r.measured = j.get_bool("measured", false);
