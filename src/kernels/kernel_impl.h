@@ -52,7 +52,15 @@ struct IsaEntry {
 
 const IsaEntry& ref_isa();
 const IsaEntry& avx2_isa();
+// Its tables are built by AVX-512 code, so only where the CPU runs it (isa_entries.cpp,
+// compiled for the baseline): elsewhere the entry has the kernels' names and no tables.
 const IsaEntry& avx512_isa();
+// The AVX-512 instruction set's entry points and tables (avx512/*.cpp, compiled for it).
+extern const IsaKernels kAvx512Kernels;
+std::span<const FusedEntry> avx512_fused_kernels();
+std::span<const FusedF32Entry> avx512_fused_f32_kernels();
+std::span<const EncodeEntry> avx512_encoders();
+std::span<const RepackKernels> avx512_repacks();
 
 // AVX-512 elementwise kernels (avx512/activation_avx512.cpp).
 void swiglu_avx512(float* gate, const float* up, int64_t n);

@@ -117,18 +117,17 @@ double int8_peak_avx512() {
   return 2.0 * 64.0 * kChains * static_cast<double>(kIters) * threads / s / 1e9;
 }
 
-constexpr IsaKernels kAvx512{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &gemm_panel16_avx512, &int8_peak_avx512, &swiglu_avx512, &softmax_avx512, &dot_rows_avx512, &weighted_sum_avx512, &rope_avx512, &w8a8_tile_avx512};
-
 }  // namespace
 
-std::span<const FusedEntry> avx512_fused_kernels();
-std::span<const FusedF32Entry> avx512_fused_f32_kernels();
-std::span<const EncodeEntry> avx512_encoders();
+// Constant data (no code runs to make it): read on any CPU by avx512_isa().
+constexpr IsaKernels kAvx512Kernels{"avx512", &quantize_q8_avx512, &dot_u8_q8_avx512, &dot_f32_avx512, &gemm_panel16_avx512, &int8_peak_avx512, &swiglu_avx512, &softmax_avx512, &dot_rows_avx512, &weighted_sum_avx512, &rope_avx512, &w8a8_tile_avx512};
+
 std::span<const RepackKernels> int_affine_repacks();  // repack_int_groups_avx512.cpp
 extern const RepackKernels kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl,
     kRepackQ4_1, kRepackQ5_0, kRepackQ5_1, kRepackQ8_0, kRepackQ4_K, kRepackQ5_K, kRepackQ6_K, kRepackIq4Xs;
 
-// The repacked layouts (repack_*_avx512.cpp), as one table.
+// The repacked layouts (repack_*_avx512.cpp), as one table. AVX-512 code (the compiler
+// vectorises the copies): called only on CPUs that run it (isa_entries.cpp).
 std::span<const RepackKernels> avx512_repacks() {
   static const std::vector<RepackKernels> table = [] {
     std::vector<RepackKernels> t = {kRepackTq1_0, kRepackTq2_0, kRepackMxfp4, kRepackQ2_K, kRepackQ3_K, kRepackQ4_0, kRepackIq4Nl,
@@ -138,11 +137,6 @@ std::span<const RepackKernels> avx512_repacks() {
     return t;
   }();
   return table;
-}
-
-const IsaEntry& avx512_isa() {
-  static const IsaEntry entry{&kAvx512, avx512_fused_kernels(), avx512_fused_f32_kernels(), avx512_repacks(), avx512_encoders(), [] { return cpu_features().avx512_vnni; }};
-  return entry;
 }
 
 }  // namespace lowbit::kernels
