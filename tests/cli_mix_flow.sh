@@ -23,6 +23,8 @@ size=$(stat -c %s "$out/mix.gguf")
 (( size <= 2400000 )) || fail "file over the target: $size"
 grep -q "blk.3 " "$out/mix.err" || fail "per-layer summary: $(cat "$out/mix.err")"
 grep -q "predicted cost" "$out/mix.err" || fail "plan summary: $(cat "$out/mix.err")"
+grep -q "held at q8_0 .*calibration KLD" "$out/mix.err" || fail "measured branches in the summary: $(cat "$out/mix.err")"
+grep -q "<- chosen" "$out/mix.err" || fail "the chosen branch marked: $(cat "$out/mix.err")"
 "$lowbit" quantize "$m" "$out/again.gguf" -r "$out/plan.json" 2>/dev/null
 cmp -s "$out/mix.gguf" "$out/again.gguf" || fail "the emitted recipe gives another file"
 # Without --sens, measured on --calib over --formats; JSON summary.

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,19 +50,46 @@ struct MixTarget {
   bool use_proxy = false;   // allocate by the proxy instead of the measured KLD
 };
 
+// One branch of the measured branching: a matrix held at a format, the plan solved around
+// it, and that plan's whole-model KLD on the calibration windows.
+struct MixBranch {
+  std::string matrix, format;
+  double kld = 0;
+  bool chosen = false;
+};
+
 struct MixPlan {
   Recipe recipe;  // one rule per matrix
   Allocation allocation;
   uint64_t budget = 0;        // bytes for the matrices
   uint64_t fixed_bytes = 0;   // what the plan cannot change (norms; with file_bytes, the header)
   std::vector<std::pair<std::string, std::string>> formats;  // matrix → chosen format, in model order
+  std::vector<MixBranch> branches;  // the plans measured by branch_mixed_precision, if it ran
 };
 
 // fixed_bytes: the bytes of the tensors outside the plan plus, for a file target, the file's
 // header; align: each matrix's bytes are padded to this (GGUF's alignment, 1 for folders).
 // Errors name the target when it is below the smallest plan or above f32, and a matrix the
-// sensitivities do not cover.
-MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const MixTarget& target, uint64_t fixed_bytes, uint64_t align);
+// sensitivities do not cover. `hold`: matrices whose format is given (matrix → format, one of
+// its candidates).
+MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const MixTarget& target, uint64_t fixed_bytes, uint64_t align,
+                             const std::map<std::string, std::string>& hold = {});
+
+// Measured branching (`quantize --branch N`). The sum of single-matrix KLDs misjudges the
+// largest matrices most: their errors meet every other matrix's (a tied embedding is also
+// the head). For each of the N largest
+// matrices and each of its candidates, the plan is solved again with that matrix held
+// there; every distinct plan is rounded as the sensitivities were (s.method) and the whole
+// model's KLD measured on the calibration windows (s.samples × s.length of `calib`), scored
+// as lowbit eval and llama-perplexity score (the second half of each window); the lowest
+// wins. The unbranched plan is one of them, so the result never measures worse.
+struct BranchOptions {
+  int matrices = 1;
+  // (plan done, plans, what)
+  std::function<void(int64_t, int64_t, const std::string&)> progress;
+};
+MixPlan branch_mixed_precision(const Model& m, const SensitivityReport& s, const MixTarget& target, uint64_t fixed_bytes, uint64_t align,
+                               const std::string& calib, const BranchOptions& o);
 
 // The plan as a recipe file (`--emit-recipe`), and a summary of it: bits per weight by
 // layer and kind, as a table and ASCII bars.

@@ -31,6 +31,8 @@ struct QuantizeOptions {
   std::string sensitivity;
   std::optional<SensitivityReport> sensitivity_data;  // or the sensitivities themselves
   MixTarget mix_target;
+  // Measured branching of the plan (matrices 0: none); on `calib`, else the sensitivities' own text.
+  BranchOptions mix_branch{.matrices = 0};
   std::string imatrix;          // llama.cpp imatrix (GGUF or .dat), optional
   std::string tokenizer;        // llama2.c tokenizer .bin, optional
   std::string name;             // general.name

@@ -2,9 +2,10 @@
 // format, what quantizing that matrix alone costs, by a proxy and by measurement:
 //   - proxy: the output-weighted error Σ_r Σ_c (W − Q(W))²_rc · h_c / n, h_c = Σ x_c² over
 //     the n calibration tokens of the matrix's input (the Hessian's diagonal, as an
-//     imatrix); token_embd weighs row r by how often token r occurs;
+//     imatrix); token_embd weighs row r by how often token r occurs (tied to the head: plus
+//     the head's h_c);
 //   - measured: the mean KLD of the model with only that matrix quantized against the
-//     float model on the calibration windows. Block inputs are cached from one float pass,
+//     float model on the calibration windows (a tied embedding: in both its uses). Block inputs are cached from one float pass,
 //     so a matrix of block l runs blocks l.. only.
 // Each candidate is rounded as `quantize` would: to nearest (no importance), or with
 // method "gptq" each block linear by GPTQ into the format (its Hessian from the block's

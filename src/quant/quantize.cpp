@@ -333,7 +333,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     };
     layerwise = std::make_unique<LayerwiseQuantizer>(model, std::move(calib), target, o.calib_progress);
     layerwise->record_input_absmax(o.activations.per_tensor);
-  } else if (!o.calib.empty()) {
+  } else if (!o.calib.empty() && !(report.mix && o.mix_branch.matrices > 0)) {  // (the branching measured on it)
     warn("calibration text given but no calibrated method is used (--method gptq): ignored", {.file = o.calib});
   }
   std::map<std::string, QuantizedTensor> block;  // the calibrated block being written

@@ -76,6 +76,10 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--sens-samples", o->sens_calib.samples, "mixed precision without --sens: windows measured (default 8)")->check(CLI::PositiveNumber);
   sub->add_option("--sens-len", o->sens_calib.length, "mixed precision without --sens: tokens per window (default 256)")->check(CLI::PositiveNumber);
   sub->add_flag("--by-proxy", o->q.mix_target.use_proxy, "mixed precision: allocate by the proxy tr(dW H dWᵀ) instead of measured KLD");
+  o->q.mix_branch.matrices = 1;
+  sub->add_option("--branch", o->q.mix_branch.matrices, "mixed precision: hold each of the N largest matrices at each of its formats, solve "
+                  "the plan around it, measure every plan's whole-model KLD on the calibration text (--calib, else the sensitivities') and keep "
+                  "the lowest (default 1; 0: the summed single-matrix KLDs alone)")->check(CLI::NonNegativeNumber);
   sub->add_option("--emit-recipe", o->emit_recipe, "mixed precision: also write the chosen plan as a recipe JSON (apply it again with -r)");
   sub->add_option("--imatrix", o->q.imatrix, "importance matrix (lowbit imatrix or llama.cpp's .gguf/.dat)");
   sub->add_option("--tokenizer", o->q.tokenizer, "tokenizer .bin for llama2.c checkpoints");
@@ -119,6 +123,15 @@ Runner register_quantize(CLI::App& app) {
       if (sens_progress) sens_progress->finish("");
     }
     if (!mixed && (!o->q.sensitivity.empty() || !o->emit_recipe.empty())) throw lowbit::Error("--sens and --emit-recipe go with --target-bpw or --target-size");
+    std::unique_ptr<Progress> branch_progress;
+    o->q.mix_branch.progress = [&](int64_t done, int64_t total, const std::string& what) {
+      if (!branch_progress) branch_progress = std::make_unique<Progress>("branch", total, "plans");
+      branch_progress->update(done, what);
+    };
+    auto end_branch = [&] {  // the branching runs before the first tensor or block
+      if (branch_progress) branch_progress->finish("");
+      branch_progress.reset();
+    };
     const bool format_given = !o->recipe.empty() || !o->format.empty() || mixed;
     if (!format_given && method.weight_format == nullptr) throw lowbit::Error("give --recipe or --format");
     if (!format_given) o->format = method.weight_format;
@@ -145,11 +158,13 @@ Runner register_quantize(CLI::App& app) {
     const bool calibrated = method_by_name(o->q.method.name).needs_calibration;
     std::unique_ptr<Progress> calib_progress;
     o->q.calib_progress = [&](int64_t block, int64_t blocks, int64_t group, int64_t groups) {
+      end_branch();
       if (!calib_progress) calib_progress = std::make_unique<Progress>(o->q.method.name, blocks * groups, "groups");
       calib_progress->update(block * groups + group, fmt::format("block {}/{}", block + 1, blocks));
     };
     std::unique_ptr<Progress> progress;
     o->q.progress = [&, calibrated](int64_t i, int64_t n, uint64_t bytes, const std::string& name) {
+      end_branch();
       if (calibrated) return;  // the calibrated pass reports per block instead
       if (!progress) progress = std::make_unique<Progress>("quantize", n, "tensors");
       progress->update(i, fmt::format("{:.1f} MB f32 in{}{}", bytes / 1e6, name.empty() ? "" : ", ", name));
@@ -168,6 +183,9 @@ Runner register_quantize(CLI::App& app) {
         j["mix"] = {{"predicted", a.cost}, {"lower_bound", a.lower_bound}, {"optimal", a.exact}, {"budget", r.mix->budget},
                     {"matrix_bytes", a.bytes}, {"by", o->q.mix_target.use_proxy ? "proxy" : "kld"}};
         for (const auto& [name, format] : r.mix->formats) j["mix"]["formats"][name] = format;
+        for (const MixBranch& b : r.mix->branches) {
+          j["mix"]["branches"].push_back({{"matrix", b.matrix}, {"format", b.format}, {"kld", b.kld}, {"chosen", b.chosen}});
+        }
       }
       for (const auto& [name, t] : r.formats) {
         j["formats"][name] = {{"tensors", t.tensors}, {"parameters", t.parameters}, {"bytes", t.bytes},

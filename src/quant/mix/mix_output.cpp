@@ -24,7 +24,10 @@ MixPlan plan_for_output(const Model& model, const QuantizeOptions& o, bool to_gg
     infos.push_back({w->name, gguf_dims(*w), format_by_name("f32").gguf_type});
   }
   if (file) fixed += gguf_header_bytes(llama_gguf_metadata(model, o.name, 0), infos);  // types do not change its size
-  return plan_mixed_precision(model, s, o.mix_target, fixed, align);
+  if (o.mix_branch.matrices <= 0) return plan_mixed_precision(model, s, o.mix_target, fixed, align);
+  const std::string calib = o.calib.empty() ? s.calib : o.calib;
+  if (calib.empty()) throw Error("measured branching (--branch) needs the calibration text: give --calib", {.file = o.sensitivity});
+  return branch_mixed_precision(model, s, o.mix_target, fixed, align, calib, o.mix_branch);
 }
 
 }  // namespace lowbit

@@ -25,13 +25,15 @@ std::string part_of(const std::string& name) {
 
 }  // namespace
 
-MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const MixTarget& target, uint64_t fixed_bytes, uint64_t align) {
+MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const MixTarget& target, uint64_t fixed_bytes, uint64_t align,
+                             const std::map<std::string, std::string>& hold) {
   std::map<std::string, const TensorSensitivity*> by_name;
   for (const TensorSensitivity& t : s.tensors) by_name[t.name] = &t;
   MixPlan plan;
   plan.fixed_bytes = fixed_bytes;
   std::vector<KnapsackItem> items;
   std::vector<const TensorSensitivity*> order;
+  std::vector<std::vector<size_t>> choice_of;  // per item, its candidates' indices into the sensitivities' choices
   int64_t parameters = 0;
   uint64_t f32_bytes = 0;
   auto padded = [&](uint64_t b) { return (b + align - 1) / align * align; };
@@ -43,16 +45,22 @@ MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const M
       throw Error("the sensitivities do not cover this matrix", {.file = s.model, .tensor = w->name});
     }
     KnapsackItem item;
+    const auto held = hold.find(w->name);
+    std::vector<size_t> index;
     for (const SensitivityChoice& ch : it->second->choices) {
+      if (held != hold.end() && ch.format != held->second) continue;
+      index.push_back(static_cast<size_t>(&ch - it->second->choices.data()));
       if (!target.use_proxy && ch.kld < 0) {
         throw Error("the sensitivities hold no measured KLD (measured without it): measure it, or allocate by the proxy", {.file = s.model, .tensor = w->name});
       }
       item.bytes.push_back(padded(ch.bytes));
       item.cost.push_back(target.use_proxy ? ch.proxy : ch.kld);
     }
+    if (item.bytes.empty()) throw Error("the format held is not one of the matrix's candidates", {.tensor = w->name, .value = held->second});
     f32_bytes += padded(static_cast<uint64_t>(w->numel()) * 4);
     items.push_back(std::move(item));
     order.push_back(it->second);
+    choice_of.push_back(std::move(index));
   }
   const std::string what = target.bpw > 0 ? fmt::format("--target-bpw {}", target.bpw) : fmt::format("--target-size {} bytes", target.file_bytes);
   const double total = target.bpw > 0 ? target.bpw * static_cast<double>(parameters) / 8.0 : static_cast<double>(target.file_bytes);
@@ -76,7 +84,7 @@ MixPlan plan_mixed_precision(const Model& m, const SensitivityReport& s, const M
   r.description = fmt::format("measured mixed precision ({}): predicted {} {:.6g}, {} of {} bytes", what, target.use_proxy ? "proxy" : "KLD",
                               plan.allocation.cost, plan.allocation.bytes, plan.budget);
   for (size_t i = 0; i < order.size(); ++i) {
-    const std::string& format = order[i]->choices[plan.allocation.choice[i]].format;
+    const std::string& format = order[i]->choices[choice_of[i][plan.allocation.choice[i]]].format;
     plan.formats.emplace_back(order[i]->name, format);
     ++count[format];
     const int64_t layer = layer_of(order[i]->name);
@@ -139,6 +147,9 @@ std::string mix_summary(const Model& m, const MixPlan& plan) {
   const Allocation& a = plan.allocation;
   out += fmt::format("predicted cost {:.6g} (lower bound {:.6g}{}), {} of {} bytes for the matrices\n", a.cost, a.lower_bound,
                      a.exact ? "; optimal" : fmt::format("; sizes in units of {} bytes", a.unit), a.bytes, plan.budget);
+  for (const MixBranch& b : plan.branches) {
+    out += fmt::format("branch: {} held at {:<7} calibration KLD {:.6g}{}\n", b.matrix, b.format, b.kld, b.chosen ? "  <- chosen" : "");
+  }
   return out;
 }
 
