@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
   libpcre2-dev libutf8proc-dev   # tokenizer.json: Unicode regexes, normalization forms
+  libxxhash-dev      # quantize --resume: XXH3 digests of what was written
   clang libomp-dev   # make fuzz: libFuzzer and the OpenMP runtime clang links
   librsvg2-dev       # eval --plot FILE.png: the SVG plot rasterized
   chromium python3   # tests: eval --html rendered in a headless browser, its numbers checked

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -18,9 +19,23 @@ std::string temporary_template(const std::string& path);
 // process killed with SIGKILL cannot clean up after itself). Those of live processes stay.
 void remove_stale_temporaries(const std::string& path);
 
+// Where a stream writer continues a killed writer's temporary file: after its first
+// `tensors` tensors, which end at byte `bytes`.
+struct PartialOutput {
+  std::string temp_path;
+  size_t tensors = 0;
+  uint64_t bytes = 0;
+};
+
+// XXH3-64 of bytes, as the digests below are taken.
+uint64_t content_digest(std::span<const uint8_t> bytes);
+
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);  // throws Error naming the path
+  // Continues the temporary file `temp_path` a killed writer of `path` left, cut to its
+  // first `keep` bytes (they were checked by the caller); commit() renames it as usual.
+  AtomicFile(const std::string& path, const std::string& temp_path, uint64_t keep);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -29,9 +44,13 @@ class AtomicFile {
   void write(const void* data, size_t size);
   void write_zeros(size_t count);
   uint64_t bytes_written() const { return written_; }
+  // XXH3-64 of the bytes written since the previous call (or the start / the resume
+  // point): a region of the file a journal can check later.
+  uint64_t take_region_digest();
   void commit();  // fsync + rename; the file then exists under its final name
 
   const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return temp_path_; }
 
  private:
   std::string path_;
@@ -40,6 +59,7 @@ class AtomicFile {
   uint64_t written_ = 0;
   uint64_t writeback_from_ = 0;  // bytes before this were handed to writeback
   bool committed_ = false;
+  std::shared_ptr<void> region_;  // XXH3 state of the current region
 };
 
 }  // namespace lowbit

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/atomic_file.h"
 #include "lowbit/mapped_file.h"
 
 namespace lowbit {
@@ -95,11 +96,18 @@ struct GgufTensorInfo {
 // write_next() once per tensor in order, then commit(). Atomic like every writer.
 class GgufStreamWriter {
  public:
+  // resume: continue a killed writer's temporary file instead of starting one (its header
+  // must be this one's: the caller checked it).
   GgufStreamWriter(const std::string& path, const std::vector<GgufKeyValue>& kv,
-                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment = 32);
+                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment = 32, const PartialOutput* resume = nullptr);
   ~GgufStreamWriter();
   void write_next(std::span<const uint8_t> data);
   void commit();
+  // Resuming (lowbit quantize --resume): the file's bytes so far, the XXH3 of those since
+  // the previous call, and the temporary file they are in.
+  uint64_t position() const;
+  uint64_t take_region_digest();
+  const std::string& temp_path() const;
 
  private:
   struct Impl;

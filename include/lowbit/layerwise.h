@@ -49,6 +49,10 @@ class LayerwiseQuantizer {
   // Also measure each linear's max |input| on the calibration samples, through the block as
   // quantized so far (the static activation scales), groups without a calibrated method too.
   void record_input_absmax(bool on) { record_absmax_ = on; }
+  // The next block's inputs (samples × length × dim), and continuing at `block` from those
+  // a killed run saved (quantize --resume): the blocks after it come out as they would have.
+  const std::vector<float>& inputs() const { return x_; }
+  void resume_at(int64_t block, std::vector<float> inputs);
 
  private:
   class Probe;

@@ -49,6 +49,10 @@ struct QuantizeOptions {
   std::string calib;            // calibration text (calibrated methods)
   CalibrationOptions calib_options;
   LayerwiseProgress calib_progress;  // per block and group of the calibrated pass
+  // Continue the partial output a killed run of the same command left (OUTPUT.tmp.PID.*,
+  // checked by its journal's digests); the result is byte-identical to an uninterrupted run.
+  // Without it such a leftover is removed (with a warning).
+  bool resume = false;
   // (tensor index, tensor count, f32 bytes done, tensor name)
   std::function<void(int64_t, int64_t, uint64_t, const std::string&)> progress;
 };
@@ -67,6 +71,10 @@ struct QuantizeReport {
   double seconds = 0;
   std::string recipe;
   std::optional<MixPlan> mix;  // with a mixed-precision target
+  // --resume: the tensors taken from the partial output (checked), the block the calibrated
+  // pass continued at (-1: none), and a line saying what was found.
+  int64_t resumed_tensors = 0, resumed_block = -1;
+  std::string resume_note;
   double bits_per_weight() const { return parameters ? 8.0 * bytes / parameters : 0; }
 };
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/atomic_file.h"
 #include "lowbit/dtype.h"
 #include "lowbit/mapped_file.h"
 
@@ -62,11 +63,17 @@ struct SafetensorsTensorInfo {
 // atomically: write_next() once per tensor in order, then commit().
 class SafetensorsStreamWriter {
  public:
+  // resume: as GgufStreamWriter's.
   SafetensorsStreamWriter(const std::string& path, const std::vector<SafetensorsTensorInfo>& tensors,
-                          const std::map<std::string, std::string>& metadata = {});
+                          const std::map<std::string, std::string>& metadata = {}, const PartialOutput* resume = nullptr);
   ~SafetensorsStreamWriter();
   void write_next(std::span<const uint8_t> data);
   void commit();
+  // Resuming (lowbit quantize --resume): the file's bytes so far, the XXH3 of those since
+  // the previous call, and the temporary file they are in.
+  uint64_t position() const;
+  uint64_t take_region_digest();
+  const std::string& temp_path() const;
 
  private:
   struct Impl;

@@ -15,6 +15,9 @@
 
 #include "lowbit/error.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace lowbit {
 
 std::string temporary_template(const std::string& path) {
@@ -42,7 +45,41 @@ void remove_stale_temporaries(const std::string& path) {
   }
 }
 
-AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+uint64_t content_digest(std::span<const uint8_t> bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+
+namespace {
+
+std::shared_ptr<void> new_region_state() {
+  XXH3_state_t* s = XXH3_createState();
+  if (s == nullptr) throw std::bad_alloc();
+  XXH3_64bits_reset(s);
+  return std::shared_ptr<void>(s, [](void* p) { XXH3_freeState(static_cast<XXH3_state_t*>(p)); });
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(const std::string& path, const std::string& temp_path, uint64_t keep)
+    : path_(path), temp_path_(temp_path), region_(new_region_state()) {
+  fd_ = ::open(temp_path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd_ < 0) throw Error(std::string("cannot reopen the partial output: ") + std::strerror(errno), {.file = temp_path});
+  if (::ftruncate(fd_, static_cast<off_t>(keep)) != 0 || ::lseek(fd_, static_cast<off_t>(keep), SEEK_SET) < 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    temp_path_.clear();  // not ours to remove yet: the next --resume may still use it
+    throw Error("cannot cut the partial output to its checked part: " + why, {.file = temp_path});
+  }
+  written_ = writeback_from_ = keep;
+}
+
+uint64_t AtomicFile::take_region_digest() {
+  auto* s = static_cast<XXH3_state_t*>(region_.get());
+  const uint64_t d = XXH3_64bits_digest(s);
+  XXH3_64bits_reset(s);
+  return d;
+}
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path), region_(new_region_state()) {
   remove_stale_temporaries(path);
   std::string templ = temporary_template(path);
   std::vector<char> buf(templ.begin(), templ.end());
@@ -69,6 +106,7 @@ void AtomicFile::write(const void* data, size_t size) {
       if (errno == EINTR) continue;
       throw Error(std::string("write failed: ") + std::strerror(errno), {.file = path_});
     }
+    XXH3_64bits_update(static_cast<XXH3_state_t*>(region_.get()), p, static_cast<size_t>(n));
     p += n;
     size -= static_cast<size_t>(n);
     written_ += static_cast<uint64_t>(n);

@@ -56,9 +56,11 @@ struct GgufStreamWriter::Impl {
   uint64_t alignment;
   std::vector<GgufTensorInfo> tensors;
   std::vector<uint64_t> offsets, sizes;
-  uint64_t end = 0, written = 0;
+  uint64_t end = 0, written = 0;  // data bytes (after the header)
+  uint64_t header = 0;  // the header's bytes, padded
   size_t next = 0;
   Impl(const std::string& p, uint64_t a) : path(p), out(p), alignment(a) {}
+  Impl(const std::string& p, uint64_t a, const PartialOutput& r) : path(p), out(p, r.temp_path, r.bytes), alignment(a) {}
 };
 
 namespace {
@@ -121,16 +123,31 @@ uint64_t gguf_header_bytes(const std::vector<GgufKeyValue>& kv, const std::vecto
 }
 
 GgufStreamWriter::GgufStreamWriter(const std::string& path, const std::vector<GgufKeyValue>& kv,
-                                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment) {
+                                   const std::vector<GgufTensorInfo>& tensors, uint64_t alignment, const PartialOutput* resume) {
   GgufLayout g = gguf_layout(path, kv, tensors, alignment);
-  impl_ = std::make_unique<Impl>(path, alignment);
+  const uint64_t header = g.header.bytes().size() + (alignment - g.header.bytes().size() % alignment) % alignment;
+  if (resume != nullptr && (resume->tensors > tensors.size() || resume->bytes < header ||
+                            resume->bytes - header != (resume->tensors == 0 ? 0 : g.offsets[resume->tensors - 1] + g.sizes[resume->tensors - 1]))) {
+    throw Error("the partial output does not end where its tensors do", {.file = resume->temp_path, .value = std::to_string(resume->bytes)});
+  }
+  impl_ = resume ? std::make_unique<Impl>(path, alignment, *resume) : std::make_unique<Impl>(path, alignment);
   impl_->tensors = tensors;
   impl_->offsets = std::move(g.offsets);
   impl_->sizes = std::move(g.sizes);
   impl_->end = g.end;
+  impl_->header = header;
+  if (resume != nullptr) {
+    impl_->next = resume->tensors;
+    impl_->written = resume->bytes - header;
+    return;
+  }
   impl_->out.write(g.header.bytes());
-  impl_->out.write_zeros((alignment - g.header.bytes().size() % alignment) % alignment);
+  impl_->out.write_zeros(header - g.header.bytes().size());
 }
+
+uint64_t GgufStreamWriter::position() const { return impl_->out.bytes_written(); }
+uint64_t GgufStreamWriter::take_region_digest() { return impl_->out.take_region_digest(); }
+const std::string& GgufStreamWriter::temp_path() const { return impl_->out.temp_path(); }
 
 GgufStreamWriter::~GgufStreamWriter() = default;
 

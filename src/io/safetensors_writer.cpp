@@ -16,10 +16,11 @@ struct SafetensorsStreamWriter::Impl {
   std::vector<uint64_t> sizes;
   size_t next = 0;
   explicit Impl(const std::string& p) : path(p), out(p) {}
+  Impl(const std::string& p, const PartialOutput& r) : path(p), out(p, r.temp_path, r.bytes) {}
 };
 
 SafetensorsStreamWriter::SafetensorsStreamWriter(const std::string& path, const std::vector<SafetensorsTensorInfo>& tensors,
-                                                 const std::map<std::string, std::string>& metadata) {
+                                                 const std::map<std::string, std::string>& metadata, const PartialOutput* resume) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
@@ -42,12 +43,27 @@ SafetensorsStreamWriter::SafetensorsStreamWriter(const std::string& path, const 
   text.append((8 - text.size() % 8) % 8, ' ');
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(text.size() >> (8 * i));
-  impl_ = std::make_unique<Impl>(path);
+  if (resume != nullptr) {
+    uint64_t end = 8 + text.size();
+    for (size_t i = 0; i < resume->tensors && i < sizes.size(); ++i) end += sizes[i];
+    if (resume->tensors > tensors.size() || resume->bytes != end) {
+      throw Error("the partial output does not end where its tensors do", {.file = resume->temp_path, .value = std::to_string(resume->bytes)});
+    }
+  }
+  impl_ = resume ? std::make_unique<Impl>(path, *resume) : std::make_unique<Impl>(path);
   impl_->tensors = tensors;
   impl_->sizes = std::move(sizes);
+  if (resume != nullptr) {
+    impl_->next = resume->tensors;
+    return;
+  }
   impl_->out.write(len, 8);
   impl_->out.write(text.data(), text.size());
 }
+
+uint64_t SafetensorsStreamWriter::position() const { return impl_->out.bytes_written(); }
+uint64_t SafetensorsStreamWriter::take_region_digest() { return impl_->out.take_region_digest(); }
+const std::string& SafetensorsStreamWriter::temp_path() const { return impl_->out.temp_path(); }
 
 SafetensorsStreamWriter::~SafetensorsStreamWriter() = default;
 

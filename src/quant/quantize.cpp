@@ -25,6 +25,7 @@
 #include "lowbit/model_io.h"
 #include "quant/encode_weight.h"
 #include "quant/mix/mix_output.h"
+#include "quant/resume/quantize_journal.h"
 
 namespace lowbit {
 namespace {
@@ -56,6 +57,14 @@ struct Planned {
   MethodConfig method;
 };
 
+// Where a sink continues a killed run's temporary output (--resume): after `planned`
+// planned tensors, which end at byte `bytes` of the data file.
+struct SinkResume {
+  std::string temp, data_path;
+  size_t planned = 0;
+  uint64_t bytes = 0;
+};
+
 // Where quantized tensors go: a GGUF file, or a Hugging Face-style folder.
 class TensorSink {
  public:
@@ -63,17 +72,31 @@ class TensorSink {
   // input_scale: a block linear's static activation scale (0: none).
   virtual void write_next(std::span<const uint8_t> bytes, float input_scale) = 0;
   virtual void commit() = 0;
+  // For the journal: the data file's size, the XXH3 of its bytes since the last call, the
+  // temporary output and the data file's name within it ("." for the temporary itself).
+  virtual uint64_t position() const = 0;
+  virtual uint64_t take_region_digest() = 0;
+  virtual std::string temp() const = 0;
+  virtual std::string data_name() const = 0;
 };
 
 class GgufSink : public TensorSink {
  public:
   GgufSink(const std::string& path, const Model& model, const std::vector<Planned>& plan, int32_t file_type,
-           const std::string& name)
-      : extras_(gguf_extra_tensors(model)), writer_(path, llama_gguf_metadata(model, name, file_type), infos(extras_, plan)) {
-    for (const GgufExtraTensor& e : extras_) writer_.write_next(e.bytes);
+           const std::string& name, const SinkResume* resume)
+      : extras_(gguf_extra_tensors(model)),
+        partial_(resume ? PartialOutput{resume->data_path, extras_.size() + resume->planned, resume->bytes} : PartialOutput{}),
+        writer_(path, llama_gguf_metadata(model, name, file_type), infos(extras_, plan), 32, resume ? &partial_ : nullptr) {
+    if (resume == nullptr) {
+      for (const GgufExtraTensor& e : extras_) writer_.write_next(e.bytes);
+    }
   }
   void write_next(std::span<const uint8_t> bytes, float) override { writer_.write_next(bytes); }
   void commit() override { writer_.commit(); }
+  uint64_t position() const override { return writer_.position(); }
+  uint64_t take_region_digest() override { return writer_.take_region_digest(); }
+  std::string temp() const override { return writer_.temp_path(); }
+  std::string data_name() const override { return "."; }
 
  private:
   static std::vector<GgufTensorInfo> infos(const std::vector<GgufExtraTensor>& extras, const std::vector<Planned>& plan) {
@@ -83,6 +106,7 @@ class GgufSink : public TensorSink {
     return out;
   }
   std::vector<GgufExtraTensor> extras_;
+  PartialOutput partial_;
   GgufStreamWriter writer_;
 };
 
@@ -93,7 +117,7 @@ class GgufSink : public TensorSink {
 class FolderSink : public TensorSink {
  public:
   FolderSink(const std::string& out, const Model& model, const std::vector<Planned>& plan, const std::string& recipe,
-             const std::string& export_layout, const ActivationScheme& acts)
+             const std::string& export_layout, const ActivationScheme& acts, const SinkResume* resume)
       : out_(out), model_(model), recipe_(recipe), acts_(acts), variant_(export_layout) {
     hf_config_json(model.config);  // refuses what config.json cannot describe before any tensor is written
     if (!export_layout.empty()) layout_ = &checkpoint_layout_for_export(export_layout);
@@ -110,15 +134,21 @@ class FolderSink : public TensorSink {
     if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
       throw Error("output folder exists and is not empty (lowbit does not overwrite folders)", {.file = out});
     }
-    remove_stale_temporaries(out);
-    std::string templ = temporary_template(fs::path(out).lexically_normal().string());
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) throw Error("cannot create a temporary folder", {.file = out});
-    temp_ = buf.data();
+    if (resume != nullptr) {
+      temp_ = resume->temp;
+    } else {
+      remove_stale_temporaries(out);
+      std::string templ = temporary_template(fs::path(out).lexically_normal().string());
+      std::vector<char> buf(templ.begin(), templ.end());
+      buf.push_back('\0');
+      if (::mkdtemp(buf.data()) == nullptr) throw Error(std::string("cannot create a temporary folder: ") + std::strerror(errno), {.file = out});
+      temp_ = buf.data();
+    }
     std::vector<SafetensorsTensorInfo> infos;
+    std::vector<size_t> first_info;  // per planned tensor: its first safetensors tensor
     std::map<std::string, std::string> metadata{{"format", "pt"}};
     for (const auto& p : plan) {
+      first_info.push_back(infos.size());
       const std::string name = hf_tensor_name(p.weight->name);
       const std::vector<int64_t> shape = p.weight->rows == 1 ? std::vector<int64_t>{p.weight->cols}
                                                              : std::vector<int64_t>{p.weight->rows, p.weight->cols};
@@ -152,7 +182,14 @@ class FolderSink : public TensorSink {
       }
       if (acts_.per_tensor && p.layer >= 0 && p.weight->rows > 1) infos.push_back({name.substr(0, name.size() - 7) + ".input_scale", DType::F32, {1}});
     }
-    writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata);
+    first_info.push_back(infos.size());
+    if (resume != nullptr) {
+      const PartialOutput partial{resume->data_path, first_info.at(resume->planned), resume->bytes};
+      writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata, &partial);
+      next_ = resume->planned;
+    } else {
+      writer_ = std::make_unique<SafetensorsStreamWriter>(temp_ + "/model.safetensors", infos, metadata);
+    }
     plan_ = &plan;
     // torch_dtype: the 16-bit type of the matrices when there is one, else float32.
     for (const auto& p : plan) {
@@ -180,6 +217,10 @@ class FolderSink : public TensorSink {
       writer_->write_next(std::span<const uint8_t>(b, 4));
     }
   }
+  uint64_t position() const override { return writer_->position(); }
+  uint64_t take_region_digest() override { return writer_->take_region_digest(); }
+  std::string temp() const override { return temp_; }
+  std::string data_name() const override { return std::filesystem::path(writer_->temp_path()).filename().string(); }
   void commit() override {
     namespace fs = std::filesystem;
     writer_->commit();
@@ -241,6 +282,79 @@ class FolderSink : public TensorSink {
   const std::vector<Planned>* plan_ = nullptr;
   size_t next_ = 0;
 };
+
+// What this run's bytes depend on (the journal's fingerprint): the plan and settings, the
+// input files, the lowbit build.
+RunFingerprint fingerprint_of(const QuantizeOptions& o, const Model& model, const std::vector<Planned>& plan, const std::string& recipe) {
+  FingerprintPart options;
+  options.add(o.output.ends_with(".gguf") ? "gguf" : "folder").add(recipe).add(o.name).add(o.export_layout).add(o.transform ? "transformed" : "");
+  options.add(o.activations.act + " " + std::to_string(o.activations.per_tensor) + " " + std::to_string(o.activations.threshold));
+  options.add(std::to_string(o.calib_options.samples) + " " + std::to_string(o.calib_options.length) + " " + std::to_string(o.calib_options.seed));
+  for (const Planned& p : plan) {
+    options.add(p.weight->name).add(std::string(p.format->name)).add(p.method.name);
+    for (const auto& [k, v] : p.method.options) options.add(k + "=" + v);
+  }
+  FingerprintPart inputs;
+  for (const std::string& f : model.files) inputs.add_file(f);
+  for (const std::string* f : {&o.calib, &o.imatrix, &o.tokenizer, &o.sensitivity}) inputs.add_file(*f);
+  if (std::filesystem::is_regular_file(o.recipe)) inputs.add_file(o.recipe);
+  return {options.value(), inputs.value(), running_build_fingerprint()};
+}
+
+// Where a --resume continues: the partial run checked, and how much of it is kept.
+struct ResumePlan {
+  SinkResume sink;
+  std::vector<JournalRegion> kept;  // the header's region, then one per kept tensor
+  int64_t block = -1;               // the calibrated pass continues at this block
+};
+
+// Checks a killed run's partial output against this run and picks where to continue:
+// after the tensors whose bytes still hash as journaled, at a block whose inputs were
+// saved (else the calibrated pass starts again at block 0). nullopt: start afresh.
+std::optional<ResumePlan> plan_resume(PartialRun& partial, const RunFingerprint& fingerprint, const std::vector<Planned>& plan,
+                                      LayerwiseQuantizer* layerwise, std::string& note) {
+  std::vector<std::string> changed;
+  if (partial.fingerprint.options != fingerprint.options) changed.push_back("options (recipe, method, formats or settings)");
+  if (partial.fingerprint.inputs != fingerprint.inputs) changed.push_back("input files");
+  if (partial.fingerprint.build != fingerprint.build) changed.push_back("lowbit build");
+  if (!changed.empty()) {
+    std::string what;
+    for (const auto& c : changed) what += (what.empty() ? "" : ", ") + c;
+    throw Error("--resume: the partial output was made with other " + what + "; rerun without --resume to start again (it is then removed)",
+                {.file = partial.temp});
+  }
+  claim_and_verify(partial);
+  const size_t journaled = partial.journaled.empty() ? 0 : partial.journaled.size() - 1;
+  if (partial.verified.empty()) {
+    discard_partial_run(partial);
+    note = "--resume: the partial output's header did not match its journal; started from the beginning";
+    return std::nullopt;
+  }
+  size_t k = std::min(partial.verified.size() - 1, plan.size());
+  int64_t block = -1;
+  if (layerwise != nullptr) {
+    size_t first_layered = plan.size();
+    for (size_t i = 0; i < plan.size() && first_layered == plan.size(); ++i) {
+      if (plan[i].layer >= 0) first_layered = i;
+    }
+    for (size_t i = k; i < plan.size() && block < 0; ++i) block = plan[i].layer;
+    if (block == 0) block = -1;  // the pass starts at its beginning anyway
+    if (block > 0) {
+      auto snapshot = load_activation_snapshot(partial.temp, fingerprint);
+      if (snapshot && snapshot->block == block) {
+        layerwise->resume_at(block, std::move(snapshot->x));
+      } else {
+        k = std::min(k, first_layered);
+        block = -1;
+      }
+    }
+  }
+  note = "--resume: " + std::to_string(k) + " of " + std::to_string(plan.size()) + " tensors kept from " + partial.temp + " (" +
+         std::to_string(journaled) + " journaled, " + std::to_string(partial.verified.size() - 1) + " checked by XXH3)" +
+         (block > 0 ? ", calibrated pass continued at block " + std::to_string(block) : "");
+  return ResumePlan{{partial.temp, partial.data_path, k, partial.verified[k].end},
+                    std::vector<JournalRegion>(partial.verified.begin(), partial.verified.begin() + static_cast<long>(k) + 1), block};
+}
 
 }  // namespace
 
@@ -336,14 +450,37 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   } else if (!o.calib.empty() && !(report.mix && o.mix_branch.matrices > 0)) {  // (the branching measured on it)
     warn("calibration text given but no calibrated method is used (--method gptq): ignored", {.file = o.calib});
   }
+  if (o.resume && o.transform) throw Error("--resume is not available for a transformed model", {.file = o.output});
+  const RunFingerprint fingerprint = fingerprint_of(o, model, plan, recipe.name);
+  std::optional<ResumePlan> resume;
+  if (std::optional<PartialRun> partial = find_partial_run(o.output); partial && o.resume) {
+    resume = plan_resume(*partial, fingerprint, plan, layerwise.get(), report.resume_note);
+  } else if (partial) {  // the sink's clean-up removes it
+    warn("removing the partial output of a killed run (" + std::to_string(partial->journaled.empty() ? 0 : partial->journaled.size() - 1) +
+         " of " + std::to_string(plan.size()) + " tensors written): --resume would continue it", {.file = partial->temp});
+  } else if (o.resume) {
+    report.resume_note = "--resume: no partial output of " + o.output + " to continue; started from the beginning";
+  }
+  if (resume) {
+    report.resumed_tensors = static_cast<int64_t>(resume->sink.planned);
+    report.resumed_block = resume->block;
+  }
   std::map<std::string, QuantizedTensor> block;  // the calibrated block being written
   const Format* dominant = params_by_format.empty() ? &f32
       : std::max_element(params_by_format.begin(), params_by_format.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
   std::unique_ptr<TensorSink> out;
   if (to_gguf) {
-    out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe, dominant), o.name);
+    out = std::make_unique<GgufSink>(o.output, model, plan, file_type_of_recipe(recipe, dominant), o.name, resume ? &resume->sink : nullptr);
   } else {
-    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name, o.export_layout, o.activations);
+    out = std::make_unique<FolderSink>(o.output, model, plan, recipe.name, o.export_layout, o.activations, resume ? &resume->sink : nullptr);
+  }
+  // The journal --resume reads: the header's region, then one per tensor as it is written.
+  std::unique_ptr<QuantizeJournal> journal;
+  if (resume) {
+    journal = std::make_unique<QuantizeJournal>(out->temp(), out->data_name(), fingerprint, resume->kept);
+  } else {
+    journal = std::make_unique<QuantizeJournal>(out->temp(), out->data_name(), fingerprint);
+    journal->record({out->position(), out->take_region_digest()});
   }
   // q/k rows: GGUF wants its architecture's order (adjacent pairs for llama, rotate-half
   // for the NeoX-RoPE ones), a Hugging Face folder rotate-half.
@@ -354,7 +491,19 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   // write finishes before the sink goes).
   std::vector<uint8_t> writing_bytes;
   std::future<void> writing;
-  for (size_t i = 0; i < plan.size(); ++i) {
+  const size_t first = resume ? resume->sink.planned : 0;
+  for (size_t i = 0; i < first; ++i) {  // kept from the partial output: counted, not redone
+    const Weight& w = *plan[i].weight;
+    const uint64_t bytes = plan[i].format->tensor_bytes(w.rows, w.cols);
+    auto& total = report.formats[std::string(plan[i].format->name)];
+    total.tensors += 1;
+    total.parameters += w.numel();
+    total.bytes += bytes;
+    report.parameters += w.numel();
+    report.bytes += bytes;
+    f32_bytes_done += static_cast<uint64_t>(w.numel()) * 4;
+  }
+  for (size_t i = first; i < plan.size(); ++i) {
     const Planned& p = plan[i];
     const Weight& w = *p.weight;
     if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(plan.size()), f32_bytes_done, w.name);
@@ -362,7 +511,13 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     float input_scale = 0;
     const auto order = qk_reorder(model.config, w, target_style);
     if (layerwise && p.layer >= 0) {
-      if (p.layer >= layerwise->blocks_done()) block = layerwise->next_block();
+      if (p.layer >= layerwise->blocks_done()) {
+        if (layerwise->blocks_done() > 0) {  // this block's inputs, once every earlier tensor is journaled
+          if (writing.valid()) writing.get();
+          save_activation_snapshot(out->temp(), fingerprint, layerwise->blocks_done(), layerwise->inputs());
+        }
+        block = layerwise->next_block();
+      }
       QuantizedTensor& t = block.at(w.name);
       bytes = std::move(t.bytes);
       if (o.activations.per_tensor) input_scale = t.input_absmax / act_range(o.activations);
@@ -396,10 +551,14 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     report.bytes += bytes.size();
     if (writing.valid()) writing.get();  // rethrows a failed write
     writing_bytes = std::move(bytes);
-    writing = std::async(std::launch::async, [&, input_scale] { out->write_next(writing_bytes, input_scale); });
+    writing = std::async(std::launch::async, [&, input_scale] {
+      out->write_next(writing_bytes, input_scale);
+      journal->record({out->position(), out->take_region_digest()});
+    });
   }
   if (writing.valid()) writing.get();
   out->commit();
+  journal->remove();
   if (o.progress) o.progress(static_cast<int64_t>(plan.size()), static_cast<int64_t>(plan.size()), f32_bytes_done, "");
   if (to_gguf) {
     report.file_bytes = std::filesystem::file_size(o.output);

@@ -100,6 +100,8 @@ Runner register_quantize(CLI::App& app) {
   sub->add_option("--calib-samples", o->q.calib_options.samples, "calibration samples (default 128)")->check(CLI::PositiveNumber);
   sub->add_option("--calib-len", o->q.calib_options.length, "tokens per calibration sample (default 512, or the model's context if shorter)")->check(CLI::PositiveNumber);
   sub->add_option("--seed", o->q.calib_options.seed, "seed of the calibration sample choice (default 0)");
+  sub->add_flag("--resume", o->q.resume, "continue the partial output a killed run of this same command left (checked by its "
+                "journal's digests; byte-identical to an uninterrupted run); without it such a leftover is removed");
   sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
   return [o]() {
     const Method& method = method_by_name(o->q.method.name);
@@ -178,6 +180,7 @@ Runner register_quantize(CLI::App& app) {
                                {"activations", o->q.activations.act + (o->q.activations.per_tensor ? " per-tensor" : "")}, {"parameters", r.parameters},
                                {"bytes", r.bytes}, {"file_bytes", r.file_bytes}, {"bits_per_weight", r.bits_per_weight()},
                                {"seconds", r.seconds}, {"fallbacks", r.fallbacks}, {"imatrix_missing", r.imatrix_missing}};
+      if (o->q.resume) j["resume"] = {{"tensors_kept", r.resumed_tensors}, {"block", r.resumed_block}, {"note", r.resume_note}};
       if (r.mix) {
         const Allocation& a = r.mix->allocation;
         j["mix"] = {{"predicted", a.cost}, {"lower_bound", a.lower_bound}, {"optimal", a.exact}, {"budget", r.mix->budget},
@@ -195,6 +198,7 @@ Runner register_quantize(CLI::App& app) {
       return 0;
     }
     fmt::print(stderr, "\n{} -> {} with recipe {} in {:.2f} s\n", o->q.input, o->q.output, r.recipe, r.seconds);
+    if (!r.resume_note.empty()) fmt::print(stderr, "{}\n", r.resume_note);
     if (o->q.activations.act != "none") {
       fmt::print(stderr, "activations: {} {}\n", o->q.activations.act, o->q.activations.per_tensor ? "static per tensor (input_scale per linear)" : "dynamic per token");
     }

@@ -74,6 +74,14 @@ LayerwiseQuantizer::LayerwiseQuantizer(const Model& model, CalibrationSet calibr
 
 LayerwiseQuantizer::~LayerwiseQuantizer() = default;
 
+void LayerwiseQuantizer::resume_at(int64_t block, std::vector<float> inputs) {
+  if (block < 0 || block > model_.config.n_layers || inputs.size() != x_.size()) {
+    throw Error("saved block inputs do not fit this calibration set", {.value = std::to_string(inputs.size()) + " != " + std::to_string(x_.size())});
+  }
+  next_ = block;
+  x_ = std::move(inputs);
+}
+
 std::map<std::string, QuantizedTensor> LayerwiseQuantizer::next_block() {
   const int64_t l = next_++;
   if (l >= model_.config.n_layers) throw Error("all blocks are quantized");

@@ -1,0 +1,243 @@
+// quantize --resume: a run killed part-way (std::_Exit: no destructor runs, as with SIGKILL)
+// and resumed writes the same bytes as an uninterrupted run, for GGUF and folder outputs,
+// rounded and calibrated (GPTQ continues at the block whose inputs it saved). The part
+// already written is checked by its journal's digests: a damaged tensor is redone. A run
+// with other options refuses to continue it; a run without --resume removes it.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <unistd.h>
+
+#include "lowbit/error.h"
+#include "lowbit/quantize.h"
+#include "test_support.h"
+
+namespace lowbit {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Case {
+  const char* name;
+  const char* output;  // file name: .gguf, or a folder
+  const char* recipe;
+  const char* method;
+  const char* export_layout;
+  int64_t kill_at;        // the tensor whose turn it is when the process dies
+  int64_t resumed_block;  // the block the calibrated pass continues at (-1: none)
+};
+
+QuantizeOptions options_for(const Case& c, const std::string& output) {
+  QuantizeOptions o;
+  o.input = test::shared_path("models/shakespeare-llama-4m");
+  o.output = output;
+  o.recipe = c.recipe;
+  o.method.name = c.method;
+  o.export_layout = c.export_layout;
+  if (o.method.name != "rtn") {
+    o.calib = test::shared_path("data/shakespeare-calib.txt");
+    o.calib_options = {.samples = 8, .length = 128};
+  }
+  return o;
+}
+
+// Runs the quantize and dies (exit 42, nothing cleaned up) when tensor `at`'s turn comes.
+[[noreturn]] void quantize_and_die(QuantizeOptions o, int64_t at) {
+  o.progress = [at](int64_t i, int64_t, uint64_t, const std::string&) {
+    if (i == at) std::_Exit(42);
+  };
+  quantize_model(o);
+  std::_Exit(1);  // finished: the kill point was past the end
+}
+
+// The test's directory, the same in the death-test child (a re-executed copy of this binary,
+// started by the test process) as in the test process, which empties it.
+std::string shared_temp_dir() {
+  const bool child = !GTEST_FLAG_GET(internal_run_death_test).empty();
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string("lowbit-") + info->test_suite_name() + "-" + info->name() + "-" + std::to_string(child ? ::getppid() : ::getpid());
+  for (char& ch : name) ch = ch == '/' ? '_' : ch;
+  const fs::path dir = fs::temp_directory_path() / name;
+  if (!child) fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::vector<std::string> leftovers(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+
+// Every file of a .gguf output or folder, by name.
+std::map<std::string, std::string> output_files(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (fs::is_regular_file(path)) {
+    out["."] = test::read_file(path);
+  } else {
+    for (const auto& e : fs::directory_iterator(path)) out[e.path().filename().string()] = test::read_file(e.path().string());
+  }
+  return out;
+}
+
+class Resume : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_P(Resume, KilledRunResumedWritesTheSameBytes) {
+  const Case& c = GetParam();
+  const std::string dir = shared_temp_dir();
+  const std::string out = dir + "/" + c.output;
+  EXPECT_EXIT(quantize_and_die(options_for(c, out), c.kill_at), ::testing::ExitedWithCode(42), "");
+  ASSERT_FALSE(fs::exists(out)) << "nothing under the final name";
+  // The partial output, its journal and, for a calibrated method, the saved block inputs.
+  ASSERT_EQ(leftovers(dir).size(), std::string(c.method) == "rtn" ? 2u : 3u);
+
+  QuantizeOptions o = options_for(c, out);
+  o.resume = true;
+  const QuantizeReport resumed = quantize_model(o);
+  EXPECT_GT(resumed.resumed_tensors, 0) << resumed.resume_note;
+  EXPECT_LE(resumed.resumed_tensors, c.kill_at);
+  EXPECT_EQ(resumed.resumed_block, c.resumed_block) << resumed.resume_note;
+  EXPECT_TRUE(leftovers(dir).empty());
+
+  const std::string whole = dir + "/whole-" + c.output;
+  const QuantizeReport uninterrupted = quantize_model(options_for(c, whole));
+  EXPECT_EQ(output_files(out), output_files(whole));
+  EXPECT_EQ(resumed.bytes, uninterrupted.bytes);
+  EXPECT_EQ(resumed.parameters, uninterrupted.parameters);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Outputs, Resume,
+    ::testing::Values(Case{"gguf_rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1},
+                      Case{"gguf_gptq", "m.gguf", "q4_k_m", "gptq", "", 23, 2},
+                      Case{"folder_gptq_export", "m", "pure:int4_g128_sym", "gptq", "gptq", 14, 1},
+                      Case{"folder_awq", "m", "pure:q4_k", "awq", "", 33, 3}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// Kills a run at `at` and returns the dead run's temporary output.
+std::string killed_run(const Case& c, const std::string& out, const std::string& dir) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(quantize_and_die(options_for(c, out), c.kill_at), ::testing::ExitedWithCode(42), "");
+  for (const auto& name : leftovers(dir)) {
+    if (!name.ends_with(".journal") && !name.ends_with(".acts")) return dir + "/" + name;
+  }
+  ADD_FAILURE() << "no partial output left";
+  return "";
+}
+
+// The end offsets the journal lists, in order (region 0: the header).
+std::vector<uint64_t> journal_ends(const std::string& temp) {
+  std::ifstream in(temp + ".journal");
+  std::vector<uint64_t> ends;
+  std::string key;
+  while (in >> key) {
+    if (key == "region") {
+      uint64_t end;
+      std::string digest;
+      in >> end >> digest;
+      ends.push_back(end);
+    } else {
+      std::string rest;
+      std::getline(in, rest);
+    }
+  }
+  return ends;
+}
+
+void flip_byte(const std::string& path, uint64_t at) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(at));
+  char b = 0;
+  f.read(&b, 1);
+  b = static_cast<char>(b ^ 0x5a);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(&b, 1);
+}
+
+TEST(ResumeChecks, ADamagedTensorIsRedoneAndTheResultStillMatches) {
+  const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
+  const std::string dir = shared_temp_dir();
+  const std::string out = dir + "/m.gguf";
+  const std::string temp = killed_run(c, out, dir);
+  const std::vector<uint64_t> ends = journal_ends(temp);
+  ASSERT_GE(ends.size(), 10u);
+  flip_byte(temp, ends[7] + 3);  // inside tensor 7 (region 8)
+
+  QuantizeOptions o = options_for(c, out);
+  o.resume = true;
+  const QuantizeReport r = quantize_model(o);
+  EXPECT_EQ(r.resumed_tensors, 7) << r.resume_note;
+  quantize_model(options_for(c, dir + "/whole.gguf"));
+  EXPECT_EQ(test::read_file(out), test::read_file(dir + "/whole.gguf"));
+}
+
+TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
+  const Case c{"gptq", "m.gguf", "q4_k_m", "gptq", "", 23, 2};
+  const std::string dir = shared_temp_dir();
+  const std::string out = dir + "/m.gguf";
+  const std::string temp = killed_run(c, out, dir);
+  const std::vector<uint64_t> ends = journal_ends(temp);
+  ASSERT_GE(ends.size(), 12u);
+  flip_byte(temp, ends[12] + 1);  // tensor 12, in block 1: block 1's inputs are gone, so the pass restarts
+
+  QuantizeOptions o = options_for(c, out);
+  o.resume = true;
+  const QuantizeReport r = quantize_model(o);
+  EXPECT_EQ(r.resumed_tensors, 1) << r.resume_note;  // token_embd kept
+  EXPECT_EQ(r.resumed_block, -1);
+  quantize_model(options_for(c, dir + "/whole.gguf"));
+  EXPECT_EQ(test::read_file(out), test::read_file(dir + "/whole.gguf"));
+}
+
+TEST(ResumeChecks, OtherOptionsAreRefusedAndThePartialOutputKept) {
+  const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
+  const std::string dir = shared_temp_dir();
+  const std::string out = dir + "/m.gguf";
+  killed_run(c, out, dir);
+  QuantizeOptions o = options_for(c, out);
+  o.recipe = "q5_k_m";
+  o.resume = true;
+  try {
+    quantize_model(o);
+    FAIL() << "resumed a run made with another recipe";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other options"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(".tmp."), std::string::npos) << "names the partial output: " << e.what();
+  }
+  EXPECT_EQ(leftovers(dir).size(), 2u);
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(ResumeChecks, WithoutResumeTheLeftoverIsRemoved) {
+  const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
+  const std::string dir = shared_temp_dir();
+  const std::string out = dir + "/m.gguf";
+  killed_run(c, out, dir);
+  const QuantizeReport r = quantize_model(options_for(c, out));
+  EXPECT_EQ(r.resumed_tensors, 0);
+  EXPECT_TRUE(leftovers(dir).empty());
+  EXPECT_TRUE(fs::exists(out));
+}
+
+TEST(ResumeChecks, NothingToResumeStartsFromTheBeginning) {
+  const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
+  const std::string dir = shared_temp_dir();
+  QuantizeOptions o = options_for(c, dir + "/m.gguf");
+  o.resume = true;
+  const QuantizeReport r = quantize_model(o);
+  EXPECT_EQ(r.resumed_tensors, 0);
+  EXPECT_NE(r.resume_note.find("no partial output"), std::string::npos) << r.resume_note;
+  EXPECT_TRUE(leftovers(dir).empty());
+}
+
+}  // namespace
+}  // namespace lowbit
