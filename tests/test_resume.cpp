@@ -12,8 +12,12 @@
 
 #include <unistd.h>
 
+#include "lowbit/atomic_file.h"
 #include "lowbit/error.h"
+#include "lowbit/imatrix.h"
+#include "lowbit/model_io.h"
 #include "lowbit/quantize.h"
+#include "lowbit/sensitivity.h"
 #include "test_support.h"
 
 namespace lowbit {
@@ -75,13 +79,19 @@ std::vector<std::string> leftovers(const std::string& dir) {
   return out;
 }
 
-// Every file of a .gguf output or folder, by name.
+// Every file of a .gguf output or folder, by name: its size and XXH3 (a failure then prints
+// which file differs, not the bytes).
 std::map<std::string, std::string> output_files(const std::string& path) {
+  auto digest = [](const std::string& file) {
+    const std::string bytes = test::read_file(file);
+    return std::to_string(bytes.size()) + " bytes, xxh3 " +
+           std::to_string(content_digest({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
+  };
   std::map<std::string, std::string> out;
   if (fs::is_regular_file(path)) {
-    out["."] = test::read_file(path);
+    out["."] = digest(path);
   } else {
-    for (const auto& e : fs::directory_iterator(path)) out[e.path().filename().string()] = test::read_file(e.path().string());
+    for (const auto& e : fs::directory_iterator(path)) out[e.path().filename().string()] = digest(e.path().string());
   }
   return out;
 }
@@ -177,7 +187,7 @@ TEST(ResumeChecks, ADamagedTensorIsRedoneAndTheResultStillMatches) {
   const QuantizeReport r = quantize_model(o);
   EXPECT_EQ(r.resumed_tensors, 7) << r.resume_note;
   quantize_model(options_for(c, dir + "/whole.gguf"));
-  EXPECT_EQ(test::read_file(out), test::read_file(dir + "/whole.gguf"));
+  EXPECT_EQ(output_files(out), output_files(dir + "/whole.gguf"));
 }
 
 TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
@@ -195,7 +205,7 @@ TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
   EXPECT_EQ(r.resumed_tensors, 1) << r.resume_note;  // token_embd kept
   EXPECT_EQ(r.resumed_block, -1);
   quantize_model(options_for(c, dir + "/whole.gguf"));
-  EXPECT_EQ(test::read_file(out), test::read_file(dir + "/whole.gguf"));
+  EXPECT_EQ(output_files(out), output_files(dir + "/whole.gguf"));
 }
 
 TEST(ResumeChecks, OtherOptionsAreRefusedAndThePartialOutputKept) {
@@ -237,6 +247,102 @@ TEST(ResumeChecks, NothingToResumeStartsFromTheBeginning) {
   EXPECT_EQ(r.resumed_tensors, 0);
   EXPECT_NE(r.resume_note.find("no partial output"), std::string::npos) << r.resume_note;
   EXPECT_TRUE(leftovers(dir).empty());
+}
+
+// imatrix --resume: a collection killed after chunk 5 (sums saved after every chunk) and
+// resumed gives exactly the uninterrupted sums; a checkpoint of another chunking is refused.
+TEST(ResumeChecks, ImatrixContinuesFromItsCheckpointToTheSameSums) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::string dir = shared_temp_dir();
+  const Model m = load_model(test::shared_path("models/shakespeare-llama-4m"));
+  const auto tokens = m.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-calib.txt")), true);
+  const StatsCheckpoint every_chunk{.path = dir + "/im.gguf.checkpoint", .resume = true, .every_seconds = 0};
+  EXPECT_EXIT(
+      {
+        collect_imatrix(m, tokens, 64, 12, "calib", [](int64_t done, int64_t) {
+          if (done == 6) std::_Exit(42);  // chunk 6 is done, its sums not yet saved
+        }, every_chunk);
+        std::_Exit(1);
+      },
+      ::testing::ExitedWithCode(42), "");
+  ASSERT_TRUE(fs::exists(every_chunk.path));
+  int64_t first_chunk_run = -1;
+  std::string note;
+  const ImportanceMatrix resumed = collect_imatrix(m, tokens, 64, 12, "calib", [&](int64_t done, int64_t) {
+    if (first_chunk_run < 0) first_chunk_run = done;
+  }, every_chunk, &note);
+  EXPECT_EQ(first_chunk_run, 6) << note;  // chunks 1-5 came from the checkpoint
+  EXPECT_NE(note.find("after 5 items"), std::string::npos) << note;
+  EXPECT_FALSE(fs::exists(every_chunk.path)) << "a finished run removes its checkpoint";
+  const ImportanceMatrix whole = collect_imatrix(m, tokens, 64, 12, "calib");
+  ASSERT_EQ(resumed.entries.size(), whole.entries.size());
+  for (const auto& [name, e] : whole.entries) {
+    EXPECT_EQ(resumed.entries.at(name).count, e.count) << name;
+    EXPECT_EQ(resumed.entries.at(name).sum2, e.sum2) << name;  // exactly
+  }
+
+  // A checkpoint of 64-token chunks does not continue a run of 32-token ones, and stays.
+  EXPECT_THROW(collect_imatrix(m, tokens, 64, 12, "calib", [](int64_t done, int64_t) {
+    if (done == 3) throw Error("interrupted");
+  }, every_chunk), Error);
+  ASSERT_TRUE(fs::exists(every_chunk.path));
+  try {
+    collect_imatrix(m, tokens, 32, 12, "calib", {}, every_chunk);
+    ADD_FAILURE() << "continued a checkpoint of other chunks";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other inputs or options"), std::string::npos) << e.what();
+    EXPECT_EQ(e.context().file, every_chunk.path);
+  }
+  EXPECT_TRUE(fs::exists(every_chunk.path));
+}
+
+// sensitivity --resume: a measurement killed after 10 of its choices (saved after every
+// matrix) and resumed gives the uninterrupted report, proxies and KLDs exactly.
+TEST(ResumeChecks, SensitivityContinuesFromItsCheckpointToTheSameReport) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::string dir = shared_temp_dir();
+  const Model m = load_model(test::shared_path("models/shakespeare-llama-4m"));
+  const std::string calib = test::shared_path("data/shakespeare-calib.txt");
+  SensitivityOptions o;
+  o.formats = {"q3_k", "q4_k"};
+  o.calib = {.samples = 2, .length = 64, .seed = 0};
+  o.checkpoint = {.path = dir + "/sens.json.checkpoint", .resume = true, .every_seconds = 0};
+  EXPECT_EXIT(
+      {
+        SensitivityOptions dying = o;
+        dying.progress = [](int64_t done, int64_t, const std::string&) {
+          if (done == 10) std::_Exit(42);
+        };
+        measure_sensitivity(m, calib, dying);
+        std::_Exit(1);
+      },
+      ::testing::ExitedWithCode(42), "");
+  ASSERT_TRUE(fs::exists(o.checkpoint.path));
+  std::string note;
+  int64_t first_step = -1;
+  SensitivityOptions again = o;
+  again.resume_note = &note;
+  again.progress = [&](int64_t done, int64_t, const std::string&) {
+    if (first_step < 0) first_step = done;
+  };
+  const SensitivityReport resumed = measure_sensitivity(m, calib, again);
+  EXPECT_NE(note.find("after 4 items"), std::string::npos) << note;  // 4 matrices of 2 choices saved
+  EXPECT_EQ(first_step, 9);
+  EXPECT_FALSE(fs::exists(o.checkpoint.path));
+  SensitivityOptions plain = o;
+  plain.checkpoint = {};
+  const SensitivityReport whole = measure_sensitivity(m, calib, plain);
+  ASSERT_EQ(resumed.tensors.size(), whole.tensors.size());
+  for (size_t i = 0; i < whole.tensors.size(); ++i) {
+    ASSERT_EQ(resumed.tensors[i].choices.size(), whole.tensors[i].choices.size());
+    for (size_t k = 0; k < whole.tensors[i].choices.size(); ++k) {
+      const auto &a = resumed.tensors[i].choices[k], &b = whole.tensors[i].choices[k];
+      EXPECT_EQ(a.format, b.format);
+      EXPECT_EQ(a.proxy, b.proxy) << whole.tensors[i].name;
+      EXPECT_EQ(a.kld, b.kld) << whole.tensors[i].name;
+    }
+  }
+  EXPECT_EQ(resumed.rank_correlation, whole.rank_correlation);
 }
 
 }  // namespace

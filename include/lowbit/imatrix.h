@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lowbit/model.h"
+#include "lowbit/stats_checkpoint.h"
 
 namespace lowbit {
 
@@ -36,9 +37,12 @@ struct ImportanceMatrix {
 };
 
 // Runs `model` over chunks of n_ctx tokens (BOS first, as llama-imatrix does) and collects
-// the statistics. progress: (chunks done, total).
+// the statistics. progress: (chunks done, total). checkpoint: the sums so far, saved as
+// chunks finish (lowbit/stats_checkpoint.h), and continued from with resume: the result is
+// the uninterrupted run's; resume_note says what was found.
 ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, int64_t n_ctx,
                                  int64_t max_chunks, const std::string& dataset,
-                                 const std::function<void(int64_t, int64_t)>& progress = {});
+                                 const std::function<void(int64_t, int64_t)>& progress = {},
+                                 const StatsCheckpoint& checkpoint = {}, std::string* resume_note = nullptr);
 
 }  // namespace lowbit

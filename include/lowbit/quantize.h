@@ -69,6 +69,7 @@ struct QuantizeReport {
   uint64_t bytes = 0;        // tensor data written
   uint64_t file_bytes = 0;
   double seconds = 0;
+  uint64_t peak_rss_bytes = 0;  // the process's peak resident memory at the end
   std::string recipe;
   std::optional<MixPlan> mix;  // with a mixed-precision target
   // --resume: the tensors taken from the partial output (checked), the block the calibrated

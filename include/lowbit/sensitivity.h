@@ -20,6 +20,7 @@
 
 #include "lowbit/calibration.h"
 #include "lowbit/model.h"
+#include "lowbit/stats_checkpoint.h"
 
 namespace lowbit {
 
@@ -59,6 +60,11 @@ struct SensitivityOptions {
   bool measure = true;
   // (step done, steps, what)
   std::function<void(int64_t, int64_t, const std::string&)> progress;
+  // The matrices measured so far, saved as they finish (lowbit/stats_checkpoint.h) and
+  // continued from with resume: the report is the uninterrupted run's. resume_note: what
+  // was found.
+  StatsCheckpoint checkpoint;
+  std::string* resume_note = nullptr;
 };
 
 // A string that names a model's shape and values (architecture, sizes, every matrix's name

@@ -86,8 +86,7 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path), region_(new_regio
   buf.push_back('\0');
   fd_ = ::mkostemp(buf.data(), O_CLOEXEC);
   if (fd_ < 0) {
-    throw Error(std::string("cannot create temporary file: ") + std::strerror(errno),
-                {.file = path});
+    throw Error(std::string("cannot create the output's temporary file beside it (") + std::strerror(errno) + ")", {.file = path});
   }
   temp_path_.assign(buf.data());
   ::fchmod(fd_, 0644);  // mkostemp creates 0600; a model file is meant to be shared
@@ -104,7 +103,9 @@ void AtomicFile::write(const void* data, size_t size) {
     const ssize_t n = ::write(fd_, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(std::string("write failed: ") + std::strerror(errno), {.file = path_});
+      throw Error(std::string("cannot write the output (") + std::strerror(errno) + ") after " + std::to_string(written_) +
+                      " bytes; the partial file " + temp_path_ + " is removed and nothing is left under the final name",
+                  {.file = path_});
     }
     XXH3_64bits_update(static_cast<XXH3_state_t*>(region_.get()), p, static_cast<size_t>(n));
     p += n;
@@ -134,7 +135,7 @@ void AtomicFile::write_zeros(size_t count) {
 
 void AtomicFile::commit() {
   if (::fsync(fd_) != 0) {
-    throw Error(std::string("fsync failed: ") + std::strerror(errno), {.file = path_});
+    throw Error(std::string("cannot flush the output to disk (") + std::strerror(errno) + "); the partial file is removed", {.file = path_});
   }
   ::close(fd_);
   fd_ = -1;

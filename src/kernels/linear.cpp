@@ -4,7 +4,6 @@
 // read, and prefill unpacks 16 rows into a panel and runs the panel kernel over all tokens. Float formats decode rows
 // and use dot_f32 for decode, and SGEMM on decoded panels for prefill. matmul_ref
 // (layers.cpp) is the oracle.
-#include <cblas.h>
 
 #include <algorithm>
 #include <memory>
@@ -14,6 +13,7 @@
 #include "lowbit/engine.h"
 #include "lowbit/kernels.h"
 #include "model/layers.h"
+#include "core/sgemm_tiles.h"
 
 namespace lowbit {
 namespace {
@@ -122,9 +122,7 @@ void gemm_f32(const Weight& w, const float* x, int64_t T, float* y) {
   const int64_t rows = w.rows, cols = w.cols;
   ensure_blas_kernels();
   if (f32_in_place(w)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows), static_cast<int>(cols),
-                1.0f, x, static_cast<int>(cols), reinterpret_cast<const float*>(w.data.data()), static_cast<int>(cols), 0.0f, y,
-                static_cast<int>(rows));
+    sgemm_tiles(false, true, T, rows, cols, 1.0f, x, cols, reinterpret_cast<const float*>(w.data.data()), cols, 0.0f, y, rows);
     return;
   }
   const int64_t panel_rows = std::clamp<int64_t>((int64_t{1} << 22) / cols, 1, rows);
@@ -133,8 +131,7 @@ void gemm_f32(const Weight& w, const float* x, int64_t T, float* y) {
     const int64_t n = std::min(panel_rows, rows - r0);
 #pragma omp parallel for schedule(static) if (n * cols >= (1 << 15))
     for (int64_t r = 0; r < n; ++r) w.row_to_f32(r0 + r, panel.data() + r * cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n), static_cast<int>(cols), 1.0f,
-                x, static_cast<int>(cols), panel.data(), static_cast<int>(cols), 0.0f, y + r0, static_cast<int>(rows));
+    sgemm_tiles(false, true, T, n, cols, 1.0f, x, cols, panel.data(), cols, 0.0f, y + r0, rows);
   }
 }
 

@@ -2,7 +2,6 @@
 // attention's prefill path uses BLAS. The fast matmul is src/kernels/linear.cpp.
 #include "model/layers.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "lowbit/error.h"
 #include "lowbit/float_convert.h"
 #include "lowbit/kernels.h"
+#include "core/sgemm_tiles.h"
 
 namespace lowbit {
 
@@ -80,9 +80,7 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
       keys = cache.keys(layer, kvh, 0, n_pos, kbuf);
       values = cache.values(layer, kvh, 0, n_pos, vbuf);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n_pos), static_cast<int>(head_dim),
-                scale, q + h * head_dim, static_cast<int>(dim), keys, static_cast<int>(head_dim), 0.0f,
-                p.data(), static_cast<int>(n_pos));
+    sgemm_tiles(false, true, T, n_pos, head_dim, scale, q + h * head_dim, dim, keys, head_dim, 0.0f, p.data(), n_pos);
 #pragma omp parallel for schedule(static) if (T * n_pos >= (1 << 14))
     for (int64_t t = 0; t < T; ++t) {
       float* row = p.data() + t * n_pos;
@@ -92,9 +90,7 @@ void attention_gemm(const float* q, const KvCache& cache, int64_t layer, int64_t
       std::fill(row, row + first, 0.0f);
       std::fill(row + seen, row + n_pos, 0.0f);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(head_dim), static_cast<int>(n_pos),
-                1.0f, p.data(), static_cast<int>(n_pos), values, static_cast<int>(head_dim), 0.0f,
-                out + h * head_dim, static_cast<int>(dim));
+    sgemm_tiles(false, false, T, head_dim, n_pos, 1.0f, p.data(), n_pos, values, head_dim, 0.0f, out + h * head_dim, dim);
   }
 }
 

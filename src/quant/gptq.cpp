@@ -4,7 +4,6 @@
 // the lazy batch update (step 7) is one GEMM.
 #include "lowbit/gptq.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +12,7 @@
 
 #include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
+#include "core/sgemm_tiles.h"
 
 // LAPACK (column-major Fortran interface, exported by OpenBLAS).
 extern "C" void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
@@ -134,7 +134,12 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
       if (dst[i] == 0) dst[i] = 1;
       dst[i] += percdamp * mean_diag;
     }
-    if (upper_cholesky_of_inverse(U, cols)) {
+    bool factored;
+    {
+      const SingleThreadedBlas one_thread;  // LAPACK's blocking follows the thread count, its bits too
+      factored = upper_cholesky_of_inverse(U, cols);
+    }
+    if (factored) {
       result.percdamp = percdamp;
       break;
     }
@@ -180,9 +185,7 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
     }
     // W[:, i2:] -= Err1 · Hinv[i1:i2, i2:], transposed: Wt[i2:] -= Hinv[i1:i2, i2:]ᵀ · Err1.
     if (i2 < cols) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(cols - i2), static_cast<int>(rows),
-                  static_cast<int>(count), -1.0f, Hinv.data() + i1 * cols + i2, static_cast<int>(cols), Err1.data(),
-                  static_cast<int>(rows), 1.0f, Wt.data() + i2 * rows, static_cast<int>(rows));
+      sgemm_tiles(true, false, cols - i2, rows, count, -1.0f, Hinv.data() + i1 * cols + i2, cols, Err1.data(), rows, 1.0f, Wt.data() + i2 * rows, rows);
     }
   }
   // 8. Back to the original column order, row-major.

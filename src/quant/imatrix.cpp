@@ -4,6 +4,8 @@
 // i32 nval, f32 mean(x^2) * ncall; then i32 chunks, i32 length + dataset name).
 #include "lowbit/imatrix.h"
 
+#include "lowbit/atomic_file.h"
+
 #include <cstring>
 #include <cmath>
 
@@ -161,7 +163,8 @@ ImportanceMatrix ImportanceMatrix::load(const std::string& path) {
 }
 
 ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, int64_t n_ctx, int64_t max_chunks,
-                                 const std::string& dataset, const std::function<void(int64_t, int64_t)>& progress) {
+                                 const std::string& dataset, const std::function<void(int64_t, int64_t)>& progress,
+                                 const StatsCheckpoint& checkpoint, std::string* resume_note) {
   check_chunk_tokens(model, n_ctx);
   if (max_chunks < 0) throw Error("--chunks must be positive (0: all)", {.value = std::to_string(max_chunks)});
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
@@ -190,13 +193,44 @@ ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> to
       e.count += in.T;
     }
   });
+  // The checkpoint: the sums after `done` chunks, exact. What they depend on: the model's
+  // files, the tokens, the chunking and the lowbit build.
+  FingerprintPart what;
+  for (const std::string& f : model.files) what.add_file(f);
+  what.add(std::to_string(content_digest({reinterpret_cast<const uint8_t*>(tokens.data()), tokens.size_bytes()})));
+  what.add(std::to_string(n_ctx) + " " + std::to_string(n_chunks) + " " + dataset + " " + std::to_string(running_build_fingerprint()));
+  StatsCheckpointer saver(checkpoint, "imatrix", what.value());
+  auto save = [&](int64_t done) {
+    StatsWriter w;
+    w.put<uint64_t>(m.entries.size());
+    for (const auto& [name, e] : m.entries) {
+      w.put_string(name);
+      w.put(e.count);
+      w.put_doubles(e.sum2);
+    }
+    saver.save(done, w);
+  };
+  int64_t first = 0;
+  if (auto saved = saver.load()) {
+    first = saved->done;
+    const auto n = saved->stats.get<uint64_t>();
+    for (uint64_t i = 0; i < n; ++i) {
+      auto& e = m.entries[saved->stats.get_string()];
+      e.count = saved->stats.get<int64_t>();
+      e.sum2 = saved->stats.get_doubles();
+    }
+    if (first > n_chunks) throw Error("--resume: the checkpoint has more chunks than this run", {.file = checkpoint.path});
+  }
+  if (resume_note != nullptr) *resume_note = saver.note();
   const int32_t bos = model.tokenizer ? model.tokenizer->bos() : -1;
-  for (int64_t c = 0; c < n_chunks; ++c) {
+  for (int64_t c = first; c < n_chunks; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
     if (bos >= 0) chunk[0] = bos;
     engine.forward(chunk, 0, nullptr);
     if (progress) progress(c + 1, n_chunks);
+    if (saver.due() && c + 1 < n_chunks) save(c + 1);
   }
+  saver.finish();
   return m;
 }
 

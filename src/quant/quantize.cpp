@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 
+#include "eval/process_memory.h"
 #include "io/gguf_llama.h"
 #include "io/checkpoints/checkpoint_layout.h"
 #include "io/hf_names.h"
@@ -570,6 +571,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     for (const auto& e : std::filesystem::directory_iterator(o.output)) report.file_bytes += e.file_size();
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.peak_rss_bytes = resident_memory().peak;
   return report;
 }
 

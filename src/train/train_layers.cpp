@@ -1,8 +1,8 @@
 // The training layers (see train_layers.h). Products through BLAS; the rest in loops over
 // rows, OpenMP over independent rows or (sequence, head) pairs.
 #include "train/train_layers.h"
+#include "core/sgemm_tiles.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -51,18 +51,15 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 }
 
 void matmul_forward(float* out, const float* x, const float* w, int64_t N, int64_t C, int64_t OC) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(N), static_cast<int>(OC), static_cast<int>(C), 1.0f, x,
-              static_cast<int>(C), w, static_cast<int>(C), 0.0f, out, static_cast<int>(OC));
+  sgemm_tiles(false, true, N, OC, C, 1.0f, x, C, w, C, 0.0f, out, OC);
 }
 
 void matmul_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, int64_t N, int64_t C, int64_t OC) {
   if (dx != nullptr) {  // (N, OC) · (OC, C)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N), static_cast<int>(C), static_cast<int>(OC), 1.0f, dout,
-                static_cast<int>(OC), w, static_cast<int>(C), 1.0f, dx, static_cast<int>(C));
+    sgemm_tiles(false, false, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dx, C);
   }
   if (dw != nullptr) {  // (OC, N) · (N, C)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(OC), static_cast<int>(C), static_cast<int>(N), 1.0f, dout,
-                static_cast<int>(OC), x, static_cast<int>(C), 1.0f, dw, static_cast<int>(C));
+    sgemm_tiles(true, false, OC, C, N, 1.0f, dout, OC, x, C, 1.0f, dw, C);
   }
 }
 

@@ -15,8 +15,8 @@
 #include "model/layers.h"
 #include "train/train_layers.h"
 #include "train/train_model_parts.h"
+#include "core/sgemm_tiles.h"
 
-#include <cblas.h>
 
 #include <cmath>
 #include <random>
@@ -232,8 +232,7 @@ void TrainModel::linear_forward(LinearExtras& e, const float* x, int64_t N, floa
   e.xa.resize(static_cast<size_t>(N * a.rows));
   train::matmul_forward(e.xa.data(), x, a.value.data(), N, w.cols, a.rows);  // (N, r)
   const float s = lora_.alpha / static_cast<float>(lora_.rank);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(N), static_cast<int>(w.rows), static_cast<int>(a.rows), s,
-              e.xa.data(), static_cast<int>(a.rows), b.value.data(), static_cast<int>(a.rows), 1.0f, out, static_cast<int>(w.rows));
+  sgemm_tiles(false, true, N, w.rows, a.rows, s, e.xa.data(), a.rows, b.value.data(), a.rows, 1.0f, out, w.rows);
 }
 
 void TrainModel::linear_backward(LinearExtras& e, const float* x, int64_t N, const float* dout, float* dx) {
@@ -246,8 +245,7 @@ void TrainModel::linear_backward(LinearExtras& e, const float* x, int64_t N, con
       const int64_t n = std::min(kPanel, w.rows - r0);
 #pragma omp parallel for schedule(static) if (n * w.cols >= (1 << 16))
       for (int64_t r = 0; r < n; ++r) e.frozen->row_to_f32(r0 + r, panel.data() + r * w.cols);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N), static_cast<int>(w.cols), static_cast<int>(n), 1.0f,
-                  dout + r0, static_cast<int>(w.rows), panel.data(), static_cast<int>(w.cols), 1.0f, dx, static_cast<int>(w.cols));
+      sgemm_tiles(false, false, N, w.cols, n, 1.0f, dout + r0, w.rows, panel.data(), w.cols, 1.0f, dx, w.cols);
     }
   } else if (!w.trainable && e.scale < 0) {
     train::matmul_backward(dx, nullptr, dout, x, weight, N, w.cols, w.rows);
@@ -282,11 +280,9 @@ void TrainModel::linear_backward(LinearExtras& e, const float* x, int64_t N, con
   const float s = lora_.alpha / static_cast<float>(lora_.rank);
   const int r = static_cast<int>(a.rows);
   // dB += s doutᵀ (x Aᵀ); d(xAᵀ) = s dout B; dA += d(xAᵀ)ᵀ x; dx += d(xAᵀ) A
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(w.rows), r, static_cast<int>(N), s, dout, static_cast<int>(w.rows),
-              e.xa.data(), r, 1.0f, b.grad.data(), r);
+  sgemm_tiles(true, false, w.rows, r, N, s, dout, w.rows, e.xa.data(), r, 1.0f, b.grad.data(), r);
   std::vector<float> dxa(static_cast<size_t>(N * r));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N), r, static_cast<int>(w.rows), s, dout, static_cast<int>(w.rows),
-              b.value.data(), r, 0.0f, dxa.data(), r);
+  sgemm_tiles(false, false, N, r, w.rows, s, dout, w.rows, b.value.data(), r, 0.0f, dxa.data(), r);
   train::matmul_backward(dx, a.grad.data(), dxa.data(), x, a.value.data(), N, w.cols, r);
 }
 

@@ -179,7 +179,7 @@ Runner register_quantize(CLI::App& app) {
       nlohmann::ordered_json j{{"output", o->q.output}, {"recipe", r.recipe}, {"method", o->q.method.name},
                                {"activations", o->q.activations.act + (o->q.activations.per_tensor ? " per-tensor" : "")}, {"parameters", r.parameters},
                                {"bytes", r.bytes}, {"file_bytes", r.file_bytes}, {"bits_per_weight", r.bits_per_weight()},
-                               {"seconds", r.seconds}, {"fallbacks", r.fallbacks}, {"imatrix_missing", r.imatrix_missing}};
+                               {"seconds", r.seconds}, {"peak_rss_bytes", r.peak_rss_bytes}, {"fallbacks", r.fallbacks}, {"imatrix_missing", r.imatrix_missing}};
       if (o->q.resume) j["resume"] = {{"tensors_kept", r.resumed_tensors}, {"block", r.resumed_block}, {"note", r.resume_note}};
       if (r.mix) {
         const Allocation& a = r.mix->allocation;

@@ -34,6 +34,10 @@ Runner register_sensitivity(CLI::App& app) {
   sub->add_option("--seed", o->s.calib.seed, "seed of the window choice (default 0)");
   sub->add_flag("--proxy-only", o->proxy_only, "skip the measured KLD (the proxy alone: one pass, no per-matrix runs)");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer .bin for llama2.c checkpoints");
+  sub->add_option("--checkpoint-every", o->s.checkpoint.every_seconds,
+                  "save the matrices measured so far to OUTPUT.checkpoint every this many seconds (default 30)")->check(CLI::PositiveNumber);
+  sub->add_flag("--resume", o->s.checkpoint.resume, "continue a killed run from OUTPUT.checkpoint (same model, text and options): "
+                "the result equals an uninterrupted run's");
   sub->add_flag("--json", o->json, "print the summary as JSON on stdout");
   return [o]() {
     o->s.formats.clear();
@@ -51,8 +55,12 @@ Runner register_sensitivity(CLI::App& app) {
       if (!progress) progress = std::make_unique<Progress>("sensitivity", total, "choices");
       progress->update(done, what);
     };
+    std::string note;
+    o->s.checkpoint.path = o->out + ".checkpoint";
+    o->s.resume_note = &note;
     SensitivityReport r = measure_sensitivity(m, o->calib, o->s);
     if (progress) progress->finish("");
+    if (!note.empty()) fmt::print(stderr, "{}\n", note);
     r.model = o->model;
     save_sensitivity(r, o->out);
     if (o->json) {

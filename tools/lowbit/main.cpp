@@ -1,6 +1,7 @@
 // lowbit: the command-line front end. Thin: parses arguments, calls the library, turns
 // lowbit::Error into a message on stderr and exit status 1.
 
+#include <csignal>
 #include <cstdio>
 #include <vector>
 
@@ -9,6 +10,9 @@
 #include "lowbit/threads.h"
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, which is reported and
+  // cleaned up like a full disk, instead of killing the process with a partial output.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"lowbit: quantize LLMs, write GGUF/GPTQ/AWQ files, measure what it cost"};
   app.require_subcommand(1);
   app.fallthrough();  // global options (--threads) may also follow the subcommand

@@ -1,12 +1,12 @@
 // Hessian accumulation by BLAS and the layer output error (see lowbit/hessian.h).
 #include "lowbit/hessian.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 
 #include "lowbit/blas_setup.h"
 #include "lowbit/error.h"
+#include "core/sgemm_tiles.h"
 
 namespace lowbit {
 
@@ -38,9 +38,7 @@ void HessianAccumulator::add(const float* x, int64_t T) {
 void HessianAccumulator::multiply_staged() {
   if (staged_ == 0) return;
   ensure_blas_kernels();
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(cols_), static_cast<int>(cols_), static_cast<int>(staged_),
-              1.0f, stage_.data(), static_cast<int>(cols_), stage_.data(), static_cast<int>(cols_), 0.0f, product_.data(),
-              static_cast<int>(cols_));
+  sgemm_tiles(true, false, cols_, cols_, staged_, 1.0f, stage_.data(), cols_, stage_.data(), cols_, 0.0f, product_.data(), cols_);
 #pragma omp parallel for schedule(static) if (cols_ >= 256)
   for (int64_t i = 0; i < cols_; ++i) {
     for (int64_t j = i; j < cols_; ++j) sum_[i * cols_ + j] += product_[i * cols_ + j];
@@ -68,8 +66,7 @@ double output_sq_error(std::span<const float> x, int64_t T, std::span<const floa
   std::vector<float> d(static_cast<size_t>(rows * cols));
   for (size_t i = 0; i < d.size(); ++i) d[i] = q[i] - w[i];
   std::vector<float> e(static_cast<size_t>(T * rows));  // e: (T, rows) = x · dᵀ
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows), static_cast<int>(cols),
-              1.0f, x.data(), static_cast<int>(cols), d.data(), static_cast<int>(cols), 0.0f, e.data(), static_cast<int>(rows));
+  sgemm_tiles(false, true, T, rows, cols, 1.0f, x.data(), cols, d.data(), cols, 0.0f, e.data(), rows);
   double sum = 0;
   for (float v : e) sum += static_cast<double>(v) * v;
   return sum;

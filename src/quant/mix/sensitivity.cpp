@@ -40,7 +40,52 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
   for (const Weight* w : matrices) steps += static_cast<int64_t>(candidate_formats(o.formats, w->cols).size());
   std::vector<float> x(static_cast<size_t>(T * C)), logq(static_cast<size_t>(T * V));
   const double n_tokens = static_cast<double>(S * T);
-  for (const Weight* w : matrices) {
+  // The checkpoint: every matrix's result so far (in order), exact. What they depend on:
+  // the model's files, the calibration text and options, the formats, the method, the build.
+  FingerprintPart what;
+  for (const std::string& f : m.files) what.add_file(f);
+  what.add_file(calib_path).add(r.fingerprint).add(o.method).add(std::to_string(o.measure));
+  what.add(std::to_string(o.calib.samples) + " " + std::to_string(o.calib.length) + " " + std::to_string(o.calib.seed));
+  for (const std::string& f : o.formats) what.add(f);
+  what.add(std::to_string(running_build_fingerprint()));
+  StatsCheckpointer saver(o.checkpoint, "sensitivity", what.value());
+  if (auto saved = saver.load()) {
+    StatsReader& in = saved->stats;
+    for (int64_t i = 0; i < saved->done; ++i) {
+      TensorSensitivity ts{in.get_string(), in.get<int64_t>(), in.get<int64_t>(), in.get<int64_t>(), {}};
+      const auto n = in.get<uint64_t>();
+      for (uint64_t k = 0; k < n; ++k) {
+        SensitivityChoice c{in.get_string(), in.get<uint64_t>(), in.get<double>(), in.get<double>(), in.get<double>()};
+        ts.choices.push_back(c);
+      }
+      if (i >= static_cast<int64_t>(matrices.size()) || ts.name != matrices[i]->name) {
+        throw Error("--resume: the checkpoint's matrices are not this model's", {.file = o.checkpoint.path, .tensor = ts.name});
+      }
+      done += static_cast<int64_t>(ts.choices.size());
+      r.tensors.push_back(std::move(ts));
+    }
+  }
+  if (o.resume_note != nullptr) *o.resume_note = saver.note();
+  auto save = [&] {
+    StatsWriter out;
+    for (const TensorSensitivity& t : r.tensors) {
+      out.put_string(t.name);
+      out.put(t.layer);
+      out.put(t.rows);
+      out.put(t.cols);
+      out.put<uint64_t>(t.choices.size());
+      for (const SensitivityChoice& c : t.choices) {
+        out.put_string(c.format);
+        out.put(c.bytes);
+        out.put(c.proxy);
+        out.put(c.relative);
+        out.put(c.kld);
+      }
+    }
+    saver.save(static_cast<int64_t>(r.tensors.size()), out);
+  };
+  for (size_t mi = r.tensors.size(); mi < matrices.size(); ++mi) {
+    const Weight* w = matrices[mi];
     const std::vector<float> values = w->to_f32();
     const bool embedding = w->name == "token_embd.weight";
     const auto lin = run.linears.find(w->name);
@@ -111,7 +156,9 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
       if (o.progress) o.progress(++done, steps, w->name + " " + std::string(f->name));
     }
     r.tensors.push_back(std::move(ts));
+    if (saver.due() && r.tensors.size() < matrices.size()) save();
   }
+  saver.finish();
   if (o.measure) {
     for (const std::string& name : o.formats) {
       std::vector<double> proxy, relative, kld;

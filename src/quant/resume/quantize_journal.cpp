@@ -97,26 +97,6 @@ std::optional<ParsedJournal> parse_journal(const std::string& path) {
 
 }  // namespace
 
-FingerprintPart& FingerprintPart::add(const std::string& s) {
-  const uint64_t n = s.size();
-  hash_ = XXH3_64bits_withSeed(&n, sizeof(n), hash_);
-  hash_ = XXH3_64bits_withSeed(s.data(), s.size(), hash_);
-  return *this;
-}
-
-FingerprintPart& FingerprintPart::add_file(const std::string& path) {
-  if (path.empty()) return *this;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return add(path + " (absent)");
-  return add(path + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec));
-}
-
-uint64_t running_build_fingerprint() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return FingerprintPart().add_file(ec ? std::string("unknown") : exe.string()).value();
-}
-
 QuantizeJournal::QuantizeJournal(const std::string& temp, const std::string& data, const RunFingerprint& f) {
   open_and_write(temp, data, f, {});
 }

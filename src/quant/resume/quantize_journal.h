@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/stats_checkpoint.h"
+
 namespace lowbit {
 
 // What a run's bytes depend on, hashed in three parts so a refusal can say which changed.
@@ -26,18 +28,6 @@ struct RunFingerprint {
   uint64_t build = 0;    // the lowbit executable
   bool operator==(const RunFingerprint&) const = default;
 };
-
-// Hashes strings into one fingerprint part, in order.
-class FingerprintPart {
- public:
-  FingerprintPart& add(const std::string& s);
-  FingerprintPart& add_file(const std::string& path);  // path, size and mtime; "" adds nothing
-  uint64_t value() const { return hash_; }
-
- private:
-  uint64_t hash_ = 0x9e3779b97f4a7c15ull;
-};
-uint64_t running_build_fingerprint();  // the executable's size and modification time
 
 struct JournalRegion {
   uint64_t end = 0, digest = 0;
