@@ -4,16 +4,18 @@
 # own, from `quantize --json`) and the memory cgroup's peak (page cache included) against
 # the limit. The limit is a cgroup v1 memory group where /sys/fs/cgroup/memory is writable
 # (root), else `systemd-run --scope -p MemoryMax=`. A run the limit kills shows as such.
-#   LIMIT_MB=2048 SHAPE=tinyllama-1.1b bench/out_of_core.sh [build/lowbit]
+#   LIMIT_MB=900 SHAPE=tinyllama-1.1b LAYERS=8 SAMPLES=16 bench/out_of_core.sh [build/lowbit]
 set -euo pipefail
 lowbit=$(realpath "${1:-build/lowbit}")
 shared=$(realpath "${SHARED:-../shared}")
-limit_mb=${LIMIT_MB:-2048}
+limit_mb=${LIMIT_MB:-900}
 shape=${SHAPE:-tinyllama-1.1b}
+layers=${LAYERS:-8}
+samples=${SAMPLES:-16}
 work=${WORK:-/tmp/lowbit-out-of-core}
 mkdir -p "$work"
-model=$work/$shape-f32.gguf
-[ -f "$model" ] || "$lowbit" synth -s "$shape" -f f32 -o "$model" > /dev/null
+model=$work/$shape-$layers-layers-f32.gguf
+[ -f "$model" ] || "$lowbit" synth -s "$shape" --layers "$layers" -f f32 -o "$model" > /dev/null
 model_mb=$(( $(stat -c %s "$model") >> 20 ))
 echo "model $model: $model_mb MiB (f32), limit $limit_mb MiB ($(awk "BEGIN{printf \"%.2f\", $model_mb / $limit_mb}")x), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
@@ -40,7 +42,7 @@ for method in rtn gptq; do
   out=$work/$shape-q4_k_m-$method.gguf
   rm -f "$out"
   args=(quantize "$model" "$out" --recipe q4_k_m --json)
-  [ "$method" = gptq ] && args+=(--method gptq --calib "$shared/data/tinystories-valid-30k.txt" --calib-samples 32 --calib-len 512)
+  [ "$method" = gptq ] && args+=(--method gptq --calib "$shared/data/tinystories-valid-30k.txt" --calib-samples "$samples" --calib-len 512)
   start=$(date +%s.%N)
   limited "$method" "$lowbit" "${args[@]}" > "$work/$method.json" 2> "$work/$method.err"
   seconds=$(awk "BEGIN{printf \"%.0f\", $(date +%s.%N) - $start}")

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
   libpcre2-dev libutf8proc-dev   # tokenizer.json: Unicode regexes, normalization forms
   libxxhash-dev      # quantize --resume: XXH3 digests of what was written
+  openmpi-bin libopenmpi-dev   # mpirun -np N lowbit imatrix|...: work shared across processes and machines
   clang libomp-dev   # make fuzz: libFuzzer and the OpenMP runtime clang links
   librsvg2-dev       # eval --plot FILE.png: the SVG plot rasterized
   chromium python3   # tests: eval --html rendered in a headless browser, its numbers checked

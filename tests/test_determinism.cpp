@@ -22,22 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 const char* kModel = "models/shakespeare-llama-4m";
 
-// Every file of a .gguf output or folder, by name: its size and XXH3 (a failure then prints
-// which file differs, not the bytes).
-std::map<std::string, std::string> output_files(const std::string& path) {
-  auto digest = [](const std::string& file) {
-    const std::string bytes = test::read_file(file);
-    return std::to_string(bytes.size()) + " bytes, xxh3 " +
-           std::to_string(content_digest({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
-  };
-  std::map<std::string, std::string> out;
-  if (fs::is_regular_file(path)) {
-    out["."] = digest(path);
-  } else {
-    for (const auto& e : fs::directory_iterator(path)) out[e.path().filename().string()] = digest(e.path().string());
-  }
-  return out;
-}
 
 // Restores the thread count the test started with.
 class ThreadCounts : public ::testing::Test {
@@ -82,7 +66,7 @@ TEST_P(Determinism, SameBytesForEveryThreadCountAndRun) {
       o.imatrix = imatrix_path;
     }
     quantize_model(o);
-    return output_files(o.output);
+    return test::output_files(o.output);
   };
   const auto one = run(1, "t1");
   EXPECT_EQ(run(2, "t2"), one) << "2 threads";
@@ -121,7 +105,7 @@ TEST_F(ThreadCounts, SeededQatWritesTheSameBytesForEveryThreadCount) {
     q.recipe_data = Recipe{"qat", "", "keep", {}};
     q.transform = [&](Model& model) { tm.export_to(model); };
     quantize_model(q);
-    return output_files(q.output);
+    return test::output_files(q.output);
   };
   const auto one = run(1);
   EXPECT_EQ(run(2), one);

@@ -79,22 +79,6 @@ std::vector<std::string> leftovers(const std::string& dir) {
   return out;
 }
 
-// Every file of a .gguf output or folder, by name: its size and XXH3 (a failure then prints
-// which file differs, not the bytes).
-std::map<std::string, std::string> output_files(const std::string& path) {
-  auto digest = [](const std::string& file) {
-    const std::string bytes = test::read_file(file);
-    return std::to_string(bytes.size()) + " bytes, xxh3 " +
-           std::to_string(content_digest({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
-  };
-  std::map<std::string, std::string> out;
-  if (fs::is_regular_file(path)) {
-    out["."] = digest(path);
-  } else {
-    for (const auto& e : fs::directory_iterator(path)) out[e.path().filename().string()] = digest(e.path().string());
-  }
-  return out;
-}
 
 class Resume : public ::testing::TestWithParam<Case> {
  protected:
@@ -120,7 +104,7 @@ TEST_P(Resume, KilledRunResumedWritesTheSameBytes) {
 
   const std::string whole = dir + "/whole-" + c.output;
   const QuantizeReport uninterrupted = quantize_model(options_for(c, whole));
-  EXPECT_EQ(output_files(out), output_files(whole));
+  EXPECT_EQ(test::output_files(out), test::output_files(whole));
   EXPECT_EQ(resumed.bytes, uninterrupted.bytes);
   EXPECT_EQ(resumed.parameters, uninterrupted.parameters);
 }
@@ -187,7 +171,7 @@ TEST(ResumeChecks, ADamagedTensorIsRedoneAndTheResultStillMatches) {
   const QuantizeReport r = quantize_model(o);
   EXPECT_EQ(r.resumed_tensors, 7) << r.resume_note;
   quantize_model(options_for(c, dir + "/whole.gguf"));
-  EXPECT_EQ(output_files(out), output_files(dir + "/whole.gguf"));
+  EXPECT_EQ(test::output_files(out), test::output_files(dir + "/whole.gguf"));
 }
 
 TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
@@ -205,7 +189,7 @@ TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
   EXPECT_EQ(r.resumed_tensors, 1) << r.resume_note;  // token_embd kept
   EXPECT_EQ(r.resumed_block, -1);
   quantize_model(options_for(c, dir + "/whole.gguf"));
-  EXPECT_EQ(output_files(out), output_files(dir + "/whole.gguf"));
+  EXPECT_EQ(test::output_files(out), test::output_files(dir + "/whole.gguf"));
 }
 
 TEST(ResumeChecks, OtherOptionsAreRefusedAndThePartialOutputKept) {

@@ -1,6 +1,8 @@
 // Test helpers: shared-data lookup, deterministic random rows, error metrics, temp dirs.
 #include "test_support.h"
 
+#include "lowbit/atomic_file.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,6 +52,21 @@ std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) ADD_FAILURE() << "cannot read " << path;
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::map<std::string, std::string> output_files(const std::string& path) {
+  auto digest = [](const std::string& file) {
+    const std::string bytes = test::read_file(file);
+    return std::to_string(bytes.size()) + " bytes, xxh3 " +
+           std::to_string(content_digest({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
+  };
+  std::map<std::string, std::string> out;
+  if (std::filesystem::is_regular_file(path)) {
+    out["."] = digest(path);
+  } else {
+    for (const auto& e : std::filesystem::directory_iterator(path)) out[e.path().filename().string()] = digest(e.path().string());
+  }
+  return out;
 }
 
 std::string temp_dir() {

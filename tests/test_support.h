@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ double relative_rmse(const std::vector<float>& a, const std::vector<float>& b);
 
 // The bytes of a file, as a string (text is read raw: no newline translation).
 std::string read_file(const std::string& path);
+
+// Every file of a .gguf output or folder, by name: its size and XXH3 (a failure then prints
+// which file differs, not the bytes).
+std::map<std::string, std::string> output_files(const std::string& path);
 
 // A fresh empty directory for the calling test (calling it again empties it: call once).
 std::string temp_dir();

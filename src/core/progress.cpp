@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "lowbit/cluster.h"
+
 namespace lowbit {
 
 Progress::Progress(std::string what, int64_t total, std::string unit)
@@ -12,6 +14,7 @@ Progress::Progress(std::string what, int64_t total, std::string unit)
       start_(std::chrono::steady_clock::now()), last_(start_) {}
 
 void Progress::update(int64_t done, const std::string& extra) {
+  if (!cluster().is_root()) return;  // under mpirun, rank 0 speaks for the run
   const auto now = std::chrono::steady_clock::now();
   const double since_last = std::chrono::duration<double>(now - last_).count();
   if (done < total_ && printed_ && since_last < (tty_ ? 0.2 : 1.0)) return;
@@ -27,6 +30,7 @@ void Progress::update(int64_t done, const std::string& extra) {
 }
 
 void Progress::finish(const std::string& extra) {
+  if (!cluster().is_root()) return;
   update(total_, extra);
   if (tty_) std::fprintf(stderr, "\n");
 }

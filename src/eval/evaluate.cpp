@@ -1,4 +1,5 @@
 // The eval table (evaluate.h).
+#include "lowbit/cluster.h"
 #include "lowbit/evaluate.h"
 
 #include <fmt/format.h>
@@ -128,9 +129,12 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   const auto tokens = base.tokenizer->encode(text.str(), true);
   const std::string logits = (std::filesystem::temp_directory_path() /
                               ("lowbit-eval-" + std::to_string(::getpid()) + ".logits")).string();
-  struct Cleanup {
+  struct Cleanup {  // (under mpirun each rank's logits are LOGITS.rankK: compute_perplexity)
     std::string path;
-    ~Cleanup() { std::filesystem::remove(path); }
+    ~Cleanup() {
+      std::filesystem::remove(path);
+      std::filesystem::remove(path + ".rank" + std::to_string(cluster().rank()));
+    }
   } cleanup{logits};
 
   PerplexityOptions p;

@@ -5,6 +5,7 @@
 #include "lowbit/imatrix.h"
 
 #include "lowbit/atomic_file.h"
+#include "lowbit/cluster.h"
 
 #include <cstring>
 #include <cmath>
@@ -178,57 +179,83 @@ ImportanceMatrix collect_imatrix(const Model& model, std::span<const int32_t> to
   m.chunk_size = n_ctx;
   m.chunk_count = n_chunks;
   Engine engine(model, n_ctx);
-  // One input is shared by q, k and v (and by gate and up): its Σx² is computed once and
-  // recorded for each of them, as llama.cpp records it per matrix.
-  std::vector<double> sum2;
+  // One chunk's sums: one input is shared by q, k and v (and by gate and up): its Σx² is
+  // computed once and recorded for each of them, as llama.cpp records it per matrix.
+  std::map<std::string, ImportanceMatrix::Entry> part;
   engine.set_observer([&](const ObservedInput& in) {
-    sum2.assign(in.cols, 0.0);
+    std::vector<double> sum2(in.cols, 0.0);
     for (int64_t t = 0; t < in.T; ++t) {
       for (int64_t j = 0; j < in.cols; ++j) sum2[j] += static_cast<double>(in.x[t * in.cols + j]) * in.x[t * in.cols + j];
     }
     for (const Weight* w : in.weights) {
-      auto& e = m.entries[w->name];
+      auto& e = part[w->name];
       if (e.sum2.empty()) e.sum2.assign(in.cols, 0.0);
       for (int64_t j = 0; j < in.cols; ++j) e.sum2[j] += sum2[j];
       e.count += in.T;
     }
   });
-  // The checkpoint: the sums after `done` chunks, exact. What they depend on: the model's
-  // files, the tokens, the chunking and the lowbit build.
-  FingerprintPart what;
-  for (const std::string& f : model.files) what.add_file(f);
-  what.add(std::to_string(content_digest({reinterpret_cast<const uint8_t*>(tokens.data()), tokens.size_bytes()})));
-  what.add(std::to_string(n_ctx) + " " + std::to_string(n_chunks) + " " + dataset + " " + std::to_string(running_build_fingerprint()));
-  StatsCheckpointer saver(checkpoint, "imatrix", what.value());
-  auto save = [&](int64_t done) {
-    StatsWriter w;
-    w.put<uint64_t>(m.entries.size());
-    for (const auto& [name, e] : m.entries) {
+  // Chunks are added to the totals one after another in their order, on one process or
+  // many (under mpirun, round r runs chunk r·N + k on rank k and rank 0 adds them in
+  // order): the sums are the same bits either way.
+  auto add_part = [&](StatsReader in) {
+    const auto n = in.get<uint64_t>();
+    for (uint64_t i = 0; i < n; ++i) {
+      auto& e = m.entries[in.get_string()];
+      const auto count = in.get<int64_t>();
+      const std::vector<double> sum2 = in.get_doubles();
+      if (e.sum2.empty()) e.sum2.assign(sum2.size(), 0.0);
+      for (size_t j = 0; j < sum2.size(); ++j) e.sum2[j] += sum2[j];
+      e.count += count;
+    }
+  };
+  auto write_entries = [](const std::map<std::string, ImportanceMatrix::Entry>& entries, StatsWriter& w) {
+    w.put<uint64_t>(entries.size());
+    for (const auto& [name, e] : entries) {
       w.put_string(name);
       w.put(e.count);
       w.put_doubles(e.sum2);
     }
-    saver.save(done, w);
   };
+  // The checkpoint (rank 0's): the sums after `done` chunks, exact. What they depend on:
+  // the model's files, the tokens, the chunking and the lowbit build.
+  FingerprintPart what;
+  for (const std::string& f : model.files) what.add_file(f);
+  what.add(std::to_string(content_digest({reinterpret_cast<const uint8_t*>(tokens.data()), tokens.size_bytes()})));
+  what.add(std::to_string(n_ctx) + " " + std::to_string(n_chunks) + " " + dataset + " " + std::to_string(running_build_fingerprint()));
+  Cluster& ranks = cluster();
+  StatsCheckpointer saver(ranks.is_root() ? checkpoint : StatsCheckpoint{}, "imatrix", what.value());
   int64_t first = 0;
   if (auto saved = saver.load()) {
     first = saved->done;
-    const auto n = saved->stats.get<uint64_t>();
-    for (uint64_t i = 0; i < n; ++i) {
-      auto& e = m.entries[saved->stats.get_string()];
-      e.count = saved->stats.get<int64_t>();
-      e.sum2 = saved->stats.get_doubles();
-    }
+    add_part(std::move(saved->stats));
     if (first > n_chunks) throw Error("--resume: the checkpoint has more chunks than this run", {.file = checkpoint.path});
   }
+  std::vector<uint8_t> first_bytes(sizeof(first));
+  std::memcpy(first_bytes.data(), &first, sizeof(first));
+  ranks.broadcast(first_bytes);
+  std::memcpy(&first, first_bytes.data(), sizeof(first));
   if (resume_note != nullptr) *resume_note = saver.note();
   const int32_t bos = model.tokenizer ? model.tokenizer->bos() : -1;
-  for (int64_t c = first; c < n_chunks; ++c) {
-    std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
-    if (bos >= 0) chunk[0] = bos;
-    engine.forward(chunk, 0, nullptr);
-    if (progress) progress(c + 1, n_chunks);
-    if (saver.due() && c + 1 < n_chunks) save(c + 1);
+  const int64_t N = ranks.size();
+  for (int64_t round = first; round < n_chunks; round += N) {
+    const int64_t c = round + ranks.rank();
+    part.clear();
+    if (c < n_chunks) {
+      std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
+      if (bos >= 0) chunk[0] = bos;
+      engine.forward(chunk, 0, nullptr);
+    }
+    StatsWriter mine;
+    write_entries(part, mine);
+    const auto parts = ranks.gather(mine.bytes());
+    for (const auto& p : parts) add_part(StatsReader(p, "imatrix chunk"));
+    const int64_t done = std::min(round + N, n_chunks);
+    if (progress) progress(done, n_chunks);
+    if (saver.due() && done < n_chunks) {
+      StatsWriter w;
+      write_entries(m.entries, w);
+      saver.save(done, w);
+    }
   }
   saver.finish();
   return m;

@@ -25,6 +25,8 @@
 #include "lowbit/mapped_file.h"
 #include "lowbit/model_io.h"
 #include "quant/encode_weight.h"
+#include "lowbit/cluster.h"
+#include "quant/calib/block_pipeline.h"
 #include "quant/mix/mix_output.h"
 #include "quant/resume/quantize_journal.h"
 
@@ -451,6 +453,15 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   } else if (!o.calib.empty() && !(report.mix && o.mix_branch.matrices > 0)) {  // (the branching measured on it)
     warn("calibration text given but no calibrated method is used (--method gptq): ignored", {.file = o.calib});
   }
+  // Under mpirun the calibrated pass runs across the ranks (block_pipeline.h); rank 0 writes.
+  Cluster& ranks = cluster();
+  std::unique_ptr<BlockPipeline> pipeline;
+  if (layerwise && ranks.size() > 1) pipeline = std::make_unique<BlockPipeline>(*layerwise, model.config.n_layers, ranks);
+  if (!ranks.is_root()) {
+    if (pipeline) pipeline->serve();
+    return report;  // the other ranks write nothing (an uncalibrated run is rank 0's alone)
+  }
+  if (o.resume && ranks.size() > 1) throw Error("--resume runs in one process (not under mpirun)", {.file = o.output});
   if (o.resume && o.transform) throw Error("--resume is not available for a transformed model", {.file = o.output});
   const RunFingerprint fingerprint = fingerprint_of(o, model, plan, recipe.name);
   std::optional<ResumePlan> resume;
@@ -493,6 +504,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   std::vector<uint8_t> writing_bytes;
   std::future<void> writing;
   const size_t first = resume ? resume->sink.planned : 0;
+  int64_t current_block = -1;  // the calibrated block `block` holds
   for (size_t i = 0; i < first; ++i) {  // kept from the partial output: counted, not redone
     const Weight& w = *plan[i].weight;
     const uint64_t bytes = plan[i].format->tensor_bytes(w.rows, w.cols);
@@ -512,12 +524,17 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     float input_scale = 0;
     const auto order = qk_reorder(model.config, w, target_style);
     if (layerwise && p.layer >= 0) {
-      if (p.layer >= layerwise->blocks_done()) {
-        if (layerwise->blocks_done() > 0) {  // this block's inputs, once every earlier tensor is journaled
-          if (writing.valid()) writing.get();
-          save_activation_snapshot(out->temp(), fingerprint, layerwise->blocks_done(), layerwise->inputs());
+      if (p.layer != current_block) {
+        if (pipeline) {
+          block = pipeline->block(p.layer);
+        } else {
+          if (layerwise->blocks_done() > 0) {  // this block's inputs, once every earlier tensor is journaled
+            if (writing.valid()) writing.get();
+            save_activation_snapshot(out->temp(), fingerprint, layerwise->blocks_done(), layerwise->inputs());
+          }
+          block = layerwise->next_block();
         }
-        block = layerwise->next_block();
+        current_block = p.layer;
       }
       QuantizedTensor& t = block.at(w.name);
       bytes = std::move(t.bytes);

@@ -1,9 +1,11 @@
-// `lowbit imatrix MODEL -f TEXT -o FILE [-c 512] [--chunks N]`: collects llama.cpp's
-// importance matrix (sum of x^2 per input column of every layer matrix).
+// `lowbit imatrix MODEL -f TEXT -o FILE [-c 512] [--chunks N] [--resume]`: collects
+// llama.cpp's importance matrix (sum of x^2 per input column of every layer matrix).
+// `mpirun -np N lowbit imatrix ...` shares the chunks among N ranks; the file is the same.
 #include <nlohmann/json.hpp>
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "lowbit/cluster.h"
 #include "lowbit/imatrix.h"
 #include "lowbit/model_io.h"
 #include "lowbit/output_guard.h"
@@ -42,6 +44,7 @@ Runner register_imatrix(CLI::App& app) {
       if (!progress) progress = std::make_unique<Progress>("imatrix", total, "chunks");
       progress->update(done);
     }, checkpoint, &note);
+    if (!cluster().is_root()) return 0;  // under mpirun, rank 0 holds the sums and writes them
     im.save(o->out);
     if (!note.empty()) fmt::print(stderr, "{}\n", note);
     if (o->json) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "lowbit/cluster.h"
 #include "lowbit/error.h"
 #include "lowbit/methods.h"
 #include "lowbit/mix.h"
@@ -172,6 +173,7 @@ Runner register_quantize(CLI::App& app) {
       progress->update(i, fmt::format("{:.1f} MB f32 in{}{}", bytes / 1e6, name.empty() ? "" : ", ", name));
     };
     const QuantizeReport r = quantize_model(o->q);
+    if (!cluster().is_root()) return 0;  // under mpirun, rank 0 wrote the file and reports it
     if (calib_progress) calib_progress->finish("");
     if (progress) progress->finish(fmt::format("{:.1f} MB/s", r.parameters * 4.0 / 1e6 / r.seconds));
     if (r.mix && !o->emit_recipe.empty()) save_recipe(r.mix->recipe, o->emit_recipe);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "lowbit/cluster.h"
 #include "lowbit/error.h"
 #include "lowbit/output_guard.h"
 #include "lowbit/progress.h"
@@ -59,6 +60,7 @@ Runner register_sensitivity(CLI::App& app) {
     o->s.checkpoint.path = o->out + ".checkpoint";
     o->s.resume_note = &note;
     SensitivityReport r = measure_sensitivity(m, o->calib, o->s);
+    if (!cluster().is_root()) return 0;  // under mpirun, rank 0 writes the report
     if (progress) progress->finish("");
     if (!note.empty()) fmt::print(stderr, "{}\n", note);
     r.model = o->model;

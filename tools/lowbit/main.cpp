@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "commands.h"
+#include "mpi_cluster.h"
+#include "lowbit/cluster.h"
 #include "lowbit/error.h"
 #include "lowbit/threads.h"
 
@@ -13,6 +15,10 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) then fails the write with EFBIG, which is reported and
   // cleaned up like a full disk, instead of killing the process with a partial output.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Under mpirun: one rank of N. Rank 0 prints and writes the results; the others only
+  // compute (their stdout goes nowhere, their errors still show).
+  lowbit::cli::join_mpi_world_if_launched(&argc, &argv);
+  if (!lowbit::cluster().is_root()) std::freopen("/dev/null", "w", stdout);
   CLI::App app{"lowbit: quantize LLMs, write GGUF/GPTQ/AWQ files, measure what it cost"};
   app.require_subcommand(1);
   app.fallthrough();  // global options (--threads) may also follow the subcommand
@@ -66,9 +72,11 @@ int main(int argc, char** argv) {
     }
   } catch (const lowbit::Error& e) {
     std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    lowbit::cli::abort_mpi_world_if_joined(1);
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lowbit: internal error: %s\n", e.what());
+    lowbit::cli::abort_mpi_world_if_joined(2);
     return 2;
   }
   return 1;

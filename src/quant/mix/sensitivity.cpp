@@ -4,6 +4,8 @@
 // (token_embd from the start, output through the head only).
 #include "lowbit/sensitivity.h"
 
+#include "lowbit/cluster.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -48,44 +50,56 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
   what.add(std::to_string(o.calib.samples) + " " + std::to_string(o.calib.length) + " " + std::to_string(o.calib.seed));
   for (const std::string& f : o.formats) what.add(f);
   what.add(std::to_string(running_build_fingerprint()));
-  StatsCheckpointer saver(o.checkpoint, "sensitivity", what.value());
+  // Results travel as bytes: the checkpoint's, and under mpirun each rank's matrices.
+  auto write_tensor = [](const TensorSensitivity& t, StatsWriter& out) {
+    out.put_string(t.name);
+    out.put(t.layer);
+    out.put(t.rows);
+    out.put(t.cols);
+    out.put<uint64_t>(t.choices.size());
+    for (const SensitivityChoice& c : t.choices) {
+      out.put_string(c.format);
+      out.put(c.bytes);
+      out.put(c.proxy);
+      out.put(c.relative);
+      out.put(c.kld);
+    }
+  };
+  auto read_tensor = [](StatsReader& in) {
+    TensorSensitivity ts{in.get_string(), in.get<int64_t>(), in.get<int64_t>(), in.get<int64_t>(), {}};
+    const auto n = in.get<uint64_t>();
+    for (uint64_t k = 0; k < n; ++k) {
+      SensitivityChoice c{in.get_string(), in.get<uint64_t>(), in.get<double>(), in.get<double>(), in.get<double>()};
+      ts.choices.push_back(c);
+    }
+    return ts;
+  };
+  Cluster& ranks = cluster();
+  StatsCheckpointer saver(ranks.is_root() ? o.checkpoint : StatsCheckpoint{}, "sensitivity", what.value());
+  StatsWriter kept;  // the checkpoint's matrices, rank 0's, for every rank
   if (auto saved = saver.load()) {
-    StatsReader& in = saved->stats;
     for (int64_t i = 0; i < saved->done; ++i) {
-      TensorSensitivity ts{in.get_string(), in.get<int64_t>(), in.get<int64_t>(), in.get<int64_t>(), {}};
-      const auto n = in.get<uint64_t>();
-      for (uint64_t k = 0; k < n; ++k) {
-        SensitivityChoice c{in.get_string(), in.get<uint64_t>(), in.get<double>(), in.get<double>(), in.get<double>()};
-        ts.choices.push_back(c);
-      }
+      TensorSensitivity ts = read_tensor(saved->stats);
       if (i >= static_cast<int64_t>(matrices.size()) || ts.name != matrices[i]->name) {
         throw Error("--resume: the checkpoint's matrices are not this model's", {.file = o.checkpoint.path, .tensor = ts.name});
       }
-      done += static_cast<int64_t>(ts.choices.size());
-      r.tensors.push_back(std::move(ts));
+      write_tensor(ts, kept);
     }
   }
   if (o.resume_note != nullptr) *o.resume_note = saver.note();
+  std::vector<uint8_t> shared = kept.bytes();
+  ranks.broadcast(shared);
+  for (StatsReader in(shared, "sensitivity checkpoint"); !in.done();) {
+    r.tensors.push_back(read_tensor(in));
+    done += static_cast<int64_t>(r.tensors.back().choices.size());
+  }
   auto save = [&] {
     StatsWriter out;
-    for (const TensorSensitivity& t : r.tensors) {
-      out.put_string(t.name);
-      out.put(t.layer);
-      out.put(t.rows);
-      out.put(t.cols);
-      out.put<uint64_t>(t.choices.size());
-      for (const SensitivityChoice& c : t.choices) {
-        out.put_string(c.format);
-        out.put(c.bytes);
-        out.put(c.proxy);
-        out.put(c.relative);
-        out.put(c.kld);
-      }
-    }
+    for (const TensorSensitivity& t : r.tensors) write_tensor(t, out);
     saver.save(static_cast<int64_t>(r.tensors.size()), out);
   };
-  for (size_t mi = r.tensors.size(); mi < matrices.size(); ++mi) {
-    const Weight* w = matrices[mi];
+  // One matrix, quantized into each candidate: its proxy and (measured) KLD.
+  auto measure_one = [&](const Weight* w) {
     const std::vector<float> values = w->to_f32();
     const bool embedding = w->name == "token_embd.weight";
     const auto lin = run.linears.find(w->name);
@@ -153,9 +167,26 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
         choice.kld = std::max(0.0, kl / n_tokens);
       }
       ts.choices.push_back(choice);
-      if (o.progress) o.progress(++done, steps, w->name + " " + std::string(f->name));
+      if (o.progress && ranks.size() == 1) o.progress(++done, steps, w->name + " " + std::string(f->name));
     }
-    r.tensors.push_back(std::move(ts));
+    return ts;
+  };
+  // Round by round: matrix round + k on rank k (one process: one matrix a round); every
+  // rank gets every result, in the matrices' order.
+  const size_t N = static_cast<size_t>(ranks.size());
+  for (size_t round = r.tensors.size(); round < matrices.size(); round += N) {
+    StatsWriter mine;
+    if (const size_t i = round + static_cast<size_t>(ranks.rank()); i < matrices.size()) write_tensor(measure_one(matrices[i]), mine);
+    std::vector<uint8_t> results;
+    for (const auto& part : ranks.gather(mine.bytes())) results.insert(results.end(), part.begin(), part.end());
+    ranks.broadcast(results);
+    for (StatsReader in(results, "sensitivity results"); !in.done();) {
+      r.tensors.push_back(read_tensor(in));
+      if (N > 1) {
+        done += static_cast<int64_t>(r.tensors.back().choices.size());
+        if (o.progress) o.progress(done, steps, r.tensors.back().name);
+      }
+    }
     if (saver.due() && r.tensors.size() < matrices.size()) save();
   }
   saver.finish();
