@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -15,9 +16,15 @@ namespace lowbit {
 // writer's pid in the name lets a later run tell a dead writer's leftovers from a live one's.
 std::string temporary_template(const std::string& path);
 
-// Removes "PATH.tmp.PID.*" files and folders left by writers that no longer run (a
-// process killed with SIGKILL cannot clean up after itself). Those of live processes stay.
+// The "PATH.tmp.PID.*" files and folders beside `path` whose writer (PID) no longer runs:
+// a process killed with SIGKILL cannot clean up after itself. Those of live processes and
+// of this one are not listed.
+std::vector<std::string> dead_writers_temporaries(const std::string& path);
+// Removes them.
 void remove_stale_temporaries(const std::string& path);
+// Renames a dead writer's "PATH.tmp.PID.REST" to carry this process's pid, so that another
+// run's clean-up does not take it while this one continues it; returns the new name.
+std::string claim_temporary(const std::string& temp);
 
 // Where a stream writer continues a killed writer's temporary file: after its first
 // `tensors` tensors, which end at byte `bytes`.

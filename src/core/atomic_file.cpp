@@ -26,23 +26,44 @@ std::string temporary_template(const std::string& path) {
   return p + ".tmp." + std::to_string(::getpid()) + ".XXXXXX";
 }
 
-void remove_stale_temporaries(const std::string& path) {
+std::vector<std::string> dead_writers_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path target = fs::path(path).lexically_normal();
   if (!target.has_filename()) target = target.parent_path();
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   const std::string prefix = target.filename().string() + ".tmp.";
+  std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     if (!name.starts_with(prefix)) continue;
-    const std::string rest = name.substr(prefix.size());
+    const std::string rest = name.substr(prefix.size());  // PID.REST
     const auto dot = rest.find('.');
     if (dot == std::string::npos || dot == 0 || rest.find_first_not_of("0123456789") != dot) continue;
     const long pid = std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
     if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    fs::remove_all(e.path(), ec);
+    out.push_back((dir / name).string());
   }
+  return out;
+}
+
+void remove_stale_temporaries(const std::string& path) {
+  std::error_code ec;
+  for (const std::string& t : dead_writers_temporaries(path)) std::filesystem::remove_all(t, ec);
+}
+
+std::string claim_temporary(const std::string& temp) {
+  namespace fs = std::filesystem;
+  const fs::path old_temp(temp);
+  const std::string name = old_temp.filename().string();
+  const size_t tmp = name.rfind(".tmp.");
+  const size_t dot = tmp == std::string::npos ? std::string::npos : name.find('.', tmp + 5);
+  if (dot == std::string::npos) throw Error("not a temporary output's name", {.file = temp});
+  const fs::path claimed = old_temp.parent_path() / (name.substr(0, tmp) + ".tmp." + std::to_string(::getpid()) + name.substr(dot));
+  if (std::rename(temp.c_str(), claimed.c_str()) != 0) {
+    throw Error(std::string("cannot take over the partial output: ") + std::strerror(errno), {.file = temp});
+  }
+  return claimed.string();
 }
 
 uint64_t content_digest(std::span<const uint8_t> bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -135,27 +134,19 @@ void QuantizeJournal::remove() {
 
 std::optional<PartialRun> find_partial_run(const std::string& output) {
   namespace fs = std::filesystem;
-  fs::path target = fs::path(output).lexically_normal();
-  if (!target.has_filename()) target = target.parent_path();
-  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  const std::string prefix = target.filename().string() + ".tmp.";
   std::optional<PartialRun> best;
   fs::file_time_type best_time{};
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (!name.starts_with(prefix) || !name.ends_with(".journal")) continue;
-    const std::string temp_name = name.substr(0, name.size() - std::string(".journal").size());
-    const std::string rest = temp_name.substr(prefix.size());  // PID.SUFFIX
-    const auto dot = rest.find('.');
-    if (dot == std::string::npos || dot == 0 || rest.find_first_not_of("0123456789") != dot || rest.find('.', dot + 1) != std::string::npos) continue;
-    const long pid = std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
-    if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // a live writer's
-    const fs::path temp = dir / temp_name;
+  for (const std::string& leftover : dead_writers_temporaries(output)) {
+    // TEMP.journal, TEMP being OUTPUT.tmp.PID.SUFFIX
+    if (!leftover.ends_with(".journal")) continue;
+    const fs::path temp = leftover.substr(0, leftover.size() - std::string(".journal").size());
+    const std::string name = temp.filename().string();
+    if (name.find('.', name.rfind(".tmp.") + 5) != name.rfind('.')) continue;  // not one SUFFIX
     if (!fs::exists(temp, ec)) continue;
-    const auto parsed = parse_journal(e.path().string());
+    const auto parsed = parse_journal(leftover);
     if (!parsed) continue;
-    const auto time = fs::last_write_time(e.path(), ec);
+    const auto time = fs::last_write_time(leftover, ec);
     if (best && time <= best_time) continue;
     best = PartialRun{temp.string(), parsed->data == "." ? temp.string() : (temp / parsed->data).string(), parsed->fingerprint,
                       parsed->regions, {}};
@@ -166,20 +157,13 @@ std::optional<PartialRun> find_partial_run(const std::string& output) {
 
 void claim_and_verify(PartialRun& run) {
   namespace fs = std::filesystem;
-  const fs::path old_temp(run.temp);
-  const std::string name = old_temp.filename().string();
-  const size_t tmp = name.rfind(".tmp.");
-  const std::string suffix = name.substr(name.find('.', tmp + 5) + 1);
-  const fs::path claimed = old_temp.parent_path() / (name.substr(0, tmp) + ".tmp." + std::to_string(::getpid()) + "." + suffix);
   const bool data_is_temp = run.data_path == run.temp;
   const std::string data_name = data_is_temp ? "" : fs::path(run.data_path).filename().string();
-  if (std::rename(run.temp.c_str(), claimed.c_str()) != 0) {
-    throw Error(std::string("cannot take over the partial output: ") + std::strerror(errno), {.file = run.temp});
-  }
-  std::rename(journal_path(run.temp).c_str(), journal_path(claimed.string()).c_str());
-  if (fs::exists(snapshot_path(run.temp))) std::rename(snapshot_path(run.temp).c_str(), snapshot_path(claimed.string()).c_str());
-  run.temp = claimed.string();
-  run.data_path = data_is_temp ? run.temp : (claimed / data_name).string();
+  const std::string claimed = claim_temporary(run.temp);
+  std::rename(journal_path(run.temp).c_str(), journal_path(claimed).c_str());
+  if (fs::exists(snapshot_path(run.temp))) std::rename(snapshot_path(run.temp).c_str(), snapshot_path(claimed).c_str());
+  run.temp = claimed;
+  run.data_path = data_is_temp ? run.temp : (fs::path(claimed) / data_name).string();
 
   run.verified.clear();
   const int fd = ::open(run.data_path.c_str(), O_RDONLY | O_CLOEXEC);
