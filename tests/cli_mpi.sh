@@ -65,4 +65,10 @@ status=0
 timeout 60 "${mpi[@]}" "$lowbit" imatrix "$model" -f "$out/missing.txt" -o "$out/x.gguf" 2> "$out/err" > /dev/null || status=$?
 [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "a failing mpirun run: exit $status"
 grep -q "missing.txt" "$out/err" || fail "the error names the file: $(cat "$out/err")"
+
+# A perplexity checkpoint is one process's: under mpirun, a clear refusal, not a hang.
+status=0
+timeout 60 "${mpi[@]}" "$lowbit" "${ppl[@]}" --checkpoint "$out/ck" 2> "$out/err" > /dev/null || status=$?
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "perplexity --checkpoint under mpirun: exit $status"
+grep -q "without mpirun" "$out/err" || fail "the refusal says why: $(cat "$out/err")"
 echo "cli_mpi: ok"

@@ -37,6 +37,14 @@ struct PartialOutput {
 // XXH3-64 of bytes, as the digests below are taken.
 uint64_t content_digest(std::span<const uint8_t> bytes);
 
+// A stretch of a file a journal or checkpoint can check later: it ends at byte `end` (it
+// starts where the one before ended, or at 0) and its bytes hash to `digest`.
+struct FileRegion {
+  uint64_t end = 0, digest = 0;
+};
+// How many leading regions of `file` still hash as recorded (0 when it cannot be read).
+size_t verified_regions(const std::string& file, std::span<const FileRegion> regions);
+
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);  // throws Error naming the path

@@ -24,6 +24,9 @@ class Cluster {
   }
   // Rank 0's bytes, on every rank.
   virtual void broadcast(std::vector<uint8_t>& /*bytes*/) {}
+  // Every rank's bytes, one after another in rank order, on every rank (gather, then
+  // broadcast): what each rank adds up in the same order, so all get the same sums.
+  std::vector<uint8_t> gather_to_all(std::span<const uint8_t> mine);
   // Point to point, in order between two ranks (a pipeline's hand-offs). One process has
   // no one to talk to: both throw.
   virtual void send(int to, std::span<const uint8_t> bytes);

@@ -10,6 +10,7 @@
 
 #include "lowbit/by_position.h"
 #include "lowbit/engine.h"
+#include "lowbit/stats_checkpoint.h"
 
 namespace lowbit {
 
@@ -58,6 +59,11 @@ struct EvalOptions {
   float threshold = 6.0f;          // --threshold of --act llm_int8
   std::string task_path;           // a multiple-choice task (task.h) every model is scored on
   std::function<void(const std::string&)> status;  // one line per step, for stderr
+  // Each perplexity pass's chunks: (done, total, running ppl).
+  std::function<void(int64_t, int64_t, double)> progress;
+  // A path: the rows done and the running pass are kept there (eval_checkpoint.h), so that
+  // a killed comparison run again with resume skips them, to the same table. One process.
+  StatsCheckpoint checkpoint;
 };
 
 std::vector<EvalRow> evaluate_models(const std::string& base, const std::vector<std::string>& quantized,

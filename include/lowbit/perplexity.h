@@ -3,6 +3,7 @@
 // the second half of each chunk scored (every scored token sees at least n_ctx/2 of
 // context). A base run can save what KLD needs (LogitsFile); a later run of a quantized
 // model on the same tokens reports KLD(base || quant), top-1 agreement and delta-ppl.
+// A checkpoint (kind "perplexity") makes a long pass resumable (perplexity_checkpoint.h).
 #pragma once
 
 #include <functional>
@@ -15,6 +16,7 @@
 
 #include "lowbit/engine.h"
 #include "lowbit/model.h"
+#include "lowbit/stats_checkpoint.h"
 
 namespace lowbit {
 
@@ -36,6 +38,7 @@ struct PerplexityResult {
   double seconds = 0, tokens_per_second = 0;
   std::optional<KldStats> kld;
   std::map<std::string, OutlierStats> outliers;  // LLM.int8(): per block linear
+  std::string resume_note;  // with a checkpoint: what was found and continued
 };
 
 struct PerplexityOptions {
@@ -47,6 +50,10 @@ struct PerplexityOptions {
   bool reference_act_rounding = false;  // with it: the fast path's int8 activation rounding
   KvCacheOptions kv;                  // the KV cache's storage (--kv-cache, --kv-rotate)
   ActQuantOptions act;                // activations of the block linears (--act)
+  // A long pass's sums (and the partial --save-logits file) kept every so often, so that a
+  // killed run with resume continues after the chunks done, to the same numbers and bytes.
+  // One process only (under mpirun: an Error).
+  StatsCheckpoint checkpoint;
   // Called after each chunk: (chunks done, chunks total, running ppl).
   std::function<void(int64_t, int64_t, double)> progress;
 };

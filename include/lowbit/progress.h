@@ -20,6 +20,8 @@ class Progress {
   bool tty_;
   std::chrono::steady_clock::time_point start_, last_;
   bool printed_ = false;
+  int64_t first_done_ = -1;  // at the first update: the rate counts what was done after it
+  int64_t last_done_ = -1;   // at the last line printed
 };
 
 }  // namespace lowbit

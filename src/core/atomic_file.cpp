@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "lowbit/error.h"
@@ -67,6 +68,35 @@ std::string claim_temporary(const std::string& temp) {
 }
 
 uint64_t content_digest(std::span<const uint8_t> bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+
+size_t verified_regions(const std::string& file, std::span<const FileRegion> regions) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::vector<uint8_t> buf(size_t{4} << 20);
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> s(XXH3_createState(), &XXH3_freeState);
+  uint64_t at = 0;
+  size_t good = 0;
+  for (const FileRegion& r : regions) {
+    if (r.end < at) break;
+    XXH3_64bits_reset(s.get());
+    bool whole = true;
+    for (uint64_t pos = at; pos < r.end;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), r.end - pos));
+      const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
+      if (n <= 0) {
+        whole = false;
+        break;
+      }
+      XXH3_64bits_update(s.get(), buf.data(), static_cast<size_t>(n));
+      pos += static_cast<uint64_t>(n);
+    }
+    if (!whole || XXH3_64bits_digest(s.get()) != r.digest) break;
+    ++good;
+    at = r.end;
+  }
+  ::close(fd);
+  return good;
+}
 
 namespace {
 

@@ -23,6 +23,13 @@ std::vector<uint8_t> Cluster::receive(int from) {
   throw Error("a single process has no rank to receive from", {.value = std::to_string(from)});
 }
 
+std::vector<uint8_t> Cluster::gather_to_all(std::span<const uint8_t> mine) {
+  std::vector<uint8_t> all;
+  for (const auto& part : gather(mine)) all.insert(all.end(), part.begin(), part.end());
+  broadcast(all);
+  return all;
+}
+
 Cluster& cluster() { return *current(); }
 
 void set_cluster(std::unique_ptr<Cluster> c) { current() = c ? std::move(c) : std::make_unique<Cluster>(); }

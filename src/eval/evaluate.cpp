@@ -16,6 +16,7 @@
 #include "lowbit/model_io.h"
 #include "lowbit/perplexity.h"
 #include "lowbit/task.h"
+#include "eval/eval_checkpoint.h"
 #include "eval/process_memory.h"
 
 namespace lowbit {
@@ -123,49 +124,94 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
     const ResidentMemory m = resident_memory();
     return before > 0 && m.peak > before ? m.peak - before : 0;
   };
+  // --checkpoint FILE: the finished rows in FILE (saved after each), the base's logits in
+  // FILE.logits, the running pass's sums in FILE.pass; a rerun with resume skips the rows
+  // done and continues the pass. All three go when the table is complete.
+  const StatsCheckpoint& ck = o.checkpoint;
+  const bool keep = !ck.path.empty();
+  if (keep && cluster().size() > 1) throw Error("an eval checkpoint is kept by one process; run without mpirun to use --checkpoint", {.file = ck.path});
+  StatsCheckpointer saver(ck, "eval", eval_fingerprint(base_path, quantized, o));
+  const std::string logits = keep ? eval_logits_path(ck.path)
+                                  : (std::filesystem::temp_directory_path() / ("lowbit-eval-" + std::to_string(::getpid()) + ".logits")).string();
+  struct Cleanup {  // (under mpirun each rank's logits are LOGITS.rankK: compute_perplexity)
+    std::string path;
+    ~Cleanup() {
+      if (path.empty()) return;
+      std::filesystem::remove(path);
+      std::filesystem::remove(path + ".rank" + std::to_string(cluster().rank()));
+    }
+  } cleanup{keep ? "" : logits};
+  std::vector<EvalRow> rows;
+  std::vector<int64_t> base_choices;  // --task: the base's answers, for the agreement column
+  if (auto saved = saver.load()) {
+    for (int64_t i = 0; i < saved->done; ++i) rows.push_back(read_eval_row(saved->stats));
+    base_choices.resize(saved->stats.get<uint64_t>());
+    for (int64_t& c : base_choices) c = saved->stats.get<int64_t>();
+    if (!rows.empty() && !std::filesystem::exists(logits)) {
+      rows.clear();
+      say(saver.note() + "; but the base logits " + logits + " are gone, so the table starts again");
+    } else {
+      say(saver.note() + " (" + std::to_string(rows.size()) + " rows done)");
+    }
+  } else if (!saver.note().empty()) {
+    say(saver.note());
+  }
+  auto save_rows = [&] {
+    if (!keep) return;
+    StatsWriter w;
+    for (const EvalRow& r : rows) write_eval_row(r, w);
+    w.put<uint64_t>(base_choices.size());
+    for (int64_t c : base_choices) w.put(c);
+    saver.save(static_cast<int64_t>(rows.size()), w);
+  };
+
   const uint64_t base_before = start_memory();
   const Model base = load_model(base_path, {.tokenizer_path = o.tokenizer});
   require_finite_weights(base);
   const auto tokens = base.tokenizer->encode(text.str(), true);
-  const std::string logits = (std::filesystem::temp_directory_path() /
-                              ("lowbit-eval-" + std::to_string(::getpid()) + ".logits")).string();
-  struct Cleanup {  // (under mpirun each rank's logits are LOGITS.rankK: compute_perplexity)
-    std::string path;
-    ~Cleanup() {
-      std::filesystem::remove(path);
-      std::filesystem::remove(path + ".rank" + std::to_string(cluster().rank()));
-    }
-  } cleanup{logits};
-
   PerplexityOptions p;
   p.n_ctx = o.n_ctx;
   p.max_chunks = o.max_chunks;
-  p.save_logits_path = logits;
-  say("base " + base_path + ": perplexity");
-  const auto rb = compute_perplexity(base, tokens, p);
-  std::vector<EvalRow> rows;
-  EvalRow b = row_of(base_path, base, rb);
-  b.is_base = true;
-  say("base: generation speed");
-  b.gen_tokens_per_second = generation_speed(base, o.gen_tokens, {});
-  b.kv_bytes_per_token = Engine(base, 1).kv_bytes_per_token();
+  p.progress = o.progress;
+  if (keep) p.checkpoint = {.path = eval_pass_path(ck.path), .resume = ck.resume, .every_seconds = ck.every_seconds};
+  auto run_pass = [&](const Model& m) {
+    const PerplexityResult r = compute_perplexity(m, tokens, p);
+    if (!r.resume_note.empty()) say(r.resume_note);
+    return r;
+  };
   std::vector<TaskItem> task;
-  TaskResult base_task;
-  if (!o.task_path.empty()) {
-    task = load_task(o.task_path);
-    say("base: task (" + std::to_string(task.size()) + " items)");
-    base_task = score_task(base, task);
-    b.task_items = base_task.items;
-    b.task_accuracy = base_task.accuracy;
-    b.task_stderr = base_task.accuracy_stderr;
+  if (!o.task_path.empty()) task = load_task(o.task_path);
+  if (rows.empty()) {
+    p.save_logits_path = logits;
+    say("base " + base_path + ": perplexity");
+    const auto rb = run_pass(base);
+    EvalRow b = row_of(base_path, base, rb);
+    b.is_base = true;
+    say("base: generation speed");
+    b.gen_tokens_per_second = generation_speed(base, o.gen_tokens, {});
+    b.kv_bytes_per_token = Engine(base, 1).kv_bytes_per_token();
+    if (!task.empty()) {
+      say("base: task (" + std::to_string(task.size()) + " items)");
+      const TaskResult base_task = score_task(base, task);
+      b.task_items = base_task.items;
+      b.task_accuracy = base_task.accuracy;
+      b.task_stderr = base_task.accuracy_stderr;
+      base_choices = base_task.choices;
+    }
+    b.peak_rss_bytes = added_memory(base_before);
+    rows.push_back(b);
+    save_rows();
   }
-  b.peak_rss_bytes = added_memory(base_before);
-  rows.push_back(b);
 
   p.save_logits_path.clear();
   p.kld_base_path = logits;
   if (!o.act.empty()) act_quant_options(o.act, o.threshold);  // an unknown name fails before any model runs
+  size_t row_index = 1;  // the row each (model, KV cache) fills, after the base's
   for (const auto& path : quantized) {
+    if (row_index + o.kv_caches.size() <= rows.size()) {  // all its rows came from the checkpoint
+      row_index += o.kv_caches.size();
+      continue;
+    }
     const uint64_t before = start_memory();
     const Model q = load_model(path, {.tokenizer_path = o.tokenizer});
     require_finite_weights(q);
@@ -174,10 +220,11 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
     }
     p.act = act_quant_for(q, o.act, o.threshold);
     for (const EvalKvCache& kv : o.kv_caches) {
+      if (row_index++ < rows.size()) continue;
       const std::string what = path + (o.kv_caches.size() > 1 || kv.label != "f32" ? " (KV " + kv.label + ")" : "");
       say(what + ": perplexity and KLD");
       p.kv = kv.options;
-      const auto r = compute_perplexity(q, tokens, p);
+      const auto r = run_pass(q);
       EvalRow row = row_of(path, q, r);
       row.kv_cache = kv.label;
       row.act = p.act.name;
@@ -202,14 +249,19 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
         row.task_accuracy = t.accuracy;
         row.task_stderr = t.accuracy_stderr;
         int64_t same = 0;
-        for (size_t i = 0; i < t.choices.size(); ++i) same += t.choices[i] == base_task.choices[i];
+        for (size_t i = 0; i < t.choices.size() && i < base_choices.size(); ++i) same += t.choices[i] == base_choices[i];
         row.task_agreement = static_cast<double>(same) / static_cast<double>(t.items);
       }
       say(what + ": generation speed");
       row.gen_tokens_per_second = generation_speed(q, o.gen_tokens, kv.options, p.act);
       row.peak_rss_bytes = added_memory(before);
       rows.push_back(row);
+      save_rows();
     }
+  }
+  if (keep) {  // the table is complete: nothing is left to resume
+    saver.finish();
+    std::filesystem::remove(logits);
   }
   return rows;
 }

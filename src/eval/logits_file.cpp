@@ -24,6 +24,9 @@ LogitsFileWriter::LogitsFileWriter(const std::string& path, int64_t n_vocab, int
   file_.write(tokens.data(), tokens.size_bytes());
 }
 
+LogitsFileWriter::LogitsFileWriter(const std::string& path, int64_t n_vocab, const std::string& temp_path, uint64_t keep)
+    : file_(path, temp_path, keep), n_vocab_(n_vocab), buffer_(static_cast<size_t>(n_vocab)) {}
+
 void LogitsFileWriter::add(const float* logprobs, int32_t target) {
   // Log-probabilities more than 40 below the largest (p < 4e-18 of it) are stored as the
   // floor: they do not move KLD, and the narrower range keeps the 16-bit step small.

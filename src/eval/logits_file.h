@@ -23,9 +23,16 @@ class LogitsFileWriter {
  public:
   LogitsFileWriter(const std::string& path, int64_t n_vocab, int64_t n_ctx, int64_t n_chunks,
                    std::span<const int32_t> tokens);
+  // Continues the temporary file a killed writer of `path` left (claimed, and checked up
+  // to byte `keep` by the caller), after its header and first records.
+  LogitsFileWriter(const std::string& path, int64_t n_vocab, const std::string& temp_path, uint64_t keep);
   // logprobs: (n_vocab) log-softmax of one scored position; target: the next token.
   void add(const float* logprobs, int32_t target);
   void commit();
+  // For a checkpoint: where the bytes so far are, and the XXH3 of those since the last call.
+  const std::string& temp_path() const { return file_.temp_path(); }
+  uint64_t bytes_written() const { return file_.bytes_written(); }
+  uint64_t take_region_digest() { return file_.take_region_digest(); }
 
  private:
   AtomicFile file_;

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 
 #include "eval/logits_file.h"
+#include "eval/perplexity_checkpoint.h"
+#include "lowbit/atomic_file.h"
 #include "lowbit/cluster.h"
 #include "lowbit/engine.h"
 #include "lowbit/error.h"
@@ -37,7 +40,7 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
                 {.value = std::to_string(tokens.size()) + " tokens"});
   }
   const int32_t bos = model.tokenizer ? model.tokenizer->bos() : -1;
-  const int64_t first = n_ctx / 2;
+  const int64_t first_scored = n_ctx / 2;  // llama.cpp scores the second half
   const std::span<const int32_t> used = tokens.first(static_cast<size_t>(n_chunks * n_ctx));
   // Under mpirun the chunks are shared: round r runs chunk r + k on rank k, and every rank
   // adds every chunk's scores in chunk order, so the result is one process's, bit for bit.
@@ -59,94 +62,124 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
                   {.file = rank_file(o.kld_base_path)});
     }
   }
+  // A checkpoint (one process): the sums after the chunks done, and with --save-logits the
+  // partial file, continued once its stretches hash as recorded; else the pass starts again.
+  if (N > 1 && !o.checkpoint.path.empty()) {
+    throw Error("a perplexity checkpoint is kept by one process; run without mpirun to use --checkpoint", {.file = o.checkpoint.path});
+  }
+  StatsCheckpointer saver(o.checkpoint, "perplexity", perplexity_fingerprint(model, used, n_ctx, o));
+  PerplexitySums s;
+  int64_t first = 0;
+  std::string note;
   std::unique_ptr<LogitsFileWriter> save;
-  if (!o.save_logits_path.empty()) save = std::make_unique<LogitsFileWriter>(rank_file(o.save_logits_path), V, n_ctx, my_chunks, mine);
+  if (auto saved = saver.load()) {
+    PerplexitySums r = read_perplexity_sums(saved->stats);
+    note = saver.note();
+    bool usable = true;
+    if (!o.save_logits_path.empty()) {
+      const auto dead = dead_writers_temporaries(o.save_logits_path);
+      usable = !r.logits_regions.empty() && std::find(dead.begin(), dead.end(), r.logits_temp) != dead.end();
+      if (usable) {
+        r.logits_temp = claim_temporary(r.logits_temp);
+        usable = verified_regions(r.logits_temp, r.logits_regions) == r.logits_regions.size();
+        if (usable) save = std::make_unique<LogitsFileWriter>(o.save_logits_path, V, r.logits_temp, r.logits_regions.back().end);
+        else std::filesystem::remove(r.logits_temp);
+      }
+      if (!usable) note += "; but the partial logits file " + r.logits_temp + " is gone or damaged, so the pass started again";
+    }
+    if (usable) {
+      s = std::move(r);
+      first = saved->done;
+    }
+  }
+  if (!save && !o.save_logits_path.empty()) save = std::make_unique<LogitsFileWriter>(rank_file(o.save_logits_path), V, n_ctx, my_chunks, mine);
 
   Engine engine(model, n_ctx, o.kv);
   engine.set_activation_quant(o.act);
   engine.use_reference_kernels(o.reference_kernels);
   engine.use_reference_act_rounding(o.reference_act_rounding);
   std::vector<float> logits(n_ctx * V), logprobs(V), base_logprobs(V);
-  std::vector<double> klds;
-  double nll = 0, nll2 = 0, base_nll = 0;
-  int64_t count = 0, top1_same = 0, record = 0;
+  // LLM.int8()'s outlier counts: the resumed chunks' and this run's.
+  auto outlier_counts = [&] {
+    std::map<std::string, OutlierStats> all = s.outliers;
+    for (const auto& [name, st] : engine.outlier_stats()) {
+      all[name].outlier_columns += st.outlier_columns;
+      all[name].columns += st.columns;
+    }
+    return all;
+  };
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t round = 0; round < n_chunks; round += N) {
+  auto seconds = [&] { return s.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  for (int64_t round = first; round < n_chunks; round += N) {
     StatsWriter scores;  // per scored position: its NLL [, the base's NLL, the KLD, top-1 agreement]
     if (const int64_t c = round + ranks.rank(); c < n_chunks) {
       std::vector<int32_t> chunk(used.begin() + c * n_ctx, used.begin() + (c + 1) * n_ctx);
       if (bos >= 0) chunk[0] = bos;
       engine.forward(chunk, 0, logits.data(), true);
-      for (int64_t j = first; j < n_ctx - 1; ++j) {
+      for (int64_t j = first_scored; j < n_ctx - 1; ++j) {
         const int32_t target = used[c * n_ctx + j + 1];
         log_softmax(logits.data() + j * V, V, logprobs.data());
         scores.put(-static_cast<double>(logprobs[target]));
         if (save) save->add(logprobs.data(), target);
         if (base) {
-          scores.put(-static_cast<double>(base->record(record++, base_logprobs.data())));
+          scores.put(-static_cast<double>(base->record(s.record++, base_logprobs.data())));
           scores.put(kl_divergence(base_logprobs.data(), logprobs.data(), V));
           scores.put<uint8_t>(argmax(base_logprobs.data(), V) == argmax(logprobs.data(), V));
         }
       }
     }
-    std::vector<uint8_t> all;
-    for (const auto& part : ranks.gather(scores.bytes())) all.insert(all.end(), part.begin(), part.end());
-    ranks.broadcast(all);
-    for (StatsReader in(std::move(all), "perplexity scores"); !in.done();) {
+    for (StatsReader in(ranks.gather_to_all(scores.bytes()), "perplexity scores"); !in.done();) {
       const double l = in.get<double>();
-      nll += l;
-      nll2 += l * l;
-      ++count;
+      s.nll += l;
+      s.nll2 += l * l;
+      ++s.count;
       if (base) {
-        base_nll += in.get<double>();
-        klds.push_back(in.get<double>());
-        top1_same += in.get<uint8_t>();
+        s.base_nll += in.get<double>();
+        s.klds.push_back(in.get<double>());
+        s.top1_same += in.get<uint8_t>();
       }
     }
-    if (o.progress) o.progress(std::min(round + N, n_chunks), n_chunks, std::exp(nll / count));
+    const int64_t done = std::min(round + N, n_chunks);
+    if (o.progress) o.progress(done, n_chunks, std::exp(s.nll / s.count));
+    if (saver.due() && done < n_chunks) {
+      if (save) {
+        s.logits_temp = save->temp_path();
+        s.logits_regions.push_back({save->bytes_written(), save->take_region_digest()});
+      }
+      PerplexitySums now = s;
+      now.outliers = outlier_counts();
+      now.seconds = seconds();
+      StatsWriter w;
+      write_perplexity_sums(now, w);
+      saver.save(done, w);
+    }
   }
   if (save) save->commit();
+  saver.finish();
   // LLM.int8()'s outlier counts: summed over the ranks (integers: in any order).
-  std::map<std::string, OutlierStats> outliers = engine.outlier_stats();
+  std::map<std::string, OutlierStats> outliers = outlier_counts();
   if (N > 1) {
-    auto to_bytes = [](const std::map<std::string, OutlierStats>& counts) {
-      StatsWriter w;
-      w.put<uint64_t>(counts.size());
-      for (const auto& [name, st] : counts) {
-        w.put_string(name);
-        w.put(st.outlier_columns);
-        w.put(st.columns);
-      }
-      return w.bytes();
-    };
-    auto add_bytes = [](std::vector<uint8_t> bytes, std::map<std::string, OutlierStats>& counts) {
-      StatsReader in(std::move(bytes), "outlier counts");
-      for (auto n = in.get<uint64_t>(); n > 0; --n) {
-        OutlierStats& st = counts[in.get_string()];
-        st.outlier_columns += in.get<int64_t>();
-        st.columns += in.get<int64_t>();
-      }
-    };
-    const auto parts = ranks.gather(to_bytes(outliers));
+    StatsWriter mine;
+    write_outliers(outliers, mine);
     outliers.clear();
-    for (const auto& part : parts) add_bytes(part, outliers);  // rank 0: the sums
-    std::vector<uint8_t> sums = to_bytes(outliers);
-    ranks.broadcast(sums);
-    outliers.clear();
-    add_bytes(std::move(sums), outliers);
+    StatsReader all(ranks.gather_to_all(mine.bytes()), "outlier counts");
+    while (!all.done()) add_outliers(all, outliers);
   }
 
   PerplexityResult r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = seconds();
+  r.resume_note = note;
   r.outliers = outliers;
   r.n_chunks = n_chunks;
   r.n_ctx = n_ctx;
-  r.n_scored = count;
+  r.n_scored = s.count;
   r.n_tokens = static_cast<int64_t>(tokens.size());
   r.tokens_per_second = r.seconds > 0 ? n_chunks * n_ctx / r.seconds : 0;
-  r.mean_nll = nll / count;
+  const int64_t count = s.count;
+  std::vector<double>& klds = s.klds;
+  r.mean_nll = s.nll / count;
   r.ppl = std::exp(r.mean_nll);
-  const double var = nll2 / count - r.mean_nll * r.mean_nll;
+  const double var = s.nll2 / count - r.mean_nll * r.mean_nll;
   r.ppl_stderr = var > 0 && count > 1 ? std::sqrt(var / (count - 1)) * r.ppl : 0;
   if (base) {
     KldStats k;
@@ -170,9 +203,9 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
     k.p05 = percentile(klds, 0.05);
     k.p01 = percentile(klds, 0.01);
     k.min = klds.front();
-    k.top1_agreement = static_cast<double>(top1_same) / count;
+    k.top1_agreement = static_cast<double>(s.top1_same) / count;
     k.top1_stderr = std::sqrt(k.top1_agreement * (1 - k.top1_agreement) / std::max<int64_t>(1, count - 1));
-    k.base_ppl = std::exp(base_nll / count);
+    k.base_ppl = std::exp(s.base_nll / count);
     k.delta_ppl = r.ppl - k.base_ppl;
     r.kld = k;
   }

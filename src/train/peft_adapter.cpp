@@ -159,6 +159,8 @@ void apply_lora_adapter(Model& model, const std::string& dir) {
     round_decoder_linears(model, format_by_name(a.base_format));
   }
   merge_lora(model, a);
+  model.files.push_back(dir + "/adapter_config.json");  // what the model now depends on
+  model.files.push_back(dir + "/adapter_model.safetensors");
 }
 
 }  // namespace lowbit

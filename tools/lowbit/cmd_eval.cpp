@@ -1,5 +1,5 @@
 // `lowbit eval BASE QUANT... -f TEXT [-c N] [--json | --markdown] [--plot FILE.svg|.png]
-// [--html FILE]`: the comparison table, a plot of KLD against size, and an HTML report.
+// [--html FILE] [--checkpoint FILE [--resume]]`: the comparison table, a plot of KLD against size, and an HTML report.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +8,7 @@
 #include "lowbit/atomic_file.h"
 #include "lowbit/eval_report.h"
 #include "lowbit/evaluate.h"
+#include "lowbit/progress.h"
 
 namespace lowbit::cli {
 
@@ -39,11 +40,25 @@ Runner register_eval(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   sub->add_option("--plot", o->plot, "also draw mean KLD (log scale) against bits per weight into FILE.svg or FILE.png");
   sub->add_option("--html,-o", o->html, "also write one self-contained HTML report (plots and table) to FILE");
+  auto* checkpoint = sub->add_option("--checkpoint", o->e.checkpoint.path, "keep the finished rows, the base's logits and the running pass in FILE (and FILE.logits, FILE.pass), so that a killed run can be continued with --resume; they go when the table is complete");
+  sub->add_option("--checkpoint-every", o->e.checkpoint.every_seconds, "with --checkpoint: save the running pass every this many seconds (default 30; rows are saved as they finish)")
+      ->check(CLI::NonNegativeNumber)->needs(checkpoint);
+  sub->add_flag("--resume", o->e.checkpoint.resume, "continue a killed run from its --checkpoint FILE (same models, text and options): the rows done are kept, the running pass continues")
+      ->needs(checkpoint);
   auto* json = sub->add_flag("--json", o->json, "machine-readable output");
   sub->add_flag("--markdown", o->markdown, "a markdown table")->excludes(json);
   return [o]() {
     o->e.kv_caches = parse_eval_kv_caches(o->kv_caches);
-    o->e.status = [](const std::string& s) { fmt::print(stderr, "eval: {}\n", s); };
+    std::unique_ptr<Progress> progress;
+    o->e.status = [&](const std::string& s) {
+      if (progress) progress->finish();
+      progress.reset();
+      fmt::print(stderr, "eval: {}\n", s);
+    };
+    o->e.progress = [&](int64_t done, int64_t total, double ppl) {
+      if (!progress) progress = std::make_unique<Progress>("eval", total, "chunks");
+      progress->update(done, fmt::format("ppl {:.4f}", ppl));
+    };
     const auto rows = evaluate_models(o->base, o->quantized, o->e);
     if (!o->plot.empty()) write_kld_size_plot(o->plot, rows);
     if (!o->html.empty()) {

@@ -1,5 +1,5 @@
-// `lowbit perplexity MODEL -f TEXT -c N_CTX`: llama.cpp's perplexity, optionally saving
-// logits for later KLD runs or comparing against saved ones.
+// `lowbit perplexity MODEL -f TEXT -c N_CTX [--checkpoint FILE [--resume]]`: llama.cpp's
+// perplexity, optionally saving logits for later KLD runs or comparing against saved ones.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -17,9 +17,10 @@ namespace lowbit::cli {
 Runner register_perplexity(CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "perplexity (and KL-divergence) on a text, as llama-perplexity");
   struct Options {
-    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act, lora;
+    std::string model, file, tokenizer, save_logits, kld_base, kv_cache = "f32", act, lora, checkpoint;
     int64_t n_ctx = 512, chunks = 0;
-    bool json = false, kv_rotate = false;
+    double checkpoint_every = 30;
+    bool json = false, kv_rotate = false, resume = false;
     float threshold = 6.0f;
   };
   auto o = std::make_shared<Options>();
@@ -35,11 +36,17 @@ Runner register_perplexity(CLI::App& app) {
   sub->add_option("--lora", o->lora, "a PEFT LoRA adapter folder, merged into the model in memory");
   sub->add_option("--act", o->act, "activations of the block linears (default: as the model records them): none, int8 (per token; int8 GEMM with int8 per-channel weights), llm_int8 (int8 with outlier columns in float), fp8_e4m3, fp8_e5m2; int8_static, fp8_e4m3_static (the model's input_scale per linear)");
   sub->add_option("--threshold", o->threshold, "LLM.int8(): input columns above this magnitude stay float");
+  auto* checkpoint = sub->add_option("--checkpoint", o->checkpoint, "keep the sums so far (and the partial --save-logits file) in FILE, so that a killed run can be continued with --resume; FILE goes when the run ends");
+  sub->add_option("--checkpoint-every", o->checkpoint_every, "with --checkpoint: save every this many seconds (default 30)")
+      ->check(CLI::NonNegativeNumber)->needs(checkpoint);
+  sub->add_flag("--resume", o->resume, "continue a killed run from its --checkpoint FILE (same model, text and options): the same numbers and logits file as an uninterrupted run")
+      ->needs(checkpoint);
   sub->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
     Model m = open_model(o->model, o->tokenizer);
     if (!o->lora.empty()) apply_lora_adapter(m, o->lora);
     if (!o->save_logits.empty()) refuse_overwriting_inputs(o->save_logits, inputs_of(m, {o->file, o->kld_base}));
+    if (!o->checkpoint.empty()) refuse_overwriting_inputs(o->checkpoint, inputs_of(m, {o->file, o->kld_base, o->save_logits}));
     const auto tokens = m.tokenizer->encode(read_text_file(o->file), true);
     PerplexityOptions p;
     p.n_ctx = o->n_ctx;
@@ -48,6 +55,7 @@ Runner register_perplexity(CLI::App& app) {
     p.kld_base_path = o->kld_base;
     p.kv = kv_cache_options(o->kv_cache, o->kv_rotate);
     p.act = act_quant_for(m, o->act, o->threshold);
+    p.checkpoint = {.path = o->checkpoint, .resume = o->resume, .every_seconds = o->checkpoint_every};
     std::unique_ptr<Progress> progress;
     p.progress = [&](int64_t done, int64_t total, double ppl) {
       if (!progress) progress = std::make_unique<Progress>("perplexity", total, "chunks");
@@ -58,7 +66,8 @@ Runner register_perplexity(CLI::App& app) {
       nlohmann::ordered_json j{{"model", o->model}, {"file", o->file}, {"n_ctx", r.n_ctx}, {"tokens", r.n_tokens},
                                {"chunks", r.n_chunks}, {"scored_tokens", r.n_scored}, {"ppl", r.ppl},
                                {"ppl_stderr", r.ppl_stderr}, {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second},
-                               {"kv_cache", o->kv_cache}, {"kv_rotate", o->kv_rotate}, {"act", p.act.name}};
+                               {"kv_cache", o->kv_cache}, {"kv_rotate", o->kv_rotate}, {"act", p.act.name},
+                               {"resume", r.resume_note}};
       if (r.kld) {
         const auto& k = *r.kld;
         j["kld"] = {{"mean", k.mean}, {"stderr", k.stderr_mean}, {"max", k.max}, {"p99_9", k.p999}, {"p99", k.p99},
@@ -72,6 +81,7 @@ Runner register_perplexity(CLI::App& app) {
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
+    if (!r.resume_note.empty()) fmt::print(stderr, "perplexity: {}\n", r.resume_note);
     fmt::print("{} tokens, {} chunks of {}, {} scored ({:.1f} tokens/s)\n", r.n_tokens, r.n_chunks, r.n_ctx, r.n_scored,
                r.tokens_per_second);
     fmt::print("PPL = {:.4f} +/- {:.5f}\n", r.ppl, r.ppl_stderr);

@@ -177,10 +177,7 @@ SensitivityReport measure_sensitivity(const Model& m, const std::string& calib_p
   for (size_t round = r.tensors.size(); round < matrices.size(); round += N) {
     StatsWriter mine;
     if (const size_t i = round + static_cast<size_t>(ranks.rank()); i < matrices.size()) write_tensor(measure_one(matrices[i]), mine);
-    std::vector<uint8_t> results;
-    for (const auto& part : ranks.gather(mine.bytes())) results.insert(results.end(), part.begin(), part.end());
-    ranks.broadcast(results);
-    for (StatsReader in(results, "sensitivity results"); !in.done();) {
+    for (StatsReader in(ranks.gather_to_all(mine.bytes()), "sensitivity results"); !in.done();) {
       r.tensors.push_back(read_tensor(in));
       if (N > 1) {
         done += static_cast<int64_t>(r.tensors.back().choices.size());

@@ -165,33 +165,7 @@ void claim_and_verify(PartialRun& run) {
   run.temp = claimed;
   run.data_path = data_is_temp ? run.temp : (fs::path(claimed) / data_name).string();
 
-  run.verified.clear();
-  const int fd = ::open(run.data_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  std::vector<uint8_t> buf(size_t{4} << 20);
-  uint64_t at = 0;
-  for (const JournalRegion& r : run.journaled) {
-    if (r.end < at) break;
-    XXH3_state_t* s = XXH3_createState();
-    XXH3_64bits_reset(s);
-    bool whole = true;
-    for (uint64_t pos = at; pos < r.end;) {
-      const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), r.end - pos));
-      const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
-      if (n <= 0) {
-        whole = false;
-        break;
-      }
-      XXH3_64bits_update(s, buf.data(), static_cast<size_t>(n));
-      pos += static_cast<uint64_t>(n);
-    }
-    const uint64_t digest = XXH3_64bits_digest(s);
-    XXH3_freeState(s);
-    if (!whole || digest != r.digest) break;
-    run.verified.push_back(r);
-    at = r.end;
-  }
-  ::close(fd);
+  run.verified.assign(run.journaled.begin(), run.journaled.begin() + static_cast<std::ptrdiff_t>(verified_regions(run.data_path, run.journaled)));
 }
 
 void discard_partial_run(const PartialRun& run) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/atomic_file.h"
 #include "lowbit/stats_checkpoint.h"
 
 namespace lowbit {
@@ -29,9 +30,7 @@ struct RunFingerprint {
   bool operator==(const RunFingerprint&) const = default;
 };
 
-struct JournalRegion {
-  uint64_t end = 0, digest = 0;
-};
+using JournalRegion = FileRegion;
 
 // Appends regions as they are written; write(2) per line, so a killed process loses none.
 class QuantizeJournal {
