@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lowbit/atomic_file.h"
@@ -188,6 +189,32 @@ TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
   const QuantizeReport r = quantize_model(o);
   EXPECT_EQ(r.resumed_tensors, 1) << r.resume_note;  // token_embd kept
   EXPECT_EQ(r.resumed_block, -1);
+  quantize_model(options_for(c, dir + "/whole.gguf"));
+  EXPECT_EQ(test::output_files(out), test::output_files(dir + "/whole.gguf"));
+}
+
+// The saved inputs of the block a resumed pass continues at are already on disk: they are
+// used as they are, not written again (for a large model that is gigabytes).
+TEST(ResumeChecks, AResumedPassKeepsTheSavedBlockInputsItStartsFrom) {
+  const Case c{"gptq", "m.gguf", "q4_k_m", "gptq", "", 23, 2};
+  const std::string dir = shared_temp_dir();
+  const std::string out = dir + "/m.gguf";
+  const std::string temp = killed_run(c, out, dir);
+  auto inode_of_acts = [&] {
+    for (const auto& name : leftovers(dir)) {
+      struct stat st {};
+      if (name.ends_with(".acts") && ::stat((dir + "/" + name).c_str(), &st) == 0) return static_cast<uint64_t>(st.st_ino);
+    }
+    return uint64_t{0};
+  };
+  const uint64_t saved = inode_of_acts();
+  ASSERT_NE(saved, 0u);
+  QuantizeOptions o = options_for(c, out);
+  o.resume = true;
+  EXPECT_EXIT(quantize_and_die(o, c.kill_at + 1), ::testing::ExitedWithCode(42), "");  // block 2 fetched, its tensors being written
+  EXPECT_EQ(inode_of_acts(), saved) << "the saved block inputs were written again";
+  const QuantizeReport r = quantize_model(o);
+  EXPECT_EQ(r.resumed_block, 2) << r.resume_note;
   quantize_model(options_for(c, dir + "/whole.gguf"));
   EXPECT_EQ(test::output_files(out), test::output_files(dir + "/whole.gguf"));
 }

@@ -505,6 +505,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
   std::future<void> writing;
   const size_t first = resume ? resume->sink.planned : 0;
   int64_t current_block = -1;  // the calibrated block `block` holds
+  // The block whose inputs TEMP.acts holds: a resumed pass's first block's are there already.
+  int64_t snapshot_block = resume ? resume->block : -1;
   for (size_t i = 0; i < first; ++i) {  // kept from the partial output: counted, not redone
     const Weight& w = *plan[i].weight;
     const uint64_t bytes = plan[i].format->tensor_bytes(w.rows, w.cols);
@@ -528,9 +530,11 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
         if (pipeline) {
           block = pipeline->block(p.layer);
         } else {
-          if (layerwise->blocks_done() > 0) {  // this block's inputs, once every earlier tensor is journaled
+          if (layerwise->blocks_done() > 0 && layerwise->blocks_done() != snapshot_block) {
+            // this block's inputs, once every earlier tensor is journaled
             if (writing.valid()) writing.get();
-            save_activation_snapshot(out->temp(), fingerprint, layerwise->blocks_done(), layerwise->inputs());
+            snapshot_block = layerwise->blocks_done();
+            save_activation_snapshot(out->temp(), fingerprint, snapshot_block, layerwise->inputs());
           }
           block = layerwise->next_block();
         }
