@@ -23,27 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The test's directory, the same in the death-test child (a re-executed copy of this
-// binary) as in the test process, which empties it.
-std::string shared_temp_dir() {
-  const bool child = !GTEST_FLAG_GET(internal_run_death_test).empty();
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name = std::string("lowbit-") + info->test_suite_name() + "-" + info->name() + "-" +
-                           std::to_string(child ? ::getppid() : ::getpid());
-  const fs::path dir = fs::temp_directory_path() / name;
-  if (!child) fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-std::vector<std::string> temporaries(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(e.path().string());
-  }
-  return out;
-}
-
 void expect_same_numbers(const PerplexityResult& a, const PerplexityResult& b) {
   EXPECT_EQ(a.ppl, b.ppl);  // exactly: the same sums in the same order
   EXPECT_EQ(a.ppl_stderr, b.ppl_stderr);
@@ -60,7 +39,7 @@ class PerplexityResume : public ::testing::Test {
  protected:
   void SetUp() override {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    dir_ = shared_temp_dir();
+    dir_ = test::death_test_dir();
     tokens_ = model_.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-test.txt")), true);
     options_.n_ctx = 64;
     options_.max_chunks = 12;
@@ -86,7 +65,7 @@ TEST_F(PerplexityResume, ASavingPassContinuesToTheSameNumbersAndLogitsBytes) {
   EXPECT_EXIT(run_and_die(o, 7), ::testing::ExitedWithCode(42), "");
   ASSERT_TRUE(fs::exists(o.checkpoint.path));
   EXPECT_FALSE(fs::exists(o.save_logits_path)) << "nothing under the final name before the pass ends";
-  ASSERT_EQ(temporaries(dir_).size(), 1u) << "the dead pass's partial logits file";
+  ASSERT_EQ(test::temporaries_in(dir_).size(), 1u) << "the dead pass's partial logits file";
 
   int64_t first_chunk_run = -1;
   PerplexityOptions again = o;
@@ -97,7 +76,7 @@ TEST_F(PerplexityResume, ASavingPassContinuesToTheSameNumbersAndLogitsBytes) {
   EXPECT_EQ(first_chunk_run, 7) << resumed.resume_note;  // chunks 1-6 came from the checkpoint
   EXPECT_NE(resumed.resume_note.find("after 6 items"), std::string::npos) << resumed.resume_note;
   EXPECT_FALSE(fs::exists(o.checkpoint.path)) << "a finished pass removes its checkpoint";
-  EXPECT_TRUE(temporaries(dir_).empty());
+  EXPECT_TRUE(test::temporaries_in(dir_).empty());
   const std::string resumed_logits = test::read_file(o.save_logits_path);
 
   PerplexityOptions plain = options_;
@@ -143,10 +122,10 @@ TEST_F(PerplexityResume, ADamagedPartialLogitsFileMakesThePassStartAgain) {
   o.save_logits_path = dir_ + "/base.logits";
   o.checkpoint = {.path = dir_ + "/ppl.checkpoint", .resume = true, .every_seconds = 0};
   EXPECT_EXIT(run_and_die(o, 7), ::testing::ExitedWithCode(42), "");
-  const auto left = temporaries(dir_);
+  const auto left = test::temporaries_in(dir_);
   ASSERT_EQ(left.size(), 1u);
   {  // one byte of the first records flipped
-    std::fstream f(left[0], std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(dir_ + "/" + left[0], std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(2000);
     const char x = 0x55;
     f.write(&x, 1);
@@ -159,7 +138,7 @@ TEST_F(PerplexityResume, ADamagedPartialLogitsFileMakesThePassStartAgain) {
   const PerplexityResult resumed = compute_perplexity(model_, tokens_, again);
   EXPECT_EQ(first_chunk_run, 1);
   EXPECT_NE(resumed.resume_note.find("started again"), std::string::npos) << resumed.resume_note;
-  EXPECT_TRUE(temporaries(dir_).empty());
+  EXPECT_TRUE(test::temporaries_in(dir_).empty());
   PerplexityOptions plain = options_;
   plain.save_logits_path = dir_ + "/whole.logits";
   expect_same_numbers(resumed, compute_perplexity(model_, tokens_, plain));
@@ -171,7 +150,7 @@ TEST_F(PerplexityResume, ADamagedPartialLogitsFileMakesThePassStartAgain) {
 // memory is the uninterrupted table's.
 TEST(EvalResume, AKilledComparisonContinuesToTheSameTable) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string base = test::shared_path("models/shakespeare-llama-4m");
   std::vector<std::string> quantized;
   for (const char* recipe : {"q4_0", "q3_k_s"}) {

@@ -59,28 +59,6 @@ QuantizeOptions options_for(const Case& c, const std::string& output) {
   std::_Exit(1);  // finished: the kill point was past the end
 }
 
-// The test's directory, the same in the death-test child (a re-executed copy of this binary,
-// started by the test process) as in the test process, which empties it.
-std::string shared_temp_dir() {
-  const bool child = !GTEST_FLAG_GET(internal_run_death_test).empty();
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string("lowbit-") + info->test_suite_name() + "-" + info->name() + "-" + std::to_string(child ? ::getppid() : ::getpid());
-  for (char& ch : name) ch = ch == '/' ? '_' : ch;
-  const fs::path dir = fs::temp_directory_path() / name;
-  if (!child) fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-std::vector<std::string> leftovers(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(e.path().filename().string());
-  }
-  return out;
-}
-
-
 class Resume : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
@@ -88,12 +66,12 @@ class Resume : public ::testing::TestWithParam<Case> {
 
 TEST_P(Resume, KilledRunResumedWritesTheSameBytes) {
   const Case& c = GetParam();
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string out = dir + "/" + c.output;
   EXPECT_EXIT(quantize_and_die(options_for(c, out), c.kill_at), ::testing::ExitedWithCode(42), "");
   ASSERT_FALSE(fs::exists(out)) << "nothing under the final name";
   // The partial output, its journal and, for a calibrated method, the saved block inputs.
-  ASSERT_EQ(leftovers(dir).size(), std::string(c.method) == "rtn" ? 2u : 3u);
+  ASSERT_EQ(test::temporaries_in(dir).size(), std::string(c.method) == "rtn" ? 2u : 3u);
 
   QuantizeOptions o = options_for(c, out);
   o.resume = true;
@@ -101,7 +79,7 @@ TEST_P(Resume, KilledRunResumedWritesTheSameBytes) {
   EXPECT_GT(resumed.resumed_tensors, 0) << resumed.resume_note;
   EXPECT_LE(resumed.resumed_tensors, c.kill_at);
   EXPECT_EQ(resumed.resumed_block, c.resumed_block) << resumed.resume_note;
-  EXPECT_TRUE(leftovers(dir).empty());
+  EXPECT_TRUE(test::temporaries_in(dir).empty());
 
   const std::string whole = dir + "/whole-" + c.output;
   const QuantizeReport uninterrupted = quantize_model(options_for(c, whole));
@@ -122,7 +100,7 @@ INSTANTIATE_TEST_SUITE_P(
 std::string killed_run(const Case& c, const std::string& out, const std::string& dir) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(quantize_and_die(options_for(c, out), c.kill_at), ::testing::ExitedWithCode(42), "");
-  for (const auto& name : leftovers(dir)) {
+  for (const auto& name : test::temporaries_in(dir)) {
     if (!name.ends_with(".journal") && !name.ends_with(".acts")) return dir + "/" + name;
   }
   ADD_FAILURE() << "no partial output left";
@@ -160,7 +138,7 @@ void flip_byte(const std::string& path, uint64_t at) {
 
 TEST(ResumeChecks, ADamagedTensorIsRedoneAndTheResultStillMatches) {
   const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string out = dir + "/m.gguf";
   const std::string temp = killed_run(c, out, dir);
   const std::vector<uint64_t> ends = journal_ends(temp);
@@ -177,7 +155,7 @@ TEST(ResumeChecks, ADamagedTensorIsRedoneAndTheResultStillMatches) {
 
 TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
   const Case c{"gptq", "m.gguf", "q4_k_m", "gptq", "", 23, 2};
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string out = dir + "/m.gguf";
   const std::string temp = killed_run(c, out, dir);
   const std::vector<uint64_t> ends = journal_ends(temp);
@@ -197,11 +175,11 @@ TEST(ResumeChecks, DamageBeforeTheSavedBlockRestartsTheCalibratedPass) {
 // used as they are, not written again (for a large model that is gigabytes).
 TEST(ResumeChecks, AResumedPassKeepsTheSavedBlockInputsItStartsFrom) {
   const Case c{"gptq", "m.gguf", "q4_k_m", "gptq", "", 23, 2};
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string out = dir + "/m.gguf";
   const std::string temp = killed_run(c, out, dir);
   auto inode_of_acts = [&] {
-    for (const auto& name : leftovers(dir)) {
+    for (const auto& name : test::temporaries_in(dir)) {
       struct stat st {};
       if (name.ends_with(".acts") && ::stat((dir + "/" + name).c_str(), &st) == 0) return static_cast<uint64_t>(st.st_ino);
     }
@@ -221,7 +199,7 @@ TEST(ResumeChecks, AResumedPassKeepsTheSavedBlockInputsItStartsFrom) {
 
 TEST(ResumeChecks, OtherOptionsAreRefusedAndThePartialOutputKept) {
   const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string out = dir + "/m.gguf";
   killed_run(c, out, dir);
   QuantizeOptions o = options_for(c, out);
@@ -234,37 +212,37 @@ TEST(ResumeChecks, OtherOptionsAreRefusedAndThePartialOutputKept) {
     EXPECT_NE(std::string(e.what()).find("other options"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(".tmp."), std::string::npos) << "names the partial output: " << e.what();
   }
-  EXPECT_EQ(leftovers(dir).size(), 2u);
+  EXPECT_EQ(test::temporaries_in(dir).size(), 2u);
   EXPECT_FALSE(fs::exists(out));
 }
 
 TEST(ResumeChecks, WithoutResumeTheLeftoverIsRemoved) {
   const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const std::string out = dir + "/m.gguf";
   killed_run(c, out, dir);
   const QuantizeReport r = quantize_model(options_for(c, out));
   EXPECT_EQ(r.resumed_tensors, 0);
-  EXPECT_TRUE(leftovers(dir).empty());
+  EXPECT_TRUE(test::temporaries_in(dir).empty());
   EXPECT_TRUE(fs::exists(out));
 }
 
 TEST(ResumeChecks, NothingToResumeStartsFromTheBeginning) {
   const Case c{"rtn", "m.gguf", "q4_k_m", "rtn", "", 20, -1};
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   QuantizeOptions o = options_for(c, dir + "/m.gguf");
   o.resume = true;
   const QuantizeReport r = quantize_model(o);
   EXPECT_EQ(r.resumed_tensors, 0);
   EXPECT_NE(r.resume_note.find("no partial output"), std::string::npos) << r.resume_note;
-  EXPECT_TRUE(leftovers(dir).empty());
+  EXPECT_TRUE(test::temporaries_in(dir).empty());
 }
 
 // imatrix --resume: a collection killed after chunk 5 (sums saved after every chunk) and
 // resumed gives exactly the uninterrupted sums; a checkpoint of another chunking is refused.
 TEST(ResumeChecks, ImatrixContinuesFromItsCheckpointToTheSameSums) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const Model m = load_model(test::shared_path("models/shakespeare-llama-4m"));
   const auto tokens = m.tokenizer->encode(test::read_file(test::shared_path("data/shakespeare-calib.txt")), true);
   const StatsCheckpoint every_chunk{.path = dir + "/im.gguf.checkpoint", .resume = true, .every_seconds = 0};
@@ -311,7 +289,7 @@ TEST(ResumeChecks, ImatrixContinuesFromItsCheckpointToTheSameSums) {
 // matrix) and resumed gives the uninterrupted report, proxies and KLDs exactly.
 TEST(ResumeChecks, SensitivityContinuesFromItsCheckpointToTheSameReport) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const std::string dir = shared_temp_dir();
+  const std::string dir = test::death_test_dir();
   const Model m = load_model(test::shared_path("models/shakespeare-llama-4m"));
   const std::string calib = test::shared_path("data/shakespeare-calib.txt");
   SensitivityOptions o;

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <random>
 
+#include <unistd.h>
+
 namespace lowbit::test {
 
 std::string shared_path(const std::string& relative) {
@@ -77,6 +79,26 @@ std::string temp_dir() {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::string death_test_dir() {
+  const bool child = !GTEST_FLAG_GET(internal_run_death_test).empty();
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string("lowbit-") + info->test_suite_name() + "-" + info->name() + "-" +
+                     std::to_string(child ? ::getppid() : ::getpid());
+  for (char& ch : name) ch = ch == '/' ? '_' : ch;
+  const auto dir = std::filesystem::temp_directory_path() / name;
+  if (!child) std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::vector<std::string> temporaries_in(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(e.path().filename().string());
+  }
+  return out;
 }
 
 PerplexityOptions kld_against(const Model& base, std::span<const int32_t> tokens, int64_t n_ctx, const std::string& dir) {

@@ -30,6 +30,12 @@ std::map<std::string, std::string> output_files(const std::string& path);
 
 // A fresh empty directory for the calling test (calling it again empties it: call once).
 std::string temp_dir();
+// The same for a test with death tests: the child (a re-executed copy of this binary,
+// started by the test process) gets the test process's directory, which only the test
+// process empties.
+std::string death_test_dir();
+// The "*.tmp.*" entries of dir (AtomicFile temporaries and their journals), by name.
+std::vector<std::string> temporaries_in(const std::string& dir);
 
 // Perplexity options that score against `base`'s logits on `tokens` (chunks of n_ctx),
 // saved under dir: compute_perplexity(model, tokens, options).kld is then the KLD.
