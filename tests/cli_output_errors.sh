@@ -44,21 +44,25 @@ grep -q "no partial output" "$out/err" || fail "--resume with nothing to resume:
 "$lowbit" quantize "$model" "$out/r2.gguf" --recipe q8_0 --resume --json 2> /dev/null | grep -q '"tensors_kept": 0' || fail "--json has no resume"
 
 # perplexity --checkpoint on the CLI: a run killed with SIGKILL once its checkpoint exists,
-# resumed, gives the uninterrupted numbers and logits bytes; nothing is left behind.
+# resumed, gives the uninterrupted numbers and logits bytes; nothing is left behind. The
+# paths are relative (the partial file is found by name in the current folder).
 ppl=(perplexity "$model" -f "$shared/data/shakespeare-test.txt" -c 64 --chunks 200)
-"$lowbit" "${ppl[@]}" --save-logits "$out/whole.logits" --json 2> /dev/null | grep -v "second" > "$out/whole.json"
-"$lowbit" "${ppl[@]}" --save-logits "$out/p.logits" --checkpoint "$out/p.ck" --checkpoint-every 0 > /dev/null 2>&1 &
+cd "$out"
+"$lowbit" "${ppl[@]}" --save-logits whole.logits --json 2> /dev/null | grep -v "second" > whole.json
+"$lowbit" "${ppl[@]}" --save-logits p.logits --checkpoint p.ck --checkpoint-every 0 > /dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ -s "$out/p.ck" ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ -s p.ck ] && break; sleep 0.05; done
 kill -9 "$pid" 2> /dev/null || true
 wait "$pid" 2> /dev/null || true
-[ -s "$out/p.ck" ] || fail "perplexity --checkpoint wrote no checkpoint"
-[ ! -e "$out/p.logits" ] || fail "a killed pass left its logits under the final name"
-"$lowbit" "${ppl[@]}" --save-logits "$out/p.logits" --checkpoint "$out/p.ck" --resume --json 2> "$out/err" | grep -v "second" > "$out/p.json"
-grep -q '"resume": "--resume: continued after' "$out/p.json" || fail "the resumed run did not continue: $(cat "$out/p.json" "$out/err")"
-diff <(grep -v resume "$out/p.json") <(grep -v resume "$out/whole.json") || fail "resumed perplexity differs from an uninterrupted run"
-cmp "$out/p.logits" "$out/whole.logits" || fail "resumed --save-logits differs from an uninterrupted run's"
-[ ! -e "$out/p.ck" ] || fail "a finished run left its checkpoint"
-! ls "$out" | grep -q "p.logits.tmp" || fail "temporaries left: $(ls "$out")"
+[ -s p.ck ] || fail "perplexity --checkpoint wrote no checkpoint"
+[ ! -e p.logits ] || fail "a killed pass left its logits under the final name"
+"$lowbit" "${ppl[@]}" --save-logits p.logits --checkpoint p.ck --resume --json 2> err | grep -v "second" > p.json
+grep -q '"resume": "--resume: continued after' p.json || fail "the resumed run did not continue: $(cat p.json err)"
+grep -q "started again" p.json && fail "the partial logits file was not found: $(cat p.json)"
+diff <(grep -v resume p.json) <(grep -v resume whole.json) || fail "resumed perplexity differs from an uninterrupted run"
+cmp p.logits whole.logits || fail "resumed --save-logits differs from an uninterrupted run's"
+[ ! -e p.ck ] || fail "a finished run left its checkpoint"
+! ls | grep -q "p.logits.tmp" || fail "temporaries left: $(ls)"
+cd - > /dev/null
 "$lowbit" eval --help | grep -q -- "--resume" || fail "eval --help has no --resume"
 echo "cli_output_errors: ok"

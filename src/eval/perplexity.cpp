@@ -77,8 +77,12 @@ PerplexityResult compute_perplexity(const Model& model, std::span<const int32_t>
     note = saver.note();
     bool usable = true;
     if (!o.save_logits_path.empty()) {
+      // It must be a dead writer's (by name: both are beside the --save-logits path).
+      const std::string name = std::filesystem::path(r.logits_temp).filename().string();
       const auto dead = dead_writers_temporaries(o.save_logits_path);
-      usable = !r.logits_regions.empty() && std::find(dead.begin(), dead.end(), r.logits_temp) != dead.end();
+      usable = !r.logits_regions.empty() && std::any_of(dead.begin(), dead.end(), [&](const std::string& d) {
+        return std::filesystem::path(d).filename() == name;
+      });
       if (usable) {
         r.logits_temp = claim_temporary(r.logits_temp);
         usable = verified_regions(r.logits_temp, r.logits_regions) == r.logits_regions.size();
