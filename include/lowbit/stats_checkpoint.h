@@ -61,7 +61,9 @@ class StatsReader {
   }
   std::string get_string();
   std::vector<double> get_doubles();
-  void get_bytes(void* out, size_t n) { std::memcpy(out, take(n), n); }
+  void get_bytes(void* out, size_t n) {
+    if (n > 0) std::memcpy(out, take(n), n);
+  }
   bool done() const { return at_ == bytes_.size(); }
 
  private:

@@ -74,7 +74,7 @@ std::vector<double> StatsReader::get_doubles() {
   const auto n = get<uint64_t>();
   if (n > (bytes_.size() - at_) / sizeof(double)) throw Error("checkpoint ends early", {.file = source_, .value = std::to_string(at_)});
   std::vector<double> v(static_cast<size_t>(n));
-  std::memcpy(v.data(), take(v.size() * sizeof(double)), v.size() * sizeof(double));
+  if (n > 0) std::memcpy(v.data(), take(v.size() * sizeof(double)), v.size() * sizeof(double));
   return v;
 }
 
