@@ -5,6 +5,8 @@
 
 namespace lowbit {
 
+namespace {
+
 void write_eval_row(const EvalRow& r, StatsWriter& out) {
   out.put_string(r.model);
   out.put<uint8_t>(r.is_base);
@@ -56,6 +58,22 @@ EvalRow read_eval_row(StatsReader& in) {
     r.by_position.push_back(b);
   }
   return r;
+}
+
+}  // namespace
+
+void write_eval_progress(const EvalProgress& progress, StatsWriter& out) {
+  for (const EvalRow& r : progress.rows) write_eval_row(r, out);
+  out.put<uint64_t>(progress.base_choices.size());
+  for (int64_t c : progress.base_choices) out.put(c);
+}
+
+EvalProgress read_eval_progress(StatsReader& in, int64_t rows) {
+  EvalProgress p;
+  for (int64_t i = 0; i < rows; ++i) p.rows.push_back(read_eval_row(in));
+  p.base_choices.resize(in.get<uint64_t>());
+  for (int64_t& c : p.base_choices) c = in.get<int64_t>();
+  return p;
 }
 
 uint64_t eval_fingerprint(const std::string& base, const std::vector<std::string>& quantized, const EvalOptions& o) {

@@ -13,8 +13,13 @@
 
 namespace lowbit {
 
-void write_eval_row(const EvalRow& row, StatsWriter& out);
-EvalRow read_eval_row(StatsReader& in);
+// What FILE holds: the rows finished so far, and the base's --task choices (empty without).
+struct EvalProgress {
+  std::vector<EvalRow> rows;
+  std::vector<int64_t> base_choices;
+};
+void write_eval_progress(const EvalProgress& progress, StatsWriter& out);
+EvalProgress read_eval_progress(StatsReader& in, int64_t rows);
 
 // What the table depends on: the models' and text's paths and stamps, every option and
 // the lowbit build.

@@ -141,12 +141,11 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
       std::filesystem::remove(path + ".rank" + std::to_string(cluster().rank()));
     }
   } cleanup{keep ? "" : logits};
-  std::vector<EvalRow> rows;
-  std::vector<int64_t> base_choices;  // --task: the base's answers, for the agreement column
+  EvalProgress done;  // the rows so far, and the base's --task choices for the agreement column
+  std::vector<EvalRow>& rows = done.rows;
+  std::vector<int64_t>& base_choices = done.base_choices;
   if (auto saved = saver.load()) {
-    for (int64_t i = 0; i < saved->done; ++i) rows.push_back(read_eval_row(saved->stats));
-    base_choices.resize(saved->stats.get<uint64_t>());
-    for (int64_t& c : base_choices) c = saved->stats.get<int64_t>();
+    done = read_eval_progress(saved->stats, saved->done);
     if (!rows.empty() && !std::filesystem::exists(logits)) {
       rows.clear();
       say(saver.note() + "; but the base logits " + logits + " are gone, so the table starts again");
@@ -159,9 +158,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
   auto save_rows = [&] {
     if (!keep) return;
     StatsWriter w;
-    for (const EvalRow& r : rows) write_eval_row(r, w);
-    w.put<uint64_t>(base_choices.size());
-    for (int64_t c : base_choices) w.put(c);
+    write_eval_progress(done, w);
     saver.save(static_cast<int64_t>(rows.size()), w);
   };
 
@@ -263,7 +260,7 @@ std::vector<EvalRow> evaluate_models(const std::string& base_path, const std::ve
     saver.finish();
     std::filesystem::remove(logits);
   }
-  return rows;
+  return std::move(done.rows);
 }
 
 std::string format_eval_table(const std::vector<EvalRow>& rows, bool markdown) {
